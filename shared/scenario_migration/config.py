@@ -1,0 +1,139 @@
+"""Typed configuration: `config/default.toml` (packaged with the layer), overridden by environment.
+
+The TOML file is the single source of defaults, so the models below declare none: a key missing
+from the file is as much an error as a wrong value. Environment variables override one key at a
+time, named after the key's path (`SCENARIO_MIGRATION__GAP_FILL__MAX_CONVERSATION_TURNS=10`).
+`SCENARIO_MIGRATION_CONFIG_FILE` points at another TOML file (tests, other stacks).
+"""
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "SCENARIO_MIGRATION_CONFIG_FILE"
+PACKAGED_CONFIG = Path(__file__).with_name("default.toml")
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Days = Annotated[int, Field(ge=1, le=3650)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeploymentConfig(_Section):
+    auto_mark_sessions: bool
+    require_approval: bool
+
+
+class GapFillConfig(_Section):
+    extraction_enabled: bool
+    extraction_confidence_threshold: Probability
+    confirmation_threshold: Probability
+    max_conversation_turns: Annotated[int, Field(ge=0, le=1000)]
+
+    @model_validator(mode="after")
+    def _confirmation_not_below_extraction(self) -> Self:
+        if self.confirmation_threshold < self.extraction_confidence_threshold:
+            raise ValueError(
+                "confirmation_threshold must be >= extraction_confidence_threshold "
+                "(values between the two are confirmed with the customer)"
+            )
+        return self
+
+
+class ReRoutingConfig(_Section):
+    enabled: bool
+    notify_user: bool
+    notification_template: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class CheckpointsConfig(_Section):
+    block_teleport_past_checkpoint: bool
+
+
+class RetentionConfig(_Section):
+    version_retention_days: Days
+    plan_retention_days: Days
+
+
+class LimitsConfig(_Section):
+    """Bounds on submitted scenario documents; every limit is enforced by scenario validation."""
+
+    max_steps: Annotated[int, Field(ge=1, le=200_000)]
+    max_transitions_per_step: Annotated[int, Field(ge=1, le=1000)]
+    max_fields: Annotated[int, Field(ge=0, le=10_000)]
+    max_string_length: Annotated[int, Field(ge=16, le=100_000)]
+    max_condition_length: Annotated[int, Field(ge=16, le=100_000)]
+    max_body_bytes: Annotated[int, Field(ge=1024, le=50 * 1024 * 1024)]
+
+
+class MigrationSettings(BaseSettings):
+    """The `[scenario_migration]` table of the configuration file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCENARIO_MIGRATION__",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    enabled: bool
+    deployment: DeploymentConfig
+    gap_fill: GapFillConfig
+    re_routing: ReRoutingConfig
+    checkpoints: CheckpointsConfig
+    retention: RetentionConfig
+    limits: LimitsConfig
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(
+            settings_cls, toml_file=config_file(), toml_table_header=("scenario_migration",)
+        )
+        return init_settings, env_settings, toml
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message names every offending key."""
+
+
+def config_file() -> Path:
+    path = Path(os.environ.get(CONFIG_FILE_ENV) or PACKAGED_CONFIG)
+    if not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    return path
+
+
+def load_settings(**overrides: object) -> MigrationSettings:
+    """Read and validate the configuration now (no cache): for start-up checks and tests."""
+    try:
+        return MigrationSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"scenario_migration.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration in {config_file()}: {problems}") from None
+
+
+@cache
+def get_settings() -> MigrationSettings:
+    """The settings of this container, read once (a Lambda container's environment is fixed)."""
+    return load_settings()

@@ -1,0 +1,217 @@
+"""An integer-indexed view of a scenario graph, built once per version and shared read-only.
+
+Conversations loop, so "on the way to a step" cannot mean "is an ancestor of it": in a loop
+everything is. It means "on a forward path from the entry": a depth-first search from the entry
+(transitions in priority order, then by id) classifies edges, and the edges that close a cycle
+(back edges) are left out of the forward DAG. Everything here is linear in steps + transitions.
+"""
+
+import heapq
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from scenario_migration.domain.scenario import Scenario, Step, Transition
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    source: int
+    target: int
+    transition: Transition
+
+
+@dataclass(eq=False)
+class ScenarioGraph:
+    scenario: Scenario
+    ids: list[str] = field(init=False)
+    index: dict[str, int] = field(init=False)
+    hashes: list[str] = field(init=False)
+    out_edges: list[list[Edge]] = field(init=False)
+    in_edges: list[list[Edge]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        steps = self.scenario.steps
+        self.ids = [step.id for step in steps]
+        self.index = {step_id: i for i, step_id in enumerate(self.ids)}
+        self.hashes = [step.content_hash for step in steps]
+        self.out_edges = [[] for _ in steps]
+        self.in_edges = [[] for _ in steps]
+        for source, step in enumerate(steps):
+            for transition in evaluation_order(step):
+                edge = Edge(source, self.index[transition.to_step_id], transition)
+                self.out_edges[source].append(edge)
+                self.in_edges[edge.target].append(edge)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def step(self, i: int) -> Step:
+        return self.scenario.steps[i]
+
+    @property
+    def entry(self) -> int:
+        return self.index[self.scenario.entry_step_id]
+
+    @cached_property
+    def back_edges(self) -> frozenset[tuple[int, int]]:
+        """Edges that close a cycle in the depth-first search from the entry (then from any
+        step the entry cannot reach, by id)."""
+        state = [0] * len(self)  # 0 unseen, 1 on the stack, 2 done
+        back: set[tuple[int, int]] = set()
+        roots = [self.entry, *sorted(range(len(self)), key=self.ids.__getitem__)]
+        for root in roots:
+            if state[root]:
+                continue
+            state[root] = 1
+            stack = [(root, iter(self.out_edges[root]))]
+            while stack:
+                node, edges = stack[-1]
+                edge = next(edges, None)
+                if edge is None:
+                    state[node] = 2
+                    stack.pop()
+                elif state[edge.target] == 1:
+                    back.add((node, edge.target))
+                elif state[edge.target] == 0:
+                    state[edge.target] = 1
+                    stack.append((edge.target, iter(self.out_edges[edge.target])))
+        return frozenset(back)
+
+    @cached_property
+    def forward_out(self) -> list[list[Edge]]:
+        back = self.back_edges
+        return [[e for e in edges if (e.source, e.target) not in back] for edges in self.out_edges]
+
+    @cached_property
+    def forward_in(self) -> list[list[Edge]]:
+        back = self.back_edges
+        return [[e for e in edges if (e.source, e.target) not in back] for edges in self.in_edges]
+
+    @cached_property
+    def order(self) -> list[int]:
+        """Topological order of the forward DAG from the entry; ready steps are taken by id."""
+        indegree = [len(edges) for edges in self.forward_in]
+        ready = [(0 if i == self.entry else 1, self.ids[i], i) for i, d in enumerate(indegree) if d == 0]
+        heapq.heapify(ready)
+        order: list[int] = []
+        while ready:
+            _, _, node = heapq.heappop(ready)
+            order.append(node)
+            for edge in self.forward_out[node]:
+                indegree[edge.target] -= 1
+                if indegree[edge.target] == 0:
+                    heapq.heappush(ready, (1, self.ids[edge.target], edge.target))
+        return order
+
+    @cached_property
+    def rank(self) -> list[int]:
+        """Position of each step in `order` (deterministic sort key for every list we emit)."""
+        rank = [0] * len(self)
+        for position, node in enumerate(self.order):
+            rank[node] = position
+        return rank
+
+    @cached_property
+    def components(self) -> list[int]:
+        """Strongly connected component of each step, numbered in topological order of the
+        condensation (Tarjan, iterative)."""
+        return _tarjan(self.out_edges)
+
+    def is_fork(self, i: int) -> bool:
+        """A step whose exits can send customers different ways."""
+        edges = self.out_edges[i]
+        return len(edges) > 1 or any(e.transition.condition for e in edges)
+
+
+def evaluation_order(step: Step) -> list[Transition]:
+    """Transitions in the order the runtime tries them: higher priority first, then as written."""
+    return sorted(step.transitions, key=lambda t: -t.priority)
+
+
+def _tarjan(out_edges: list[list[Edge]]) -> list[int]:
+    n = len(out_edges)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = [False] * n
+    stack: list[int] = []
+    component = [-1] * n
+    found: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, child = work.pop()
+            if child == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack[node] = True
+            edges = out_edges[node]
+            if child < len(edges):
+                work.append((node, child + 1))
+                target = edges[child].target
+                if index[target] == -1:
+                    work.append((target, 0))
+                elif on_stack[target]:
+                    low[node] = min(low[node], index[target])
+                continue
+            if low[node] == index[node]:
+                members = []
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    members.append(member)
+                    if member == node:
+                        break
+                found.append(members)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    # Tarjan emits components in reverse topological order.
+    for number, members in enumerate(reversed(found)):
+        for member in members:
+            component[member] = number
+    return component
+
+
+def flow_forward(graph: ScenarioGraph, own: list[int]) -> list[int]:
+    """For each step, the OR of `own` over every step strictly before it on a forward path."""
+    before = [0] * len(graph)
+    for v in graph.order:
+        carried = before[v] | own[v]
+        for edge in graph.forward_out[v]:
+            before[edge.target] |= carried
+    return before
+
+
+def flow_backward(graph: ScenarioGraph, own: list[int]) -> list[int]:
+    """For each step, the OR of `own` over itself and every step after it on a forward path."""
+    after = list(own)
+    for v in reversed(graph.order):
+        for edge in graph.forward_out[v]:
+            after[v] |= after[edge.target]
+    return after
+
+
+def reached_from(graph: ScenarioGraph, own: list[int]) -> list[int]:
+    """For each step, the OR of `own` over every step it can be reached from by at least one
+    transition, loops included (on the condensation, so linear)."""
+    component = graph.components
+    count = max(component, default=-1) + 1
+    members: list[list[int]] = [[] for _ in range(count)]
+    for v, c in enumerate(component):
+        members[c].append(v)
+    reach = [0] * count
+    for c in range(count):  # components are numbered in topological order
+        cyclic = len(members[c]) > 1 or any(e.target == members[c][0] for e in graph.out_edges[members[c][0]])
+        if cyclic:
+            for v in members[c]:
+                reach[c] |= own[v]
+        for v in members[c]:
+            for edge in graph.out_edges[v]:
+                target = component[edge.target]
+                if target != c:
+                    reach[target] |= reach[c] | own[v]
+    return [reach[component[v]] for v in range(len(graph))]

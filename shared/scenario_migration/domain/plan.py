@@ -1,0 +1,163 @@
+"""What the planner produces (SPEC 3): the transformation map and its summary.
+
+These models are also the API's response schemas, so their field names are the seed's.
+"""
+
+from enum import IntEnum, StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MigrationScenario(StrEnum):
+    CLEAN_GRAFT = "clean_graft"
+    GAP_FILL = "gap_fill"
+    RE_ROUTE = "re_route"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Impact(IntEnum):
+    """How much a change on the way to an anchor matters; anchors take the maximum."""
+
+    NONE = 0
+    GAP_FILL = 1
+    RE_ROUTE = 2
+
+    @property
+    def scenario(self) -> MigrationScenario:
+        return (MigrationScenario.CLEAN_GRAFT, MigrationScenario.GAP_FILL, MigrationScenario.RE_ROUTE)[self]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class NodeChange(_Out):
+    """A step inserted in the new version, or removed from the old one."""
+
+    node_id: str
+    node_name: str
+    content_hash: str
+    collects_fields: list[str]
+    is_checkpoint: bool
+    performs_action: bool
+
+
+class Branch(_Out):
+    to_step_id: str
+    condition: str | None
+    priority: int
+
+
+class ForkChange(_Out):
+    """A fork that can send customers elsewhere than V1 did.
+
+    kind: `new_step` (an inserted step with several or conditional exits), `new_branch`,
+    `changed_condition`, `changed_priority` (on a step that exists in both versions).
+    """
+
+    step_id: str
+    step_name: str
+    kinds: list[str]
+    branches: list[Branch]
+
+
+class TransitionChange(_Out):
+    """A transition between existing steps that was added, removed or retargeted."""
+
+    from_step_id: str
+    to_step_id: str
+    change: str
+    condition: str | None = None
+
+
+class GapPath(_Out):
+    """One way through the inserted steps into an anchor: which fields belong to which path."""
+
+    from_step_id: str | None
+    via_step_ids: list[str]
+    fields: list[str]
+    conditions: list[str]
+
+
+class Changes(_Out):
+    inserted_nodes: list[NodeChange] = Field(default_factory=list)
+    removed_nodes: list[NodeChange] = Field(default_factory=list)
+    new_forks: list[ForkChange] = Field(default_factory=list)
+    modified_transitions: list[TransitionChange] = Field(default_factory=list)
+    paths: list[GapPath] = Field(default_factory=list)
+    paths_truncated: bool = False
+
+
+class Anchor(_Out):
+    anchor_content_hash: str
+    content_hash: str
+    anchor_name: str
+    from_step_id: str
+    to_step_id: str
+    migration_scenario: MigrationScenario
+    fields_on_the_way: list[str]
+    upstream_changes: Changes
+    downstream_changes: Changes
+
+
+class DeletedNode(_Out):
+    node_id: str
+    node_name: str
+    content_hash: str
+    nearest_anchor: str | None
+    nearest_anchor_name: str | None
+    relocation: str | None  # "downstream" (preferred), "upstream", or None: no anchor at all
+
+
+class AmbiguousStep(_Out):
+    content_hash: str
+    node_name: str
+    from_step_ids: list[str]
+    to_step_ids: list[str]
+
+
+class TransformationMap(_Out):
+    anchors: list[Anchor]
+    deleted_nodes: list[DeletedNode]
+    ambiguous_steps: list[AmbiguousStep]
+    changed_forks: list[str]  # V2 step ids whose exits must be evaluated with customer data
+
+
+class Warning(_Out):  # noqa: A001 - the seed's name for it
+    severity: Severity
+    anchor_name: str | None
+    message: str
+    affected_sessions_estimate: int = 0
+
+
+class FieldToCollect(_Out):
+    field: str
+    display_name: str
+    anchors: list[str]
+
+
+class PlanSummary(_Out):
+    total_anchors: int
+    anchors_with_clean_graft: int
+    anchors_with_gap_fill: int
+    anchors_with_re_route: int
+    nodes_deleted: int
+    estimated_sessions_affected: int
+    sessions_by_anchor: dict[str, int]
+    sessions_on_deleted_steps: dict[str, int]
+    fields_to_collect: list[FieldToCollect]
+    warnings: list[Warning]
+
+    @property
+    def has_critical(self) -> bool:
+        return any(w.severity is Severity.CRITICAL for w in self.warnings)
+
+
+class PlanResult(_Out):
+    transformation_map: TransformationMap
+    summary: PlanSummary

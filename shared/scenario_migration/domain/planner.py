@@ -1,0 +1,383 @@
+"""The graph diff (SPEC 3): classify every anchor by what changed on the way to it.
+
+Cost is linear in steps + transitions (plus output): no graph search per anchor. Each version is
+walked a fixed number of times in topological order of its forward DAG (graph.py), carrying
+bitsets (Python ints) of change ids, so unions are a few machine-word operations.
+
+Two notions of "on the way", on purpose:
+- the *gap* of an anchor (what lies between it and the nearest anchors before or after it)
+  gives `upstream_changes` / `downstream_changes`, so the listing stays linear in size;
+- the *impact* (clean graft < gap fill < re-route) and `fields_on_the_way` flow through anchors:
+  a customer anywhere after a new fork may be redirected by it.
+"""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from scenario_migration.domain.anchors import AnchorMatching, match_anchors
+from scenario_migration.domain.graph import Edge, ScenarioGraph, flow_forward
+from scenario_migration.domain.plan import (
+    AmbiguousStep,
+    Anchor,
+    Branch,
+    Changes,
+    DeletedNode,
+    ForkChange,
+    GapPath,
+    Impact,
+    NodeChange,
+    PlanResult,
+    TransformationMap,
+    TransitionChange,
+)
+from scenario_migration.domain.relocation import nearest_anchors
+from scenario_migration.domain.scenario import Scenario
+
+MAX_PATHS_PER_ANCHOR = 16
+
+
+def plan_migration(old: Scenario, new: Scenario, sessions_at: Mapping[str, int] | None = None) -> PlanResult:
+    """Diff two versions. `sessions_at`: live sessions per old-version step id, at plan time."""
+    from scenario_migration.domain.summary import summarize  # noqa: PLC0415 - summary imports this module
+
+    diff = ScenarioDiff.build(ScenarioGraph(old), ScenarioGraph(new))
+    tmap = diff.transformation_map()
+    return PlanResult(transformation_map=tmap, summary=summarize(diff, tmap, sessions_at or {}))
+
+
+def iter_bits(bits: int) -> Iterator[int]:
+    """Indices of the set bits, lowest first."""
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
+
+
+@dataclass
+class ScenarioDiff:
+    old: ScenarioGraph
+    new: ScenarioGraph
+    matching: AnchorMatching
+    fork_changes: dict[int, ForkChange] = field(default_factory=dict)  # by new step index
+    added_edges: dict[tuple[int, int], TransitionChange] = field(default_factory=dict)  # new edges
+    removed_edges: dict[tuple[int, int], TransitionChange] = field(default_factory=dict)  # old edges
+
+    @classmethod
+    def build(cls, old: ScenarioGraph, new: ScenarioGraph) -> "ScenarioDiff":
+        diff = cls(old, new, match_anchors(old, new))
+        for o, n in diff.matching.pairs:
+            diff._compare_exits(o, n)
+        for n in diff.inserted:
+            if new.is_fork(n):
+                diff.fork_changes[n] = _fork(new, n, ["new_step"])
+        return diff
+
+    @cached_property
+    def inserted(self) -> list[int]:
+        return [n for n in self.new.order if n not in self.matching.key_new]
+
+    @cached_property
+    def deleted(self) -> list[int]:
+        return [o for o in self.old.order if o not in self.matching.key_old]
+
+    @cached_property
+    def new_of_old(self) -> dict[int, int]:
+        return dict(self.matching.pairs)
+
+    # -- exits of anchors ----------------------------------------------------------------------
+
+    def _compare_exits(self, o: int, n: int) -> None:
+        """Match each exit of the anchor in V2 with one in V1 by where it leads (an inserted
+        target stands for the anchors right after it), then compare conditions and priorities."""
+        old_exits = [(e, self._first_anchors_old[e.target]) for e in self.old.out_edges[o]]
+        new_exits = [(e, self._first_anchors_new[e.target]) for e in self.new.out_edges[n]]
+        kinds: set[str] = set()
+        unmatched_old = list(range(len(old_exits)))
+        for new_edge, targets in new_exits:
+            k = next((k for k in unmatched_old if old_exits[k][1] & targets), None)
+            if k is None:
+                kinds.add("new_branch")
+                if new_edge.target in self.matching.key_new:
+                    self.added_edges[(n, new_edge.target)] = _transition_change(self.new, new_edge, "added")
+                continue
+            unmatched_old.remove(k)
+            old_t, new_t = old_exits[k][0].transition, new_edge.transition
+            if old_t.normalized_condition != new_t.normalized_condition:
+                kinds.add("changed_condition")
+            elif old_t.priority != new_t.priority and len(new_exits) > 1:
+                kinds.add("changed_priority")
+        for k in unmatched_old:
+            edge = old_exits[k][0]
+            self.removed_edges[(o, edge.target)] = _transition_change(self.old, edge, "removed")
+        if kinds and self.new.is_fork(n):
+            self.fork_changes[n] = _fork(self.new, n, sorted(kinds))
+
+    @cached_property
+    def _first_anchors_new(self) -> list[frozenset[str]]:
+        return _first_anchors(self.new, self.matching.key_new)
+
+    @cached_property
+    def _first_anchors_old(self) -> list[frozenset[str]]:
+        return _first_anchors(self.old, self.matching.key_old)
+
+    # -- what flows along the new version ------------------------------------------------------
+
+    @cached_property
+    def impact_before(self) -> list[int]:
+        """Per new step: OR of Impact bits (1 gap fill, 2 re-route) of the changes before it."""
+        own = [0] * len(self.new)
+        for n in self.fork_changes:
+            own[n] = 1 << Impact.RE_ROUTE
+        for n in self.inserted:
+            if n not in self.fork_changes and self.new.step(n).collects_fields:
+                own[n] = 1 << Impact.GAP_FILL
+        return flow_forward(self.new, own)
+
+    def impact_at(self, n: int) -> Impact:
+        bits = self.impact_before[n]
+        return Impact.RE_ROUTE if bits >> Impact.RE_ROUTE & 1 else Impact.GAP_FILL if bits >> Impact.GAP_FILL & 1 else Impact.NONE
+
+    @cached_property
+    def field_names(self) -> list[str]:
+        """Fields collected by inserted steps: what a migrated customer may be asked for."""
+        return sorted({f for n in self.inserted for f in self.new.step(n).collects_fields})
+
+    @cached_property
+    def fields_before(self) -> list[int]:
+        bit = {name: 1 << i for i, name in enumerate(self.field_names)}
+        own = [0] * len(self.new)
+        for n in self.inserted:
+            for name in self.new.step(n).collects_fields:
+                own[n] |= bit[name]
+        return flow_forward(self.new, own)
+
+    def fields_at(self, n: int) -> list[str]:
+        return [self.field_names[i] for i in iter_bits(self.fields_before[n])]
+
+    @cached_property
+    def forks(self) -> list[int]:
+        return sorted(self.fork_changes, key=self.new.rank.__getitem__)
+
+    @cached_property
+    def forks_before(self) -> list[int]:
+        own = [0] * len(self.new)
+        for i, n in enumerate(self.forks):
+            own[n] = 1 << i
+        return flow_forward(self.new, own)
+
+    # -- the transformation map ----------------------------------------------------------------
+
+    def transformation_map(self) -> TransformationMap:
+        gaps = _GapListing(self)
+        anchors = [
+            Anchor(
+                anchor_content_hash=self.matching.key_new[n],
+                content_hash=self.new.hashes[n],
+                anchor_name=self.new.step(n).name,
+                from_step_id=self.old.ids[o],
+                to_step_id=self.new.ids[n],
+                migration_scenario=self.impact_at(n).scenario,
+                fields_on_the_way=self.fields_at(n),
+                upstream_changes=gaps.upstream(o, n),
+                downstream_changes=gaps.downstream(o, n),
+            )
+            for o, n in sorted(self.matching.pairs, key=lambda pair: self.new.rank[pair[1]])
+        ]
+        return TransformationMap(
+            anchors=anchors,
+            deleted_nodes=self._deleted_nodes(),
+            ambiguous_steps=[
+                AmbiguousStep(
+                    content_hash=content_hash,
+                    node_name=self.new.step(news[0]).name,
+                    from_step_ids=sorted(self.old.ids[o] for o in olds),
+                    to_step_ids=sorted(self.new.ids[n] for n in news),
+                )
+                for content_hash, olds, news in self.matching.ambiguous
+            ],
+            changed_forks=[self.new.ids[n] for n in self.forks],
+        )
+
+    def _deleted_nodes(self) -> list[DeletedNode]:
+        anchors_old = [o for o, _ in self.matching.pairs]
+        nearest = nearest_anchors(self.old, anchors_old, lambda o: self.new.rank[self.new_of_old[o]])
+        deleted = []
+        for o in self.deleted:
+            anchor, relocation = nearest.get(o, (None, None))
+            step = self.old.step(o)
+            deleted.append(
+                DeletedNode(
+                    node_id=step.id,
+                    node_name=step.name,
+                    content_hash=step.content_hash,
+                    nearest_anchor=None if anchor is None else self.matching.key_old[anchor],
+                    nearest_anchor_name=None if anchor is None else self.old.step(anchor).name,
+                    relocation=relocation,
+                )
+            )
+        return deleted
+
+
+def _first_anchors(graph: ScenarioGraph, keys: dict[int, str]) -> list[frozenset[str]]:
+    """Per step: itself if an anchor, else the first anchors reached after it."""
+    first: list[frozenset[str]] = [frozenset()] * len(graph)
+    for i in reversed(graph.order):
+        if i in keys:
+            first[i] = frozenset((keys[i],))
+        else:
+            first[i] = frozenset().union(*(first[e.target] for e in graph.forward_out[i]))
+    return first
+
+
+def _fork(graph: ScenarioGraph, n: int, kinds: list[str]) -> ForkChange:
+    step = graph.step(n)
+    return ForkChange(
+        step_id=step.id,
+        step_name=step.name,
+        kinds=kinds,
+        branches=[
+            Branch(to_step_id=e.transition.to_step_id, condition=e.transition.condition, priority=e.transition.priority)
+            for e in graph.out_edges[n]
+        ],
+    )
+
+
+def _transition_change(graph: ScenarioGraph, edge: Edge, change: str) -> TransitionChange:
+    return TransitionChange(
+        from_step_id=graph.ids[edge.source],
+        to_step_id=graph.ids[edge.target],
+        change=change,
+        condition=edge.transition.condition,
+    )
+
+
+def _node_change(graph: ScenarioGraph, i: int) -> NodeChange:
+    step = graph.step(i)
+    return NodeChange(
+        node_id=step.id,
+        node_name=step.name,
+        content_hash=step.content_hash,
+        collects_fields=list(step.collects_fields),
+        is_checkpoint=step.is_checkpoint,
+        performs_action=step.performs_action,
+    )
+
+
+class _Catalogue:
+    """Changes of one version, each with a bit: steps (inserted or removed), forks at anchors
+    and transitions (added or removed)."""
+
+    def __init__(self, graph: ScenarioGraph) -> None:
+        self.graph = graph
+        self.entries: list[tuple[str, object]] = []
+        self.node_bits = [0] * len(graph)
+        self.edge_bits: dict[tuple[int, int], int] = {}
+
+    def add_node(self, kind: str, i: int, payload: object) -> None:
+        self.node_bits[i] |= 1 << len(self.entries)
+        self.entries.append((kind, payload))
+
+    def add_edge(self, key: tuple[int, int], payload: TransitionChange) -> None:
+        self.edge_bits[key] = self.edge_bits.get(key, 0) | 1 << len(self.entries)
+        self.entries.append(("transition", payload))
+
+    def gaps(self, is_anchor: dict[int, str], upstream: bool) -> dict[int, int]:
+        """Per anchor: bits of the changes between it and the nearest anchors before it
+        (upstream) or after it (downstream). An anchor's own bits (its fork) count as after it."""
+        graph = self.graph
+        order = graph.order if upstream else list(reversed(graph.order))
+        incoming = graph.forward_in if upstream else graph.forward_out
+        out = [0] * len(graph)
+        found: dict[int, int] = {}
+        for v in order:
+            arrive = 0
+            for e in incoming[v]:
+                arrive |= out[e.source if upstream else e.target] | self.edge_bits.get((e.source, e.target), 0)
+            if v in is_anchor:
+                found[v] = arrive if upstream else arrive | self.node_bits[v]
+                out[v] = self.node_bits[v] if upstream else 0
+            else:
+                out[v] = arrive | self.node_bits[v]
+        return found
+
+    def decode(self, bits: int) -> dict[str, list]:
+        lists: dict[str, list] = {"inserted": [], "removed": [], "fork": [], "transition": []}
+        for i in iter_bits(bits):
+            kind, payload = self.entries[i]
+            lists[kind].append(payload)
+        return lists
+
+
+class _GapListing:
+    """upstream_changes / downstream_changes of each anchor, from both versions' catalogues."""
+
+    def __init__(self, diff: ScenarioDiff) -> None:
+        self.diff = diff
+        self.new = _Catalogue(diff.new)
+        for n in diff.inserted:
+            self.new.add_node("inserted", n, _node_change(diff.new, n))
+        for n in diff.forks:
+            self.new.add_node("fork", n, diff.fork_changes[n])
+        for key, change in sorted(diff.added_edges.items()):
+            self.new.add_edge(key, change)
+        self.old = _Catalogue(diff.old)
+        for o in diff.deleted:
+            self.old.add_node("removed", o, _node_change(diff.old, o))
+        for key, change in sorted(diff.removed_edges.items()):
+            self.old.add_edge(key, change)
+        keys_new, keys_old = diff.matching.key_new, diff.matching.key_old
+        self.up_new, self.down_new = self.new.gaps(keys_new, True), self.new.gaps(keys_new, False)
+        self.up_old, self.down_old = self.old.gaps(keys_old, True), self.old.gaps(keys_old, False)
+
+    def upstream(self, o: int, n: int) -> Changes:
+        new, old = self.new.decode(self.up_new[n]), self.old.decode(self.up_old[o])
+        paths, truncated = self._paths(n) if new["inserted"] or new["fork"] else ([], False)
+        return self._changes(new, old, paths, truncated)
+
+    def downstream(self, o: int, n: int) -> Changes:
+        return self._changes(self.new.decode(self.down_new[n]), self.old.decode(self.down_old[o]), [], False)
+
+    @staticmethod
+    def _changes(new: dict[str, list], old: dict[str, list], paths: list[GapPath], truncated: bool) -> Changes:
+        return Changes(
+            inserted_nodes=new["inserted"],
+            removed_nodes=old["removed"],
+            new_forks=new["fork"],
+            modified_transitions=new["transition"] + old["transition"],
+            paths=paths,
+            paths_truncated=truncated,
+        )
+
+    def _paths(self, n: int) -> tuple[list[GapPath], bool]:
+        """The ways into anchor n from the anchors before it, through inserted steps; at most
+        MAX_PATHS_PER_ANCHOR. Trails are linked tuples so extending one costs O(1)."""
+        graph, keys = self.diff.new, self.diff.matching.key_new
+        paths: list[GapPath] = []
+        stack: list[tuple[int, tuple | None]] = [(n, None)]
+        while stack:
+            v, trail = stack.pop()
+            for edge in reversed(graph.forward_in[v]):
+                extended = (edge, trail)
+                if edge.source in keys or not graph.forward_in[edge.source]:
+                    if len(paths) == MAX_PATHS_PER_ANCHOR:
+                        return paths, True
+                    paths.append(self._path(extended))
+                else:
+                    stack.append((edge.source, extended))
+        return paths, False
+
+    def _path(self, trail: tuple) -> GapPath:
+        graph, keys = self.diff.new, self.diff.matching.key_new
+        edges: list[Edge] = []
+        while trail is not None:
+            edges.append(trail[0])
+            trail = trail[1]
+        start = edges[0].source
+        via = [e.source for e in edges if e.source not in keys]
+        return GapPath(
+            from_step_id=graph.ids[start] if start in keys else None,
+            via_step_ids=[graph.ids[v] for v in via],
+            fields=sorted({f for v in via for f in graph.step(v).collects_fields}),
+            conditions=[e.transition.condition for e in edges if e.transition.condition],
+        )

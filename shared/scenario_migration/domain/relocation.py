@@ -1,0 +1,44 @@
+"""Where sessions on a deleted step go: the nearest anchor, downstream preferred (SPEC 3).
+
+One multi-source breadth-first search from all anchors at once (over reversed transitions for
+"downstream", forward ones for "upstream"), so the cost is linear whatever the number of
+deleted steps. Ties between equally near anchors go to the earlier one in the new version.
+"""
+
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from scenario_migration.domain.graph import ScenarioGraph
+
+
+def nearest_anchors(
+    old: ScenarioGraph, anchors: list[int], rank: Callable[[int], int]
+) -> dict[int, tuple[int, str]]:
+    """For every old step that is not an anchor: (anchor old index, "downstream"|"upstream")."""
+    found: dict[int, tuple[int, str]] = {}
+    downstream = _bfs(anchors, rank, lambda v: (e.source for e in old.in_edges[v]))
+    upstream = _bfs(anchors, rank, lambda v: (e.target for e in old.out_edges[v]))
+    anchor_set = set(anchors)
+    for v in range(len(old)):
+        if v in anchor_set:
+            continue
+        if v in downstream:
+            found[v] = (downstream[v], "downstream")
+        elif v in upstream:
+            found[v] = (upstream[v], "upstream")
+    return found
+
+
+def _bfs(sources: list[int], rank: Callable[[int], int], neighbours: Callable[[int], Iterable[int]]) -> dict[int, int]:
+    owner: dict[int, int] = {}
+    queue: deque[int] = deque()
+    for source in sorted(sources, key=rank):
+        owner[source] = source
+        queue.append(source)
+    while queue:
+        v = queue.popleft()
+        for u in neighbours(v):
+            if u not in owner:
+                owner[u] = owner[v]
+                queue.append(u)
+    return owner
