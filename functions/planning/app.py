@@ -1,0 +1,147 @@
+"""Planning API: the scenario registry and migration plans (create, read, list, summary, policies).
+
+Thin on purpose: parse (Powertools validates bodies and parameters), call a service, shape the
+response. The OpenAPI document of the whole API (every function's routes, merged) is served
+here, at /api/v1/openapi.json and /api/v1/docs.
+"""
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from scenario_migration.api import openapi
+from scenario_migration.api.resolver import API_PREFIX, TenantId, create_resolver
+from scenario_migration.domain.lifecycle import AnchorPolicy, MigrationPlan, PlanHeader, PlanStatus
+from scenario_migration.domain.plan import PlanSummary
+from scenario_migration.domain.scenario import ID_PATTERN, Scenario
+from scenario_migration.observability import logger
+from scenario_migration.services import plans, scenarios
+
+app = create_resolver()
+# The REST functions whose routes make up the API document served here (see tests/unit/test_openapi.py).
+API_MODULES = ("planning.app", "approval.app", "sessions.app")
+ScenarioId = Annotated[str, PathParam(pattern=ID_PATTERN)]
+PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
+
+
+class ScenarioVersionView(BaseModel):
+    scenario_id: str
+    version: int
+    name: str
+    created_at: str
+    step_count: int
+    active: bool
+    document: dict[str, Any] | None = None
+
+
+class CreatePlanRequest(BaseModel):
+    new_scenario: Scenario
+    created_by: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class PoliciesRequest(BaseModel):
+    policies: dict[str, AnchorPolicy]
+
+
+class PlanList(BaseModel):
+    items: list[PlanHeader]
+    next_token: str | None
+
+
+class SummaryView(PlanSummary):
+    plan_id: str
+    status: PlanStatus
+
+
+def _version_view(tenant: str, scenario_id: str, version: int, with_document: bool) -> ScenarioVersionView:
+    info, document = scenarios.read_version(tenant, scenario_id, version)
+    active = scenarios.active_version(tenant, scenario_id)
+    return ScenarioVersionView(
+        **info.__dict__, active=info.version == active, document=document if with_document else None
+    )
+
+
+@app.post(f"{API_PREFIX}/scenarios", responses={201: {"description": "Scenario registered"}})
+def create_scenario(body: Scenario, tenant: TenantId) -> tuple[ScenarioVersionView, int]:
+    info = scenarios.register(tenant, body)
+    return ScenarioVersionView(**info.__dict__, active=True, document=scenarios.document_of(body)), 201
+
+
+@app.get(f"{API_PREFIX}/scenarios/<scenario_id>")
+def get_scenario(scenario_id: ScenarioId, tenant: TenantId) -> ScenarioVersionView:
+    """The active version of a scenario, with its document."""
+    return _version_view(tenant, scenario_id, scenarios.active_version(tenant, scenario_id), True)
+
+
+@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions")
+def list_versions(scenario_id: ScenarioId, tenant: TenantId) -> list[ScenarioVersionView]:
+    active = scenarios.active_version(tenant, scenario_id)
+    return [
+        ScenarioVersionView(**info.__dict__, active=info.version == active)
+        for info in scenarios.list_versions(tenant, scenario_id)
+    ]
+
+
+@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>")
+def get_version(
+    scenario_id: ScenarioId, version: Annotated[int, PathParam(ge=1)], tenant: TenantId
+) -> ScenarioVersionView:
+    return _version_view(tenant, scenario_id, version, True)
+
+
+@app.post(
+    f"{API_PREFIX}/scenarios/<scenario_id>/migration-plan", responses={201: {"description": "Plan created"}}
+)
+def create_plan(
+    scenario_id: ScenarioId, body: CreatePlanRequest, tenant: TenantId
+) -> tuple[MigrationPlan, int]:
+    plan = plans.create_plan(tenant, scenario_id, body.new_scenario, body.created_by)
+    logger.info("plan created", extra={"tenant_id": tenant, "plan_id": plan.id, "scenario_id": scenario_id})
+    return plan, 201
+
+
+@app.get(f"{API_PREFIX}/migration-plans")
+def list_plans(
+    tenant: TenantId,
+    scenario_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    status: Annotated[PlanStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> PlanList:
+    items, token = plans.list_plans(tenant, scenario_id, status, limit, next_token)
+    return PlanList(items=items, next_token=token)
+
+
+@app.get(f"{API_PREFIX}/migration-plans/<plan_id>")
+def get_plan(plan_id: PlanId, tenant: TenantId) -> MigrationPlan:
+    return plans.get_plan(tenant, plan_id)
+
+
+@app.get(f"{API_PREFIX}/migration-plans/<plan_id>/summary")
+def get_summary(plan_id: PlanId, tenant: TenantId) -> SummaryView:
+    plan = plans.get_plan(tenant, plan_id, with_map=False)
+    return SummaryView(**plan.summary.model_dump(), plan_id=plan.id, status=plan.status)
+
+
+@app.put(f"{API_PREFIX}/migration-plans/<plan_id>/policies")
+def put_policies(plan_id: PlanId, body: PoliciesRequest, tenant: TenantId) -> MigrationPlan:
+    return plans.set_policies(tenant, plan_id, body.policies)
+
+
+@app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+def openapi_document() -> dict[str, Any]:
+    return openapi.merged_schema(API_MODULES)
+
+
+@app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+def swagger_ui():  # a Response: not a schema Powertools can validate against
+    return Response(200, content_types.TEXT_HTML, openapi.swagger_page(openapi.merged_schema(API_MODULES)))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,41 @@
+"""The REST resolver every API function uses: validation on, errors mapped, body size capped."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.params import Header
+
+from scenario_migration.api import errors
+from scenario_migration.config import get_settings
+from scenario_migration.domain.scenario import ID_PATTERN
+from scenario_migration.errors import PayloadTooLarge
+
+API_PREFIX = "/api/v1"
+
+TenantId = Annotated[
+    str,
+    Header(
+        alias="X-Tenant-ID",
+        pattern=ID_PATTERN,
+        description="Tenant that owns the resource: 1-128 letters, digits and ._:-",
+    ),
+]
+
+
+def create_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    errors.register(app)
+    app.use(middlewares=[_limit_body_size])
+    return app
+
+
+def _limit_body_size(app: APIGatewayRestResolver, next_middleware: NextMiddleware):
+    body = app.current_event.body or ""
+    limit = get_settings().limits.max_body_bytes
+    size = len(body.encode()) if isinstance(body, str) else len(body)
+    if size > limit:
+        raise PayloadTooLarge(
+            f"the request body is {size} bytes; the limit is {limit}", {"limit_bytes": limit}
+        )
+    return next_middleware(app)

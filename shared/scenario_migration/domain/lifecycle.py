@@ -1,0 +1,126 @@
+"""Migration plans as records: their lifecycle (SPEC 4) and per-anchor policies (SPEC 5)."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scenario_migration.domain.plan import MigrationScenario, PlanSummary, TransformationMap
+from scenario_migration.errors import Conflict
+
+
+class PlanStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    DEPLOYING = "deploying"
+    DEPLOYED = "deployed"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+# target status -> the statuses it may be reached from
+_ALLOWED_FROM: dict[PlanStatus, frozenset[PlanStatus]] = {
+    PlanStatus.APPROVED: frozenset({PlanStatus.PENDING}),
+    PlanStatus.REJECTED: frozenset({PlanStatus.PENDING}),
+    PlanStatus.DEPLOYING: frozenset({PlanStatus.APPROVED}),
+    PlanStatus.DEPLOYED: frozenset({PlanStatus.DEPLOYING}),
+    PlanStatus.SUPERSEDED: frozenset({PlanStatus.PENDING, PlanStatus.APPROVED}),
+    PlanStatus.EXPIRED: frozenset({PlanStatus.PENDING}),
+    PlanStatus.CANCELLED: frozenset({PlanStatus.DEPLOYING, PlanStatus.DEPLOYED}),
+}
+
+
+def allowed_sources(target: PlanStatus, *, require_approval: bool = True) -> frozenset[PlanStatus]:
+    """Statuses from which `target` can be reached (deploy accepts a pending plan when approval
+    is not required)."""
+    sources = _ALLOWED_FROM[target]
+    if target is PlanStatus.DEPLOYING and not require_approval:
+        sources = sources | {PlanStatus.PENDING}
+    return sources
+
+
+def check_transition(current: PlanStatus, target: PlanStatus, *, require_approval: bool = True) -> None:
+    if current not in allowed_sources(target, require_approval=require_approval):
+        raise Conflict(
+            f"the plan is {current.value}: it cannot become {target.value}",
+            {"status": current.value, "requested": target.value},
+        )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Days = Annotated[int, Field(ge=0, le=36500)]
+Channel = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ScopeFilter(_Model):
+    """Which sessions at an anchor migrate; the others stay on their version until they end."""
+
+    include_channels: list[Channel] | None = None
+    exclude_channels: list[Channel] | None = None
+    max_session_age_days: Days | None = None
+    min_session_age_days: Days | None = None
+
+    @model_validator(mode="after")
+    def _ages_consistent(self) -> Self:
+        low, high = self.min_session_age_days, self.max_session_age_days
+        if low is not None and high is not None and low > high:
+            raise ValueError("min_session_age_days is above max_session_age_days")
+        return self
+
+    def admits(self, channel: str | None, age_days: int) -> bool:
+        """Exclusion wins over inclusion; ages are whole days since the session started, and
+        both bounds are inclusive (0 is a real bound)."""
+        if self.exclude_channels and channel in self.exclude_channels:
+            return False
+        if self.include_channels is not None and channel not in self.include_channels:
+            return False
+        if self.max_session_age_days is not None and age_days > self.max_session_age_days:
+            return False
+        return self.min_session_age_days is None or age_days >= self.min_session_age_days
+
+
+class AnchorPolicy(_Model):
+    anchor_content_hash: str | None = None
+    anchor_name: str | None = None
+    scope_filter: ScopeFilter = Field(default_factory=ScopeFilter)
+    update_downstream: bool = True
+    force_scenario: MigrationScenario | None = None
+
+
+class PlanHeader(BaseModel):
+    """What a plan listing shows: identity, versions, status and who did what when."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    tenant_id: str = Field(exclude=True)
+    scenario_id: str
+    from_version: int
+    to_version: int
+    status: PlanStatus
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    rejected_by: str | None = None
+    rejected_at: datetime | None = None
+    rejection_reason: str | None = None
+
+
+class MigrationPlan(PlanHeader):
+    """A stored plan. `transformation_map` is loaded only where it is needed (it can be large)."""
+
+    policies: dict[str, AnchorPolicy] = Field(default_factory=dict)
+    summary: PlanSummary
+    transformation_map: TransformationMap | None = None
+
+    @property
+    def anchor_keys(self) -> set[str]:
+        return set(self.summary.sessions_by_anchor)

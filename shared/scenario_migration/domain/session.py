@@ -1,0 +1,60 @@
+"""Sessions as the runtime reports them (SPEC 11), and what the service derives from a report."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scenario_migration.domain.scenario import Identifier, Scenario
+
+Channel = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class SessionStatus(StrEnum):
+    ACTIVE = "active"
+    IDLE = "idle"
+    WAITING = "waiting"
+    CLOSED = "closed"
+
+    @property
+    def live(self) -> bool:
+        return self is not SessionStatus.CLOSED
+
+
+class SessionReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario_id: Identifier
+    scenario_version: Annotated[int, Field(ge=1)]
+    current_step_id: Identifier
+    channel: Channel
+    customer_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    visited_step_ids: Annotated[list[Identifier], Field(max_length=10_000)] = Field(default_factory=list)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    status: SessionStatus = SessionStatus.ACTIVE
+    created_at: datetime | None = None
+    last_activity_at: datetime | None = None
+
+
+def unknown_steps(report: SessionReport, scenario: Scenario) -> list[dict[str, str]]:
+    """Problems: steps of the report that the reported scenario version does not have."""
+    steps = scenario.step_by_id
+    problems = []
+    if report.current_step_id not in steps:
+        problems.append(
+            {"location": "current_step_id", "message": f"'{report.current_step_id}' is not a step of it"}
+        )
+    problems += [
+        {"location": f"visited_step_ids[{i}]", "message": f"'{step_id}' is not a step of it"}
+        for i, step_id in enumerate(report.visited_step_ids)
+        if step_id not in steps
+    ]
+    return problems
+
+
+def checkpoints_passed(report: SessionReport, scenario: Scenario) -> list[str]:
+    """Content hashes of the checkpoint steps the customer has been through (or is on)."""
+    steps = scenario.step_by_id
+    visited = [*report.visited_step_ids, report.current_step_id]
+    return sorted({steps[s].content_hash for s in visited if s in steps and steps[s].is_checkpoint})

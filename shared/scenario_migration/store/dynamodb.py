@@ -1,0 +1,71 @@
+"""The DynamoDB client and item (de)serialisation: the one place that imports boto3 for DynamoDB.
+
+One client per container, created on first use, with botocore's adaptive retry mode: throttling
+(`ProvisionedThroughputExceededException`, `ThrottlingException`) is retried with backoff by
+botocore itself, so the stores never hand-roll retries.
+"""
+
+import os
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+
+RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=2,
+    read_timeout=5,
+    tcp_keepalive=True,
+)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+@cache
+def client() -> Any:
+    return boto3.client("dynamodb", config=RETRY_CONFIG)
+
+
+def table_name(env_var: str) -> str:
+    name = os.environ.get(env_var)
+    if not name:
+        raise RuntimeError(f"environment variable {env_var} (a DynamoDB table name) is not set")
+    return name
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    """Plain Python -> DynamoDB attribute values; None values are left out (sparse items)."""
+    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "value") and type(value).__name__ == "Binary":
+        return bytes(value.value)
+    return value
+
+
+def is_condition_failure(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
+
+
+def cancellation_reasons(error: Exception) -> list[str]:
+    """The per-item codes of a cancelled transaction ("None", "ConditionalCheckFailed", ...)."""
+    reasons = getattr(error, "response", {}).get("CancellationReasons", [])
+    return [reason.get("Code", "None") for reason in reasons]

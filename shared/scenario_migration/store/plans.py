@@ -1,0 +1,221 @@
+"""Migration plans (PlansTable): the plan item, its large documents as parts, and listing.
+
+Every status change is a conditional update on the current status (compare-and-set): of two
+concurrent approve/reject calls exactly one wins, the other gets a 409 naming the status.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from scenario_migration.domain.lifecycle import AnchorPolicy, MigrationPlan, PlanHeader, PlanStatus
+from scenario_migration.domain.plan import TransformationMap
+from scenario_migration.errors import Conflict, InvalidInput, NotFound
+from scenario_migration.store import documents, keys
+from scenario_migration.store.dynamodb import client, from_item, is_condition_failure, table_name, to_item
+
+TABLE_ENV = "PLANS_TABLE"
+INDEX = "by_tenant"
+DOC_PREFIX = "DOC"  # the new scenario version, as submitted
+MAP_PREFIX = "MAP"  # the transformation map
+_LIST_FIELDS = (
+    "id, scenario_id, from_version, to_version, #s, created_by, created_at, updated_at, "
+    "approved_by, approved_at, rejected_by, rejected_at, rejection_reason, pk, sk, gsi1pk, gsi1sk"
+)
+
+
+def _table() -> str:
+    return table_name(TABLE_ENV)
+
+
+def _key(tenant: str, plan_id: str) -> dict[str, Any]:
+    return to_item({"pk": keys.plan_pk(tenant, plan_id), "sk": keys.PLAN_SK})
+
+
+def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: TransformationMap) -> None:
+    pk = keys.plan_pk(plan.tenant_id, plan.id)
+    counts = {}
+    for prefix, document in ((DOC_PREFIX, new_scenario), (MAP_PREFIX, tmap.model_dump(mode="json"))):
+        parts = documents.encode(document)
+        counts[prefix] = len(parts)
+        for i, part in enumerate(parts):
+            client().put_item(
+                TableName=_table(), Item=to_item({"pk": pk, "sk": keys.part_sk(prefix, i), "data": part})
+            )
+    item = {
+        **_plain_fields(plan),
+        "pk": pk,
+        "sk": keys.PLAN_SK,
+        "gsi1pk": keys.tenant_plans_pk(plan.tenant_id),
+        "gsi1sk": f"{plan.created_at.isoformat()}#{plan.id}",
+        "tenant_id": plan.tenant_id,
+        "summary_json": plan.summary.model_dump_json(),
+        "policies_json": json.dumps({k: p.model_dump(mode="json") for k, p in plan.policies.items()}),
+        "doc_parts": counts[DOC_PREFIX],
+        "map_parts": counts[MAP_PREFIX],
+    }
+    client().put_item(TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+
+
+def _plain_fields(plan: MigrationPlan) -> dict[str, Any]:
+    return plan.model_dump(mode="json", exclude={"summary", "policies", "transformation_map", "tenant_id"})
+
+
+def get_plan(tenant: str, plan_id: str, *, with_map: bool = False) -> MigrationPlan:
+    """The plan, or NotFound (also for another tenant's plan: its key is not reachable)."""
+    item = client().get_item(TableName=_table(), Key=_key(tenant, plan_id), ConsistentRead=True).get("Item")
+    if not item:
+        raise NotFound(f"migration plan '{plan_id}' not found")
+    data = from_item(item)
+    plan = _plan(data)
+    if with_map:
+        tmap = TransformationMap.model_validate(_read_parts(tenant, plan_id, MAP_PREFIX, data["map_parts"]))
+        plan = plan.model_copy(update={"transformation_map": tmap})
+    return plan
+
+
+def get_new_scenario(tenant: str, plan_id: str, parts: int) -> dict[str, Any]:
+    return _read_parts(tenant, plan_id, DOC_PREFIX, parts)
+
+
+def _read_parts(tenant: str, plan_id: str, prefix: str, count: int) -> Any:
+    pk = keys.plan_pk(tenant, plan_id)
+    request = {_table(): {"Keys": [to_item({"pk": pk, "sk": keys.part_sk(prefix, i)}) for i in range(count)]}}
+    found: dict[str, bytes] = {}
+    while request:
+        response = client().batch_get_item(RequestItems=request)
+        for raw in response["Responses"].get(_table(), []):
+            part = from_item(raw)
+            found[part["sk"]] = part["data"]
+        request = response.get("UnprocessedKeys") or {}
+    return documents.decode([found[keys.part_sk(prefix, i)] for i in range(count)])
+
+
+def _plan(data: dict[str, Any]) -> MigrationPlan:
+    return MigrationPlan.model_validate(
+        {
+            **data,
+            "summary": json.loads(data["summary_json"]),
+            "policies": json.loads(data.get("policies_json") or "{}"),
+        }
+    )
+
+
+def list_plans(
+    tenant: str, *, scenario_id: str | None, status: PlanStatus | None, limit: int, next_token: str | None
+) -> tuple[list[PlanHeader], str | None]:
+    """Newest first. Filters apply after the index read, so a page is filled across reads."""
+    filters, values = ["#t = :t"], {":pk": keys.tenant_plans_pk(tenant), ":t": tenant}
+    if scenario_id:
+        filters.append("scenario_id = :sid")
+        values[":sid"] = scenario_id
+    if status:
+        filters.append("#s = :status")
+        values[":status"] = status.value
+    query = {
+        "TableName": _table(),
+        "IndexName": INDEX,
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "FilterExpression": " AND ".join(filters),
+        "ExpressionAttributeValues": to_item(values),
+        "ExpressionAttributeNames": {"#s": "status", "#t": "tenant_id"},
+        "ProjectionExpression": _LIST_FIELDS + ", #t",
+        "ScanIndexForward": False,
+    }
+    start = _decode_token(next_token)
+    found: list[dict[str, Any]] = []
+    while True:
+        page = client().query(**query, **({"ExclusiveStartKey": start} if start else {}), Limit=limit)
+        found.extend(from_item(item) for item in page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if len(found) >= limit or not start:
+            break
+    if len(found) > limit:
+        found = found[:limit]
+        start = to_item({k: found[-1][k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")})
+    return [PlanHeader.model_validate(item) for item in found], _encode_token(start)
+
+
+def _encode_token(key: dict[str, Any] | None) -> str | None:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
+
+
+def _decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(key, dict):
+            raise ValueError
+        return key
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput(
+            "next_token is not a token this API returned", [{"location": "next_token"}]
+        ) from None
+
+
+def change_status(
+    tenant: str,
+    plan_id: str,
+    sources: Iterable[PlanStatus],
+    target: PlanStatus,
+    updates: dict[str, Any],
+) -> MigrationPlan:
+    """Compare-and-set the status (plus `updates`, e.g. who and when); 409 if it moved on."""
+    allowed = sorted(s.value for s in sources)
+    names = {"#s": "status", **{f"#f{i}": k for i, k in enumerate(updates)}}
+    values = {":target": target.value, **{f":a{i}": s for i, s in enumerate(allowed)}}
+    values |= {f":v{i}": v for i, v in enumerate(updates.values())}
+    sets = ["#s = :target", *(f"#f{i} = :v{i}" for i in range(len(updates)))]
+    placeholders = ", ".join(f":a{i}" for i in range(len(allowed)))
+    try:
+        response = client().update_item(
+            TableName=_table(),
+            Key=_key(tenant, plan_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression=f"attribute_exists(pk) AND #s IN ({placeholders})",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(values),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            current = get_plan(tenant, plan_id)  # NotFound if it does not exist
+            raise Conflict(
+                f"the plan is {current.status.value}: it cannot become {target.value}",
+                {"status": current.status.value, "requested": target.value},
+            ) from None
+        raise
+    return _plan(from_item(response["Attributes"]))
+
+
+def put_policies(
+    tenant: str, plan_id: str, policies: dict[str, AnchorPolicy], updated_at: str
+) -> MigrationPlan:
+    """Replace the policies while the plan is still pending (409 otherwise)."""
+    encoded = json.dumps({k: p.model_dump(mode="json", exclude_none=True) for k, p in policies.items()})
+    try:
+        response = client().update_item(
+            TableName=_table(),
+            Key=_key(tenant, plan_id),
+            UpdateExpression="SET policies_json = :p, updated_at = :u",
+            ConditionExpression="attribute_exists(pk) AND #s = :pending",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=to_item(
+                {":p": encoded, ":u": updated_at, ":pending": PlanStatus.PENDING.value}
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            current = get_plan(tenant, plan_id)
+            raise Conflict(
+                f"the plan is {current.status.value}: policies can change only while it is pending",
+                {"status": current.status.value},
+            ) from None
+        raise
+    return _plan(from_item(response["Attributes"]))

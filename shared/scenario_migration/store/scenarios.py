@@ -1,0 +1,152 @@
+"""Scenario versions and the pointer to each scenario's active version (ScenariosTable).
+
+A version item holds the first part of its compressed document, so a small version is one read.
+Versions are immutable once written; the `ACTIVE` item moves with compare-and-set.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from scenario_migration.errors import Conflict
+from scenario_migration.store import documents, keys
+from scenario_migration.store.dynamodb import cancellation_reasons, client, from_item, table_name, to_item
+
+TABLE_ENV = "SCENARIOS_TABLE"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    scenario_id: str
+    version: int
+    name: str
+    created_at: str
+    step_count: int
+
+
+def _table() -> str:
+    return table_name(TABLE_ENV)
+
+
+def _version_items(tenant: str, info: VersionInfo, document: dict[str, Any]) -> tuple[dict, list[dict]]:
+    pk = keys.scenario_pk(tenant, info.scenario_id)
+    sk = keys.version_sk(info.version)
+    parts = documents.encode(document)
+    head = {
+        "pk": pk,
+        "sk": sk,
+        "tenant_id": tenant,
+        "scenario_id": info.scenario_id,
+        "version": info.version,
+        "name": info.name,
+        "created_at": info.created_at,
+        "step_count": info.step_count,
+        "parts": len(parts),
+        "data": parts[0],
+    }
+    rest = [{"pk": pk, "sk": keys.part_sk(sk, i), "data": part} for i, part in enumerate(parts[1:], start=1)]
+    return head, rest
+
+
+def _put_parts(items: list[dict]) -> None:
+    for item in items:  # written before the head item, which is what makes a version visible
+        client().put_item(TableName=_table(), Item=to_item(item))
+
+
+def create_scenario(tenant: str, info: VersionInfo, document: dict[str, Any]) -> None:
+    """Register a scenario with its first version, active at once; 409 if it exists."""
+    head, rest = _version_items(tenant, info, document)
+    _put_parts(rest)
+    active = {
+        "pk": head["pk"],
+        "sk": keys.ACTIVE_SK,
+        "tenant_id": tenant,
+        "scenario_id": info.scenario_id,
+        "active_version": info.version,
+        "updated_at": info.created_at,
+    }
+    try:
+        client().transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": _table(),
+                        "Item": to_item(item),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+                for item in (head, active)
+            ]
+        )
+    except ClientError as exc:
+        if "ConditionalCheckFailed" in cancellation_reasons(exc):
+            raise Conflict(f"scenario '{info.scenario_id}' already exists") from None
+        raise
+
+
+def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> bool:
+    """Write an immutable version; False if that version already exists (same number)."""
+    head, rest = _version_items(tenant, info, document)
+    _put_parts(rest)
+    try:
+        client().put_item(
+            TableName=_table(), Item=to_item(head), ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def get_active_version(tenant: str, scenario_id: str) -> int | None:
+    item = (
+        client()
+        .get_item(
+            TableName=_table(),
+            Key=to_item({"pk": keys.scenario_pk(tenant, scenario_id), "sk": keys.ACTIVE_SK}),
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return from_item(item)["active_version"] if item else None
+
+
+def get_version(tenant: str, scenario_id: str, version: int) -> tuple[VersionInfo, dict[str, Any]] | None:
+    pk = keys.scenario_pk(tenant, scenario_id)
+    sk = keys.version_sk(version)
+    item = client().get_item(TableName=_table(), Key=to_item({"pk": pk, "sk": sk})).get("Item")
+    if not item:
+        return None
+    head = from_item(item)
+    parts = [head["data"]]
+    for i in range(1, head["parts"]):
+        part = client().get_item(TableName=_table(), Key=to_item({"pk": pk, "sk": keys.part_sk(sk, i)}))[
+            "Item"
+        ]
+        parts.append(from_item(part)["data"])
+    return _info(head), documents.decode(parts)
+
+
+def list_versions(tenant: str, scenario_id: str) -> list[VersionInfo]:
+    paginator = client().get_paginator("query")
+    pages = paginator.paginate(
+        TableName=_table(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
+        ExpressionAttributeValues=to_item({":pk": keys.scenario_pk(tenant, scenario_id), ":v": "V#"}),
+        ProjectionExpression="scenario_id, version, #n, created_at, step_count, sk",
+        ExpressionAttributeNames={"#n": "name"},
+    )
+    items = (from_item(item) for page in pages for item in page["Items"])
+    return [_info(item) for item in items if "#PART#" not in item["sk"]]
+
+
+def _info(item: dict[str, Any]) -> VersionInfo:
+    return VersionInfo(
+        scenario_id=item["scenario_id"],
+        version=item["version"],
+        name=item["name"],
+        created_at=item["created_at"],
+        step_count=item["step_count"],
+    )
