@@ -112,6 +112,9 @@ class PlanHeader(BaseModel):
     rejected_by: str | None = None
     rejected_at: datetime | None = None
     rejection_reason: str | None = None
+    deployed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    superseded_by: str | None = None
 
 
 class MigrationPlan(PlanHeader):

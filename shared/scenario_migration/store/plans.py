@@ -24,7 +24,8 @@ DOC_PREFIX = "DOC"  # the new scenario version, as submitted
 MAP_PREFIX = "MAP"  # the transformation map
 _LIST_FIELDS = (
     "id, scenario_id, from_version, to_version, #s, created_by, created_at, updated_at, "
-    "approved_by, approved_at, rejected_by, rejected_at, rejection_reason, pk, sk, gsi1pk, gsi1sk"
+    "approved_by, approved_at, rejected_by, rejected_at, rejection_reason, deployed_at, cancelled_at, "
+    "superseded_by, pk, sk, gsi1pk, gsi1sk"
 )
 
 
@@ -65,12 +66,17 @@ def _plain_fields(plan: MigrationPlan) -> dict[str, Any]:
     return plan.model_dump(mode="json", exclude={"summary", "policies", "transformation_map", "tenant_id"})
 
 
-def get_plan(tenant: str, plan_id: str, *, with_map: bool = False) -> MigrationPlan:
-    """The plan, or NotFound (also for another tenant's plan: its key is not reachable)."""
+def get_plan_item(tenant: str, plan_id: str) -> dict[str, Any]:
+    """The stored plan item as is, or NotFound (also for another tenant's plan)."""
     item = client().get_item(TableName=_table(), Key=_key(tenant, plan_id), ConsistentRead=True).get("Item")
     if not item:
         raise NotFound(f"migration plan '{plan_id}' not found")
-    data = from_item(item)
+    return from_item(item)
+
+
+def get_plan(tenant: str, plan_id: str, *, with_map: bool = False) -> MigrationPlan:
+    """The plan, or NotFound (also for another tenant's plan: its key is not reachable)."""
+    data = get_plan_item(tenant, plan_id)
     plan = _plan(data)
     if with_map:
         tmap = TransformationMap.model_validate(_read_parts(tenant, plan_id, MAP_PREFIX, data["map_parts"]))

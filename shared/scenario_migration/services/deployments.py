@@ -1,0 +1,315 @@
+"""Deploy (publish + fan-out), the marking worker's steps, cancel, and deployment status (SPEC 6, 8).
+
+Work is cut so that no invocation's cost grows with the number of sessions:
+- `expand` messages turn the plan into work units, EXPAND_BATCH units per message;
+- a work unit is (a step customers may sit on: anchor or deleted step) x (index shard);
+- each `mark` message handles one page (PAGE_SIZE sessions) of one unit and enqueues the next;
+- `unmark` messages (after a cancel) walk the page ledgers, LEDGERS_PER_UNMARK at a time.
+"""
+
+import json
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from scenario_migration.clock import isoformat, utcnow
+from scenario_migration.config import get_settings
+from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus, allowed_sources, check_transition
+from scenario_migration.domain.plan import TransformationMap
+from scenario_migration.errors import Conflict
+from scenario_migration.observability import logger
+from scenario_migration.store import deployments as store
+from scenario_migration.store import keys, work_queue
+from scenario_migration.store import plans as plan_store
+from scenario_migration.store import scenarios as scenario_store
+from scenario_migration.store.scenarios import VersionInfo
+
+PAGE_SIZE = 100
+EXPAND_BATCH = 200
+LEDGERS_PER_UNMARK = 20
+OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Sessions of one old-version step in one index shard, marked for `anchor`."""
+
+    step_hash: str
+    step_id: str
+    anchor: str
+    shard: int
+
+
+def steps_to_mark(tmap: TransformationMap) -> list[tuple[str, str, str]]:
+    """(step hash, old step id, anchor key) of every old step whose sessions migrate."""
+    steps = [(a.content_hash, a.from_step_id, a.anchor_content_hash) for a in tmap.anchors]
+    steps += [(d.content_hash, d.node_id, d.nearest_anchor) for d in tmap.deleted_nodes if d.nearest_anchor]
+    return steps
+
+
+def unit_at(tmap: TransformationMap, index: int) -> Unit:
+    step_hash, step_id, anchor = steps_to_mark(tmap)[index // keys.POSITION_SHARDS]
+    return Unit(step_hash, step_id, anchor, index % keys.POSITION_SHARDS)
+
+
+def unit_count(tmap: TransformationMap) -> int:
+    return len(steps_to_mark(tmap)) * keys.POSITION_SHARDS
+
+
+@lru_cache(maxsize=32)
+def _transformation_map(tenant: str, plan_id: str) -> TransformationMap:
+    """A plan's map never changes once written: read it once per container."""
+    tmap = plan_store.get_plan(tenant, plan_id, with_map=True).transformation_map
+    assert tmap is not None
+    return tmap
+
+
+# -- deploy ----------------------------------------------------------------------------------------
+
+
+def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
+    settings = get_settings()
+    if not settings.enabled:
+        raise Conflict("scenario migration is disabled (scenario_migration.enabled = false)")
+    plan = plan_store.get_plan(tenant, plan_id)
+    require_approval = settings.deployment.require_approval
+    check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=require_approval)
+    if plan.summary.has_critical:
+        raise Conflict("the plan has critical warnings and cannot be deployed")
+    _publish_version(tenant, plan)
+    tmap = _transformation_map(tenant, plan_id)
+    units = unit_count(tmap) if settings.deployment.auto_mark_sessions else 0
+    deployed_at = isoformat(utcnow())
+    store.begin_deploy(
+        tenant,
+        plan,
+        allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval),
+        units,
+        deployed_at,
+    )
+    _supersede_others(tenant, plan)
+    if units:
+        work_queue.send([{"kind": "expand", "tenant": tenant, "plan_id": plan_id, "offset": 0}])
+    else:
+        _finish_if_done(tenant, plan_id)
+    logger.info("plan deployed", extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units})
+    counts = store.counters(tenant, plan_id)
+    return {
+        "plan_id": plan_id,
+        "status": plan_store.get_plan(tenant, plan_id).status.value,
+        "sessions_marked": counts.get("sessions_marked", 0),
+        "sessions_by_anchor": plan.summary.sessions_by_anchor,
+        "deployed_at": deployed_at,
+        "work_units": units,
+        "auto_mark_sessions": settings.deployment.auto_mark_sessions,
+    }
+
+
+def _publish_version(tenant: str, plan: MigrationPlan) -> None:
+    """Write the new version (idempotent: a retried deploy finds it written)."""
+    raw = plan_store.get_plan_item(tenant, plan.id)
+    document = plan_store.get_new_scenario(tenant, plan.id, raw["doc_parts"])
+    info = VersionInfo(
+        scenario_id=plan.scenario_id,
+        version=plan.to_version,
+        name=document["name"],
+        created_at=isoformat(utcnow()),
+        step_count=len(document["steps"]),
+    )
+    scenario_store.put_version(tenant, info, document)
+
+
+def _supersede_others(tenant: str, deployed: MigrationPlan) -> None:
+    token = None
+    while True:
+        headers, token = plan_store.list_plans(
+            tenant, scenario_id=deployed.scenario_id, status=None, limit=100, next_token=token
+        )
+        for other in headers:
+            if other.id != deployed.id and other.status in (PlanStatus.PENDING, PlanStatus.APPROVED):
+                with suppress(Conflict):  # it moved on by itself meanwhile: nothing to supersede
+                    plan_store.change_status(
+                        tenant,
+                        other.id,
+                        {PlanStatus.PENDING, PlanStatus.APPROVED},
+                        PlanStatus.SUPERSEDED,
+                        {"updated_at": isoformat(utcnow()), "superseded_by": deployed.id},
+                    )
+        if not token:
+            return
+
+
+def _finish_if_done(tenant: str, plan_id: str) -> None:
+    counts = store.counters(tenant, plan_id)
+    if counts and counts.get("units_done", 0) >= counts.get("units_total", 0):
+        try:
+            plan_store.change_status(
+                tenant,
+                plan_id,
+                {PlanStatus.DEPLOYING},
+                PlanStatus.DEPLOYED,
+                {"updated_at": isoformat(utcnow())},
+            )
+            logger.info("marking complete", extra={"tenant_id": tenant, "plan_id": plan_id, **counts})
+        except Conflict:
+            pass  # already deployed (a duplicate finished first) or cancelled
+
+
+# -- the worker's steps ------------------------------------------------------------------------------
+
+
+def handle(message: dict[str, Any]) -> None:
+    """One SQS message of the marking queue. Raises on a transient fault (SQS redelivers)."""
+    kind = message["kind"]
+    tenant, plan_id = message["tenant"], message["plan_id"]
+    if kind == "expand":
+        expand(tenant, plan_id, int(message["offset"]))
+    elif kind == "mark":
+        mark_page(tenant, plan_id, int(message["unit"]), int(message["page"]), message.get("cursor"))
+    elif kind == "unmark":
+        unmark_pages(tenant, plan_id, message.get("cursor"))
+    else:
+        raise ValueError(f"unknown message kind {kind!r}")
+
+
+def _plan_is_open(tenant: str, plan_id: str) -> bool:
+    return plan_store.get_plan(tenant, plan_id).status in OPEN_STATUSES
+
+
+def expand(tenant: str, plan_id: str, offset: int) -> None:
+    if not _plan_is_open(tenant, plan_id):
+        return
+    total = unit_count(_transformation_map(tenant, plan_id))
+    end = min(offset + EXPAND_BATCH, total)
+    messages = [
+        {"kind": "mark", "tenant": tenant, "plan_id": plan_id, "unit": unit, "page": 0}
+        for unit in range(offset, end)
+    ]
+    if end < total:
+        messages.append({"kind": "expand", "tenant": tenant, "plan_id": plan_id, "offset": end})
+    work_queue.send(messages)
+
+
+def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str | None) -> int:
+    """Mark one page of one unit; returns how many sessions this page marked."""
+    plan = plan_store.get_plan(tenant, plan_id)
+    if plan.status not in OPEN_STATUSES:
+        return 0
+    unit = unit_at(_transformation_map(tenant, plan_id), unit_index)
+    page_id = f"{unit_index:06d}#{page:06d}"
+    ledger = store.get_ledger(tenant, plan_id, page_id) or _claim(tenant, plan, unit, page_id, cursor)
+    marked = 0
+    if ledger["state"] == "claimed":
+        marker = _marker(plan, unit, page_id)
+        outcomes = [
+            store.mark_session(tenant, sid, marker, plan.from_version, unit.step_id)
+            for sid in ledger["session_ids"]
+        ]
+        marked = sum(outcome != "skipped" for outcome in outcomes)
+        store.commit_page(tenant, plan_id, page_id, marked, ledger["last_page"])
+    if not ledger["last_page"]:
+        next_page = {
+            "kind": "mark",
+            "tenant": tenant,
+            "plan_id": plan_id,
+            "unit": unit_index,
+            "page": page + 1,
+        }
+        work_queue.send([{**next_page, "cursor": ledger["next_cursor"]}])
+    else:
+        _finish_if_done(tenant, plan_id)
+    return marked
+
+
+def _claim(tenant: str, plan: MigrationPlan, unit: Unit, page_id: str, cursor: str | None) -> dict[str, Any]:
+    sessions, next_key = store.sessions_at(
+        tenant,
+        (plan.scenario_id, plan.from_version, unit.shard),
+        (unit.step_hash, unit.step_id),
+        cursor=json.loads(cursor) if cursor else None,
+        page_size=PAGE_SIZE,
+    )
+    policy = plan.policies.get(unit.anchor)
+    now = utcnow()
+    in_scope = [s["session_id"] for s in sessions if policy is None or _admits(policy, s, now)]
+    return store.claim_page(tenant, plan.id, page_id, in_scope, json.dumps(next_key) if next_key else None)
+
+
+def _admits(policy: Any, session: dict[str, Any], now: datetime) -> bool:
+    if not policy.update_downstream:
+        return False
+    started = datetime.fromisoformat(session["created_at"].replace("Z", "+00:00"))
+    return policy.scope_filter.admits(session.get("channel"), (now - started).days)
+
+
+def _marker(plan: MigrationPlan, unit: Unit, page_id: str) -> dict[str, Any]:
+    return {
+        "plan_id": plan.id,
+        "anchor": unit.anchor,
+        "from_version": plan.from_version,
+        "target_version": plan.to_version,
+        "marked_at": isoformat(utcnow()),
+        "page_id": page_id,
+        "state": "pending",
+    }
+
+
+# -- cancel ------------------------------------------------------------------------------------------
+
+
+def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
+    plan = plan_store.change_status(
+        tenant,
+        plan_id,
+        {PlanStatus.DEPLOYING, PlanStatus.DEPLOYED},
+        PlanStatus.CANCELLED,
+        {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
+    )
+    work_queue.send([{"kind": "unmark", "tenant": tenant, "plan_id": plan_id}])
+    logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
+    return {"plan_id": plan_id, "status": plan.status.value, "unmarking": "started"}
+
+
+def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
+    ledgers, next_key = store.list_ledgers(
+        tenant, plan_id, json.loads(cursor) if cursor else None, LEDGERS_PER_UNMARK
+    )
+    for ledger in ledgers:
+        if ledger["state"] == "unmarked":
+            continue
+        unmarked = sum(store.unmark_session(tenant, sid, plan_id) for sid in ledger["session_ids"])
+        store.settle_unmarked_page(tenant, plan_id, ledger["sk"].removeprefix("PAGE#"), unmarked)
+    if next_key:
+        work_queue.send(
+            [{"kind": "unmark", "tenant": tenant, "plan_id": plan_id, "cursor": json.dumps(next_key)}]
+        )
+
+
+# -- status ------------------------------------------------------------------------------------------
+
+
+def status(tenant: str, plan_id: str) -> dict[str, Any]:
+    plan = plan_store.get_plan(tenant, plan_id)
+    c = store.counters(tenant, plan_id)
+    marked = c.get("sessions_marked", 0)
+    return {
+        "plan_id": plan_id,
+        "status": plan.status.value,
+        "sessions_marked": marked,
+        "migrations_applied": c.get("migrations_applied", 0),
+        "migrations_pending": max(marked - c.get("sessions_unmarked", 0) - c.get("marked_resolved", 0), 0),
+        "migrations_by_scenario": {
+            "clean_graft": c.get("migrated_clean_graft", 0),
+            "gap_fill": c.get("migrated_gap_fill", 0),
+            "re_route": c.get("migrated_re_route", 0),
+        },
+        "checkpoint_blocks": c.get("checkpoint_blocks", 0),
+        "sessions_awaiting_input": c.get("sessions_awaiting_input", 0),
+        "sessions_kept": c.get("sessions_kept", 0),
+        "sessions_unmarked": c.get("sessions_unmarked", 0),
+        "deployed_at": isoformat(plan.deployed_at) if plan.deployed_at else None,
+        "last_migration_at": c.get("last_migration_at"),
+        "fanout": {"units_total": c.get("units_total", 0), "units_done": c.get("units_done", 0)},
+    }
