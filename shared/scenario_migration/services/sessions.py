@@ -52,10 +52,16 @@ def get(tenant: str, session_id: str) -> dict[str, Any]:
 
 def migrations(tenant: str, session_id: str) -> list[dict[str, Any]]:
     get(tenant, session_id)  # 404 for an unknown (or another tenant's) session
-    return store.list_migrations(tenant, session_id)
+    return [
+        {
+            **{k: v for k, v in record.items() if k not in ("pk", "sk")},
+            "filled_fields": json.loads(record.get("filled_fields") or "{}"),
+        }
+        for record in store.list_migrations(tenant, session_id)
+    ]
 
 
-_INTERNAL = {"pk", "sk", "position_pk", "position_sk", "variables_json", "tenant_id"}
+_INTERNAL = {"pk", "sk", "position_pk", "position_sk", "variables_json", "tenant_id", "last_result"}
 
 
 def view(item: dict[str, Any]) -> dict[str, Any]:

@@ -317,3 +317,25 @@ def sessions_at(
         **({"ExclusiveStartKey": cursor} if cursor else {}),
     )
     return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
+
+
+def counter_update(tenant: str, plan_id: str, adds: dict[str, int], sets: dict[str, Any]) -> dict[str, Any]:
+    """A transaction item moving a plan's counters (for the JIT's atomic write)."""
+    names = {f"#a{i}": k for i, k in enumerate(adds)} | {f"#s{i}": k for i, k in enumerate(sets)}
+    values = {f":a{i}": v for i, v in enumerate(adds.values())} | {
+        f":s{i}": v for i, v in enumerate(sets.values())
+    }
+    clauses = []
+    if sets:
+        clauses.append("SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets))))
+    if adds:
+        clauses.append("ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adds))))
+    return {
+        "Update": {
+            "TableName": _plans(),
+            "Key": _key(tenant, plan_id, COUNTERS_SK),
+            "UpdateExpression": " ".join(clauses),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+    }

@@ -100,17 +100,16 @@ def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> boo
     return True
 
 
+def get_active(tenant: str, scenario_id: str) -> dict[str, Any] | None:
+    """The ACTIVE item: `active_version` and the `plan_id` that made it active (if any)."""
+    key = to_item({"pk": keys.scenario_pk(tenant, scenario_id), "sk": keys.ACTIVE_SK})
+    item = client().get_item(TableName=_table(), Key=key, ConsistentRead=True).get("Item")
+    return from_item(item) if item else None
+
+
 def get_active_version(tenant: str, scenario_id: str) -> int | None:
-    item = (
-        client()
-        .get_item(
-            TableName=_table(),
-            Key=to_item({"pk": keys.scenario_pk(tenant, scenario_id), "sk": keys.ACTIVE_SK}),
-            ConsistentRead=True,
-        )
-        .get("Item")
-    )
-    return from_item(item)["active_version"] if item else None
+    active = get_active(tenant, scenario_id)
+    return active["active_version"] if active else None
 
 
 def get_version(tenant: str, scenario_id: str, version: int) -> tuple[VersionInfo, dict[str, Any]] | None:

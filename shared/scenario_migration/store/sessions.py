@@ -113,3 +113,65 @@ def list_migrations(tenant: str, session_id: str) -> list[dict[str, Any]]:
         )
     )
     return [from_item(item) for page in pages for item in page["Items"]]
+
+
+class StaleSession(Exception):
+    """The session changed since it was read (another invocation applied first)."""
+
+
+def write_outcome(
+    tenant: str,
+    session: dict[str, Any],
+    changes: dict[str, Any],
+    counters: tuple[str, dict[str, int], dict[str, Any]] | None,
+    audit: dict[str, Any] | None,
+) -> None:
+    """One atomic write: the session's new state (conditional on the revision read), the plan's
+    counters and the audit record. Raises StaleSession if the session moved on meanwhile."""
+    from scenario_migration.store import deployments  # noqa: PLC0415 - avoids an import cycle
+
+    session_id = session["session_id"]
+    values = {k: v for k, v in changes.items() if v is not None}
+    if changes.get("live", True) and "scenario_version" in values:
+        shard = keys.position_shard(session_id)
+        values["position_pk"] = keys.position_pk(
+            tenant, session["scenario_id"], values["scenario_version"], shard
+        )
+        values["position_sk"] = keys.position_sk(values["step_hash"], values["current_step_id"], session_id)
+    values.pop("live", None)
+    names = {f"#f{i}": name for i, name in enumerate(values)}
+    sets = [f"#f{i} = :v{i}" for i in range(len(values))] + ["revision = revision + :one"]
+    items: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": _table(),
+                "Key": to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": "revision = :rev",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_item(
+                    {
+                        **{f":v{i}": v for i, v in enumerate(values.values())},
+                        ":one": 1,
+                        ":rev": session["revision"],
+                    }
+                ),
+            }
+        }
+    ]
+    if counters:
+        items.append(deployments.counter_update(tenant, *counters))
+    if audit:
+        item = {
+            "pk": keys.session_pk(tenant, session_id),
+            "sk": keys.migration_sk(audit["at"], audit["plan_id"]),
+            **audit,
+        }
+        items.append({"Put": {"TableName": _table(), "Item": to_item(item)}})
+    try:
+        client().transact_write_items(TransactItems=items)
+    except client().exceptions.TransactionCanceledException as exc:
+        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
+            raise StaleSession(session_id) from None
+        raise
