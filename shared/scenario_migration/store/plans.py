@@ -225,3 +225,53 @@ def put_policies(
             ) from None
         raise
     return _plan(from_item(response["Attributes"]))
+
+
+def scan_plans(
+    start: dict[str, Any] | None, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One bounded page of plan items across tenants (for retention), with the next start."""
+    response = client().scan(
+        TableName=_table(),
+        FilterExpression="sk = :plan",
+        ExpressionAttributeValues=to_item({":plan": keys.PLAN_SK}),
+        ProjectionExpression="pk, sk, tenant_id, id, scenario_id, #s, created_at, updated_at",
+        ExpressionAttributeNames={"#s": "status"},
+        Limit=limit,
+        **({"ExclusiveStartKey": start} if start else {}),
+    )
+    return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
+
+
+def delete_plan(tenant: str, plan_id: str) -> int:
+    """Delete every item of a plan (parts, ledgers, counters, then the plan item); returns how many."""
+    pk = keys.plan_pk(tenant, plan_id)
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": pk}),
+            ProjectionExpression="pk, sk",
+        )
+    )
+    item_keys = [item for page in pages for item in page["Items"]]
+    item_keys.sort(key=lambda k: k["sk"]["S"] == keys.PLAN_SK)  # the plan item goes last
+    for key in item_keys:
+        client().delete_item(TableName=_table(), Key=key)
+    return len(item_keys)
+
+
+RETENTION_CURSOR_KEY = {"pk": "RETENTION", "sk": "CURSOR"}
+
+
+def get_retention_cursor() -> dict[str, Any]:
+    item = client().get_item(TableName=_table(), Key=to_item(RETENTION_CURSOR_KEY)).get("Item")
+    return json.loads(from_item(item)["cursor"]) if item else {}
+
+
+def put_retention_cursor(cursor: dict[str, Any]) -> None:
+    client().put_item(
+        TableName=_table(), Item=to_item({**RETENTION_CURSOR_KEY, "cursor": json.dumps(cursor)})
+    )

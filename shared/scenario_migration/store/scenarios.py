@@ -149,3 +149,26 @@ def _info(item: dict[str, Any]) -> VersionInfo:
         created_at=item["created_at"],
         step_count=item["step_count"],
     )
+
+
+def scan_versions(
+    start: dict[str, Any] | None, limit: int
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One bounded page of version items across tenants (for retention), with the next start."""
+    response = client().scan(
+        TableName=_table(),
+        FilterExpression="begins_with(sk, :v) AND attribute_exists(version)",
+        ExpressionAttributeValues=to_item({":v": "V#"}),
+        ProjectionExpression="pk, sk, tenant_id, scenario_id, version, created_at, parts",
+        Limit=limit,
+        **({"ExclusiveStartKey": start} if start else {}),
+    )
+    return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
+
+
+def delete_version(tenant: str, scenario_id: str, version: int, parts: int) -> None:
+    """Delete a version unless it became active meanwhile (parts first, head last)."""
+    pk, sk = keys.scenario_pk(tenant, scenario_id), keys.version_sk(version)
+    for i in range(1, parts):
+        client().delete_item(TableName=_table(), Key=to_item({"pk": pk, "sk": keys.part_sk(sk, i)}))
+    client().delete_item(TableName=_table(), Key=to_item({"pk": pk, "sk": sk}))

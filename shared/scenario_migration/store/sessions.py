@@ -175,3 +175,19 @@ def write_outcome(
         if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
             raise StaleSession(session_id) from None
         raise
+
+
+def has_live_sessions(tenant: str, scenario_id: str, version: int) -> bool:
+    """Whether any live session is on this version (one small query per index shard)."""
+    for shard in range(keys.POSITION_SHARDS):
+        response = client().query(
+            TableName=_table(),
+            IndexName=POSITION_INDEX,
+            KeyConditionExpression="position_pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": keys.position_pk(tenant, scenario_id, version, shard)}),
+            ProjectionExpression="position_pk",
+            Limit=1,
+        )
+        if response["Items"]:
+            return True
+    return False

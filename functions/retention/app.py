@@ -1,0 +1,19 @@
+"""Retention (EventBridge schedule): one bounded, idempotent pass; reports what it did."""
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from scenario_migration.observability import logger, metrics
+from scenario_migration.services import retention
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = retention.run()
+    metrics.add_metric(name="PlansExpired", unit=MetricUnit.Count, value=len(report.plans_expired))
+    metrics.add_metric(name="PlansDeleted", unit=MetricUnit.Count, value=len(report.plans_deleted))
+    metrics.add_metric(name="VersionsDeleted", unit=MetricUnit.Count, value=len(report.versions_deleted))
+    return vars(report)
