@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from scenario_migration.observability import logger
+from scenario_migration.observability import logger, metrics, record_fanout_lag
 from scenario_migration.services import deployments
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -21,9 +21,11 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
     logger.append_keys(tenant_id=message.get("tenant"), plan_id=message.get("plan_id"))
+    record_fanout_lag(record.raw_event.get("attributes", {}).get("SentTimestamp"))
     deployments.handle(message)
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(

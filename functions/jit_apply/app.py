@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scenario_migration.domain.scenario import ID_PATTERN
-from scenario_migration.observability import logger
+from scenario_migration.observability import logger, metrics, record_jit_outcome
 from scenario_migration.services import jit
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -28,6 +28,7 @@ class JitRequest(BaseModel):
     request_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
@@ -39,4 +40,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "error": {"code": "invalid_input", "message": "invalid request", "details": problems},
         }
     logger.append_keys(tenant_id=request.tenant_id, session_id=request.session_id)
-    return jit.apply(request.model_dump(exclude_none=True))
+    result = jit.apply(request.model_dump(exclude_none=True))
+    record_jit_outcome(result)
+    return result
