@@ -1,0 +1,384 @@
+"""The JIT decision (domain/jit.py) on the seed's examples and the issue's edge cases, no AWS."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from scenario_migration.config import load_settings
+from scenario_migration.domain.extraction import RuleExtractor
+from scenario_migration.domain.graph import ScenarioGraph
+from scenario_migration.domain.jit import Customer, PendingInput, SessionState, Situation, decide
+from scenario_migration.domain.lifecycle import AnchorPolicy, ScopeFilter
+from scenario_migration.domain.plan import MigrationScenario
+from scenario_migration.domain.planner import plan_migration
+from scenario_migration.domain.scenario import Scenario
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+AGE = {
+    "name": "age",
+    "type": "integer",
+    "question": "Before we continue, what is your age?",
+    "extraction_hints": ["age", "years old"],
+    "minimum": 0,
+    "maximum": 130,
+}
+
+
+def scenario(version: int, steps: list[tuple], fields: tuple = (AGE,)) -> Scenario:
+    """steps: (id, name, [(to, condition, priority)], extra attributes)."""
+    return Scenario.model_validate(
+        {
+            "id": "order-flow",
+            "name": "Order Flow",
+            "version": version,
+            "entry_step_id": steps[0][0],
+            "fields": list(fields),
+            "steps": [
+                {
+                    "id": i,
+                    "name": n,
+                    **extra,
+                    "transitions": [{"to_step_id": t, "condition": c, "priority": p} for t, c, p in tr],
+                }
+                for i, n, tr, extra in steps
+            ],
+        }
+    )
+
+
+def s(step_id: str, name: str, *to: str | tuple, **extra: Any) -> tuple:
+    transitions = [t if isinstance(t, tuple) else (t, None, 0) for t in to]
+    return (step_id, name, transitions, extra)
+
+
+V1 = scenario(
+    1, [s("welcome", "Welcome", "checkout"), s("checkout", "Checkout", "confirm"), s("confirm", "Confirm")]
+)
+PAYMENT_V1 = scenario(
+    1,
+    [
+        s("welcome", "Welcome", "checkout"),
+        s("checkout", "Checkout", "payment"),
+        s("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
+        s("confirm", "Confirm"),
+    ],
+)
+DOWNSTREAM = scenario(
+    2,
+    [
+        s("welcome", "Welcome", "checkout"),
+        s("checkout", "Checkout", "payment"),
+        s("payment", "Payment", "confirm"),
+        s("confirm", "Confirm"),
+    ],
+)
+GAP = scenario(
+    2,
+    [
+        s("welcome", "Welcome", "age_check"),
+        s("age_check", "Age Check", "checkout", collects_fields=["age"]),
+        s("checkout", "Checkout", "confirm"),
+        s("confirm", "Confirm"),
+    ],
+)
+FORK = scenario(
+    2,
+    [
+        s("welcome", "Welcome", "age_check"),
+        s(
+            "age_check",
+            "Age Check",
+            ("rejection", "age < 18", 1),
+            ("checkout", "age >= 18", 0),
+            collects_fields=["age"],
+        ),
+        s("rejection", "Rejection"),
+        s("checkout", "Checkout", "confirm"),
+        s("confirm", "Confirm"),
+    ],
+)
+FORK_WITH_PAYMENT = scenario(
+    2,
+    [
+        s("welcome", "Welcome", "age_check"),
+        s(
+            "age_check",
+            "Age Check",
+            ("rejection", "age < 18", 1),
+            ("checkout", "age >= 18", 0),
+            collects_fields=["age"],
+        ),
+        s("rejection", "Rejection"),
+        s("checkout", "Checkout", "payment"),
+        s("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
+        s("confirm", "Confirm"),
+    ],
+)
+
+
+def situation(old: Scenario, new: Scenario, step: str, **kw: Any) -> Situation:
+    settings = kw.pop("settings", load_settings())
+    visited = kw.pop("visited", [])
+    return Situation(
+        old=ScenarioGraph(old),
+        new=ScenarioGraph(new),
+        tmap=plan_migration(old, new).transformation_map,
+        session=SessionState(
+            current_step_id=step,
+            visited_step_ids=visited,
+            variables=kw.pop("variables", {}),
+            checkpoints_passed=kw.pop("checkpoints", []),
+            channel=kw.pop("channel", "whatsapp"),
+            created_at=NOW - timedelta(days=kw.pop("age_days", 3)),
+        ),
+        policy=kw.pop("policy", None),
+        pending=kw.pop("pending", PendingInput()),
+        customer=Customer(
+            message=kw.pop("message", None),
+            conversation=kw.pop("conversation", []),
+            profile=kw.pop("profile", {}),
+        ),
+        settings=settings,
+        now=NOW,
+        max_reasks=settings.gap_fill.max_reasks,
+    )
+
+
+def run(sit: Situation):
+    return decide(sit, RuleExtractor())
+
+
+def test_clean_graft_teleports_silently_to_the_anchor() -> None:
+    d = run(situation(V1, DOWNSTREAM, "checkout"))
+    assert (d.outcome, d.to_step_id, d.migration_scenario) == (
+        "migrated",
+        "checkout",
+        MigrationScenario.CLEAN_GRAFT,
+    )
+    assert d.message is None and d.questions == [] and d.filled_fields == {}
+
+
+@pytest.mark.parametrize(
+    ("profile", "conversation", "source"),
+    [({"age": 40}, [], "profile"), ({}, ["I'm 34"], "conversation")],
+)
+def test_gap_fill_is_silent_when_the_field_is_known(profile: dict, conversation: list, source: str) -> None:
+    d = run(situation(V1, GAP, "checkout", profile=profile, conversation=conversation))
+    assert (d.outcome, d.to_step_id, d.migration_scenario) == (
+        "migrated",
+        "checkout",
+        MigrationScenario.GAP_FILL,
+    )
+    assert d.filled_fields["age"]["source"] == source
+    assert d.message is None
+
+
+def test_gap_fill_asks_then_completes_with_the_answer() -> None:
+    asked = run(situation(V1, GAP, "checkout"))
+    assert asked.outcome == "needs_input"
+    assert asked.questions == [{"field": "age", "text": "Before we continue, what is your age?"}]
+    done = run(situation(V1, GAP, "checkout", pending=asked.pending, message="34"))
+    assert (done.outcome, done.to_step_id) == ("migrated", "checkout")
+    assert done.filled_fields["age"] == {"value": 34, "source": "customer", "confidence": 1.0}
+
+
+def test_unusable_answers_are_asked_again_at_most_max_reasks_times() -> None:
+    d = run(situation(V1, GAP, "checkout"))
+    outcomes = []
+    for answer in ["thirty-four", "no idea", "dunno"]:
+        d = run(situation(V1, GAP, "checkout", pending=d.pending, message=answer))
+        outcomes.append(d.outcome)
+    assert outcomes == ["needs_input", "needs_input", "kept"]
+
+
+def test_session_variables_fill_the_gap_and_nothing_known_is_asked() -> None:
+    d = run(situation(V1, GAP, "checkout", variables={"age": "52"}))
+    assert d.outcome == "migrated" and d.filled_fields["age"]["source"] == "session"
+
+
+def test_low_confidence_extraction_is_confirmed_with_the_customer() -> None:
+    asked = run(situation(V1, GAP, "checkout", conversation=["34"]))  # a bare number: 0.6 < 0.85
+    assert asked.outcome == "needs_input" and asked.questions[0]["text"].startswith("Before we continue")
+    settings = load_settings(
+        gap_fill={**load_settings().gap_fill.model_dump(), "extraction_confidence_threshold": 0.5}
+    )
+    confirm = run(situation(V1, GAP, "checkout", conversation=["34"], settings=settings))
+    assert confirm.outcome == "needs_input" and "confirm" in confirm.questions[0]["text"]
+    yes = run(
+        situation(
+            V1,
+            GAP,
+            "checkout",
+            conversation=["34"],
+            settings=settings,
+            pending=confirm.pending,
+            message="yes",
+        )
+    )
+    assert yes.outcome == "migrated" and yes.filled_fields["age"]["value"] == 34
+
+
+@pytest.mark.parametrize(("age", "target", "redirected"), [(17, "rejection", True), (30, "checkout", False)])
+def test_re_route_follows_the_customer_data(age: int, target: str, redirected: bool) -> None:
+    d = run(situation(V1, FORK, "checkout", profile={"age": age}))
+    assert (d.outcome, d.to_step_id, d.redirected) == ("migrated", target, redirected)
+    assert d.migration_scenario is MigrationScenario.RE_ROUTE
+    expected_message = load_settings().re_routing.notification_template if redirected else None
+    assert d.message == expected_message
+
+
+def test_re_route_asks_for_the_condition_field_first() -> None:
+    d = run(situation(V1, FORK, "checkout"))
+    assert d.outcome == "needs_input" and d.questions[0]["field"] == "age"
+    answered = run(situation(V1, FORK, "checkout", pending=d.pending, message="17"))
+    assert (answered.outcome, answered.to_step_id) == ("migrated", "rejection")
+
+
+def test_checkpoint_passed_blocks_a_redirect_that_would_undo_it() -> None:
+    payment_hash = PAYMENT_V1.step_by_id["payment"].content_hash
+    d = run(
+        situation(
+            PAYMENT_V1,
+            FORK_WITH_PAYMENT,
+            "confirm",
+            profile={"age": 17},
+            checkpoints=[payment_hash],
+            visited=["welcome", "checkout", "payment"],
+        )
+    )
+    assert d.outcome == "blocked" and "Payment" in d.reason
+    adult = run(
+        situation(PAYMENT_V1, FORK_WITH_PAYMENT, "confirm", profile={"age": 30}, checkpoints=[payment_hash])
+    )
+    assert (adult.outcome, adult.to_step_id) == ("migrated", "confirm")
+
+
+def test_checkpoint_blocking_can_be_turned_off() -> None:
+    payment_hash = PAYMENT_V1.step_by_id["payment"].content_hash
+    settings = load_settings(checkpoints={"block_teleport_past_checkpoint": False})
+    d = run(
+        situation(
+            PAYMENT_V1,
+            FORK_WITH_PAYMENT,
+            "confirm",
+            profile={"age": 17},
+            checkpoints=[payment_hash],
+            settings=settings,
+        )
+    )
+    assert (d.outcome, d.to_step_id) == ("migrated", "rejection")
+
+
+def test_sibling_branches_ask_only_the_customer_s_own_way() -> None:
+    contact = ({"name": "phone", "type": "phone"}, {"name": "email", "type": "email"})
+    old = scenario(
+        1,
+        [
+            s("start", "Start", ("by_phone", "channel == 'sms'", 1), ("by_email", None, 0)),
+            s("by_phone", "Phone Route", "done"),
+            s("by_email", "Email Route", "done"),
+            s("done", "Done"),
+        ],
+        fields=contact,
+    )
+    new = scenario(
+        2,
+        [
+            s("start", "Start", ("by_phone", "channel == 'sms'", 1), ("by_email", None, 0)),
+            s("by_phone", "Phone Route", "ask_phone"),
+            s("ask_phone", "Ask Phone", "done", collects_fields=["phone"]),
+            s("by_email", "Email Route", "ask_email"),
+            s("ask_email", "Ask Email", "done", collects_fields=["email"]),
+            s("done", "Done"),
+        ],
+        fields=contact,
+    )
+    d = run(situation(old, new, "done", visited=["start", "by_phone"]))
+    assert d.outcome == "needs_input" and d.questions[0]["field"] == "phone"
+    d = run(
+        situation(
+            old, new, "done", visited=["start", "by_phone"], pending=d.pending, message="+33 6 12 34 56 78"
+        )
+    )
+    assert d.outcome == "migrated" and set(d.filled_fields) == {"phone"}
+
+
+def test_deleted_step_lands_on_the_nearest_anchor_not_the_entry() -> None:
+    old = scenario(
+        1,
+        [
+            s("welcome", "Welcome", "survey"),
+            s("survey", "Survey", "checkout"),
+            s("checkout", "Checkout", "confirm"),
+            s("confirm", "Confirm"),
+        ],
+    )
+    d = run(situation(old, DOWNSTREAM, "survey"))
+    assert (d.outcome, d.to_step_id) == ("migrated", "checkout")
+
+
+def test_three_versions_straight_to_the_active_one_asking_only_what_it_needs() -> None:
+    v3 = scenario(
+        3,
+        [
+            s("welcome", "Welcome", "checkout"),
+            s("checkout", "Checkout", "age_check"),
+            s("age_check", "Age Check", "confirm", collects_fields=["age"]),
+            s("confirm", "Confirm"),
+        ],
+    )
+    at_checkout = run(situation(V1, v3, "checkout"))
+    assert (at_checkout.outcome, at_checkout.to_step_id) == ("migrated", "checkout")  # age is after it in V3
+    at_confirm = run(situation(V1, v3, "confirm"))
+    assert at_confirm.outcome == "needs_input" and at_confirm.questions[0]["field"] == "age"
+
+
+@pytest.mark.parametrize(
+    ("scope", "channel", "age_days", "outcome"),
+    [
+        ({"include_channels": ["whatsapp"]}, "web", 1, "kept"),
+        ({"include_channels": ["whatsapp"], "exclude_channels": ["whatsapp"]}, "whatsapp", 1, "kept"),
+        ({"max_session_age_days": 0}, "web", 0, "migrated"),
+        ({"max_session_age_days": 30}, "web", 30, "migrated"),
+        ({"max_session_age_days": 30}, "web", 31, "kept"),
+        ({"min_session_age_days": 2}, "web", 1, "kept"),
+    ],
+)
+def test_scope_filters_keep_sessions_on_their_version(
+    scope: dict, channel: str, age_days: int, outcome: str
+) -> None:
+    policy = AnchorPolicy(scope_filter=ScopeFilter(**scope))
+    d = run(situation(V1, DOWNSTREAM, "checkout", policy=policy, channel=channel, age_days=age_days))
+    assert d.outcome == outcome
+
+
+def test_update_downstream_false_keeps_the_session() -> None:
+    d = run(situation(V1, DOWNSTREAM, "checkout", policy=AnchorPolicy(update_downstream=False)))
+    assert d.outcome == "kept"
+
+
+def test_re_routing_disabled_keeps_customers_on_their_own_way() -> None:
+    settings = load_settings(re_routing={**load_settings().re_routing.model_dump(), "enabled": False})
+    d = run(situation(V1, FORK, "checkout", profile={"age": 17}, settings=settings))
+    assert (d.outcome, d.to_step_id, d.redirected) == ("migrated", "checkout", False)
+
+
+def test_extraction_disabled_asks_instead() -> None:
+    settings = load_settings(gap_fill={**load_settings().gap_fill.model_dump(), "extraction_enabled": False})
+    d = run(situation(V1, GAP, "checkout", conversation=["I'm 34"], settings=settings))
+    assert d.outcome == "needs_input"
+
+
+def test_max_conversation_turns_limits_what_extraction_reads() -> None:
+    settings = load_settings(gap_fill={**load_settings().gap_fill.model_dump(), "max_conversation_turns": 1})
+    d = run(situation(V1, GAP, "checkout", conversation=["I'm 34", "thanks"], settings=settings))
+    assert d.outcome == "needs_input"
+    d = run(situation(V1, GAP, "checkout", conversation=["I'm 34", "thanks"]))
+    assert d.outcome == "migrated"
+
+
+def test_notify_user_off_gives_no_message_on_redirect() -> None:
+    settings = load_settings(re_routing={**load_settings().re_routing.model_dump(), "notify_user": False})
+    d = run(situation(V1, FORK, "checkout", profile={"age": 17}, settings=settings))
+    assert (d.to_step_id, d.message) == ("rejection", None)
