@@ -1,0 +1,113 @@
+"""Integration fixtures: the real handlers against a local AWS whose tables and queues are the
+ones declared in template.yaml. Tests isolate themselves by tenant, not by new tables."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from moto.server import ThreadedMotoServer
+
+from tests.integration import harness
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short tags (!Ref, !GetAtt, ...) as plain mappings."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {suffix if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template() -> dict[str, Any]:
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def _create(template: dict[str, Any]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    dynamodb, sqs = boto3.client("dynamodb"), boto3.client("sqs")
+    resources = template["Resources"]
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            props = resource["Properties"]
+            kept = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+            dynamodb.create_table(TableName=logical_id, **{k: props[k] for k in kept if k in props})
+            names[logical_id] = logical_id
+    for logical_id in sorted(resources, key=lambda k: "RedrivePolicy" in resources[k].get("Properties", {})):
+        if resources[logical_id]["Type"] == "AWS::SQS::Queue":
+            attributes = {"VisibilityTimeout": "30"}
+            redrive = resources[logical_id]["Properties"].get("RedrivePolicy")
+            if redrive:
+                target = redrive["deadLetterTargetArn"]["Fn::GetAtt"]
+                dlq = names[target.split(".")[0] if isinstance(target, str) else target[0]]
+                dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+                attributes["RedrivePolicy"] = (
+                    f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "{redrive["maxReceiveCount"]}"}}'
+                )
+            names[logical_id] = sqs.create_queue(QueueName=logical_id, Attributes=attributes)["QueueUrl"]
+    return names
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[dict[str, str]]:
+    """A moto server with the template's tables and queues; the handlers' environment set."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    saved = dict(os.environ)
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_METRICS_NAMESPACE="ScenarioMigration",
+        POWERTOOLS_SERVICE_NAME="scenario-migration",
+    )
+    template = load_template()
+    names = _create(template)
+    os.environ.update(
+        SCENARIOS_TABLE=names["ScenariosTable"],
+        PLANS_TABLE=names["PlansTable"],
+        SESSIONS_TABLE=names["SessionsTable"],
+        MARKING_QUEUE_URL=names["MarkingQueue"],
+    )
+    harness.load_routes(template)
+    yield names
+    server.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def tenant(local_aws: dict[str, str]) -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def api(tenant: str) -> harness.Api:
+    return harness.Api(tenant)
+
+
+@pytest.fixture
+def queue_url(local_aws: dict[str, str]) -> Iterator[str]:
+    url = local_aws["MarkingQueue"]
+    boto3.client("sqs").purge_queue(QueueUrl=url)
+    yield url

@@ -1,0 +1,114 @@
+"""Scenario documents used by the integration tests: the seed's order flow and its versions."""
+
+from typing import Any
+
+AGE_FIELD = {
+    "name": "age",
+    "type": "integer",
+    "question": "Before we continue, what is your age?",
+    "extraction_hints": ["age", "years old"],
+    "minimum": 0,
+    "maximum": 130,
+}
+
+
+def step(step_id: str, name: str, *to: str | tuple, **extra: Any) -> dict[str, Any]:
+    transitions = [
+        {"to_step_id": t[0], "condition": t[1], "priority": t[2]}
+        if isinstance(t, tuple)
+        else {"to_step_id": t}
+        for t in to
+    ]
+    return {"id": step_id, "name": name, "transitions": transitions, **extra}
+
+
+def order_flow(version: int, steps: list[dict[str, Any]], scenario_id: str = "order-flow") -> dict[str, Any]:
+    return {
+        "id": scenario_id,
+        "name": "Order Flow",
+        "version": version,
+        "entry_step_id": steps[0]["id"],
+        "fields": [AGE_FIELD],
+        "steps": steps,
+    }
+
+
+V1 = order_flow(
+    1,
+    [
+        step("welcome", "Welcome", "checkout"),
+        step("checkout", "Checkout", "confirm"),
+        step("confirm", "Confirm"),
+    ],
+)
+V1_PAYMENT = order_flow(
+    1,
+    [
+        step("welcome", "Welcome", "checkout"),
+        step("checkout", "Checkout", "payment"),
+        step("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
+        step("confirm", "Confirm"),
+    ],
+)
+V2_DOWNSTREAM = order_flow(
+    2,
+    [
+        step("welcome", "Welcome", "checkout"),
+        step("checkout", "Checkout", "payment"),
+        step("payment", "Payment", "confirm"),
+        step("confirm", "Confirm"),
+    ],
+)
+V2_GAP = order_flow(
+    2,
+    [
+        step("welcome", "Welcome", "age_check"),
+        step("age_check", "Age Verification", "checkout", collects_fields=["age"]),
+        step("checkout", "Checkout", "confirm"),
+        step("confirm", "Confirm"),
+    ],
+)
+V2_FORK = order_flow(
+    2,
+    [
+        step("welcome", "Welcome", "age_check"),
+        step(
+            "age_check",
+            "Age Verification",
+            ("rejection", "age < 18", 1),
+            ("checkout", "age >= 18", 0),
+            collects_fields=["age"],
+        ),
+        step("rejection", "Rejection"),
+        step("checkout", "Checkout", "confirm"),
+        step("confirm", "Confirm"),
+    ],
+)
+V2_FORK_PAYMENT = order_flow(
+    2,
+    [
+        step("welcome", "Welcome", "age_check"),
+        step(
+            "age_check",
+            "Age Verification",
+            ("rejection", "age < 18", 1),
+            ("checkout", "age >= 18", 0),
+            collects_fields=["age"],
+        ),
+        step("rejection", "Rejection"),
+        step("checkout", "Checkout", "payment"),
+        step("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
+        step("confirm", "Confirm"),
+    ],
+)
+
+
+def report(step_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "scenario_id": extra.pop("scenario_id", "order-flow"),
+        "scenario_version": version,
+        "current_step_id": step_id,
+        "channel": extra.pop("channel", "whatsapp"),
+        "status": "idle",
+        **extra,
+    }
