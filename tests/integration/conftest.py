@@ -1,6 +1,7 @@
 """Integration fixtures: the real handlers against a local AWS whose tables and queues are the
 ones declared in template.yaml. Tests isolate themselves by tenant, not by new tables."""
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 def load_template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
 
 
 def _create(template: dict[str, Any]) -> dict[str, str]:
@@ -58,9 +59,8 @@ def _create(template: dict[str, Any]) -> dict[str, str]:
                 dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
                     "QueueArn"
                 ]
-                attributes["RedrivePolicy"] = (
-                    f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": "{redrive["maxReceiveCount"]}"}}'
-                )
+                policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(redrive["maxReceiveCount"])}
+                attributes["RedrivePolicy"] = json.dumps(policy)
             names[logical_id] = sqs.create_queue(QueueName=logical_id, Attributes=attributes)["QueueUrl"]
     return names
 

@@ -70,7 +70,7 @@ class Api:
         raw: str | None = None,
         query: dict[str, str] | None = None,
     ) -> Response:
-        resource, module, params = _match(method, path.split("?")[0])
+        resource, module, params = _match(method, path.split("?", maxsplit=1)[0])
         tenant = self.tenant if tenant is ... else tenant
         headers = {
             "Content-Type": "application/json",
