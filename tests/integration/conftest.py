@@ -109,5 +109,8 @@ def api(tenant: str) -> harness.Api:
 @pytest.fixture
 def queue_url(local_aws: dict[str, str]) -> Iterator[str]:
     url = local_aws["MarkingQueue"]
-    boto3.client("sqs").purge_queue(QueueUrl=url)
+    sqs = boto3.client("sqs")  # empty it (PurgeQueue is limited to once a minute)
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     yield url

@@ -164,7 +164,10 @@ def drain(queue_url: str, *, limit: int = 10_000, on_event: Any = None) -> list[
         handled.append(event)
         if on_event:
             on_event(event)
-        failures = {f["itemIdentifier"] for f in handler(event, LambdaContext())["batchItemFailures"]}
+        try:
+            failures = {f["itemIdentifier"] for f in handler(event, LambdaContext())["batchItemFailures"]}
+        except Exception:
+            failures = {m["MessageId"] for m in messages}
         for message in messages:
             if message["MessageId"] in failures:
                 sqs.change_message_visibility(

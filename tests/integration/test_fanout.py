@@ -1,0 +1,287 @@
+"""Issue "deploy": marking is exact under redelivery, crashes, throttling, concurrency and JIT."""
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from scenario_migration.services import deployments
+from scenario_migration.store import dynamodb, keys, work_queue
+from tests.integration import harness
+from tests.integration.documents import V1, V2_DOWNSTREAM, report
+from tests.integration.harness import Api, drain
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "SendMessageBatch"}
+
+
+@pytest.fixture(autouse=True)
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deployments, "PAGE_SIZE", 2)  # many pages and continuations from few sessions
+
+
+def setup_plan(api: Api, sessions: dict[str, dict[str, Any]], policies: dict | None = None) -> dict:
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    for session_id, body in sessions.items():
+        assert api.put(f"/api/v1/sessions/{session_id}", body).status == 200, session_id
+    plan = api.post(
+        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_DOWNSTREAM, "created_by": "op"}
+    ).body
+    if policies:
+        keyed = {
+            a["anchor_content_hash"]: policies[a["anchor_name"]]
+            for a in plan["transformation_map"]["anchors"]
+            if a["anchor_name"] in policies
+        }
+        assert api.put(f"/api/v1/migration-plans/{plan['id']}/policies", {"policies": keyed}).status == 200
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+    return plan
+
+
+def deploy(api: Api, plan: dict) -> dict:
+    response = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy")
+    assert response.status == 202, response.body
+    return response.body
+
+
+def spread(
+    count: int, steps: tuple[str, ...] = ("welcome", "checkout", "confirm")
+) -> dict[str, dict[str, Any]]:
+    return {f"s{i:03d}": report(steps[i % len(steps)]) for i in range(count)}
+
+
+def markers(api: Api, session_ids: list[str], plan_id: str) -> dict[str, dict]:
+    found = {}
+    for session_id in session_ids:
+        marker = api.get(f"/api/v1/sessions/{session_id}").body["marker"]
+        if marker and marker["plan_id"] == plan_id:
+            found[session_id] = marker
+    return found
+
+
+def assert_exact(api: Api, plan: dict, expected: set[str], all_ids: list[str]) -> dict:
+    status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
+    marked = markers(api, all_ids, plan["id"])
+    assert set(marked) == expected
+    assert status["sessions_marked"] == len(expected)
+    assert status["status"] == "deployed"
+    assert status["fanout"]["units_done"] == status["fanout"]["units_total"]
+    return status
+
+
+def test_marking_marks_every_live_session_once(api: Api, queue_url: str) -> None:
+    sessions = spread(9) | {"closed": report("checkout", status="closed"), "idle": report("welcome")}
+    plan = setup_plan(api, sessions)
+    assert deploy(api, plan)["status"] == "deploying"
+    drain(queue_url)
+    status = assert_exact(api, plan, set(sessions) - {"closed"}, list(sessions))
+    assert status["migrations_pending"] == 10
+
+
+def test_every_message_delivered_twice(api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    sessions = spread(7)
+    plan = setup_plan(api, sessions)
+    original = work_queue.send
+    monkeypatch.setattr(
+        work_queue, "send", lambda messages: original([m for m in messages for _ in range(2)])
+    )
+    deploy(api, plan)
+    drain(queue_url)
+    assert_exact(api, plan, set(sessions), list(sessions))
+
+
+@contextmanager
+def crash_after_write(number: int) -> Iterator[list[str]]:
+    """Raise once, right after the `number`-th successful write (DynamoDB or SQS) of anyone."""
+    seen: list[str] = []
+
+    def hook(model: Any, **_: Any) -> None:
+        if model.name in WRITES:
+            seen.append(model.name)
+            if len(seen) == number:
+                raise RuntimeError(f"injected crash after write {number} ({model.name})")
+
+    clients = [dynamodb.client(), work_queue._sqs()]
+    for c in clients:
+        c.meta.events.register("after-call", hook)
+    try:
+        yield seen
+    finally:
+        for c in clients:
+            c.meta.events.unregister("after-call", hook)
+
+
+def test_a_crash_after_each_write_in_turn_never_double_counts(
+    api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One index shard keeps the number of writes (and so of runs) small; sharding is orthogonal."""
+    monkeypatch.setattr(keys, "POSITION_SHARDS", 1)
+    sessions = {"a": report("welcome"), "b": report("welcome"), "c": report("checkout")}
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    with crash_after_write(10**9) as writes:
+        drain(queue_url)
+    total = len(writes)
+    assert total >= 10  # claims, marks, commits and sends of three units
+    assert_exact(api, plan, set(sessions), list(sessions))
+    for number in range(1, total + 1):
+        tenant_api = Api(f"crash-{number}-{plan['id'][:8]}")
+        plan_n = setup_plan(tenant_api, sessions)
+        deploy(tenant_api, plan_n)
+        with crash_after_write(number):
+            drain(queue_url)
+        assert_exact(tenant_api, plan_n, set(sessions), list(sessions))
+
+
+def _throttled(request: Any, **_: Any) -> AWSResponse:
+    body = json.dumps(
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "injected throttle",
+        }
+    ).encode()
+
+    class Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield body
+
+    return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, Raw())
+
+
+def test_throttling_mid_page_is_retried_by_botocore(api: Api, queue_url: str) -> None:
+    sessions = spread(8, ("checkout",))
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    updates = {"requests": 0, "throttled": 0}
+
+    def maybe_throttle(request: Any, **_: Any) -> AWSResponse | None:
+        target = request.headers.get("X-Amz-Target", b"")
+        if (target.decode() if isinstance(target, bytes) else target).endswith(".UpdateItem"):
+            updates["requests"] += 1
+            if updates["requests"] in (2, 4, 6):  # the 2nd, 4th and 6th marking writes, mid-page
+                updates["throttled"] += 1
+                return _throttled(request)
+        return None
+
+    client = dynamodb.client()
+    client.meta.events.register("before-send.dynamodb", maybe_throttle)
+    try:
+        drain(queue_url)
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", maybe_throttle)
+    assert updates["throttled"] == 3
+    assert_exact(api, plan, set(sessions), list(sessions))
+
+
+def test_two_workers_on_the_same_unit_at_once(api: Api, queue_url: str) -> None:
+    sessions = spread(12, ("checkout",))
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    expand = json.loads(_all_messages(queue_url)[0]["Body"])
+    deployments.expand(expand["tenant"], expand["plan_id"], 0)
+    units = [json.loads(m["Body"]) for m in _all_messages(queue_url)]
+    for unit in units:  # every unit's first page, processed twice concurrently
+        threads = [threading.Thread(target=deployments.handle, args=(unit,)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    drain(queue_url)
+    assert_exact(api, plan, set(sessions), list(sessions))
+
+
+def _all_messages(queue_url: str) -> list[dict]:
+    sqs, found = boto3.client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        found += messages
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return found
+
+
+def test_jit_applications_while_marking(api: Api, queue_url: str, tenant: str) -> None:
+    sessions = spread(10, ("checkout", "confirm"))
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    migrated: list[str] = []
+    order = list(sessions)
+
+    def customer_writes(_: dict) -> None:
+        if order:
+            session_id = order.pop(0)
+            result = harness.invoke_jit({"tenant_id": tenant, "session_id": session_id, "message": "hi"})
+            assert result["outcome"] == "migrated"
+            migrated.append(session_id)
+
+    drain(queue_url, on_event=customer_writes)
+    status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
+    fanout_marked = {s for s, m in markers(api, list(sessions), plan["id"]).items() if m.get("page_id")}
+    assert migrated and status["sessions_marked"] == len(fanout_marked)
+    for session_id in set(sessions) - set(migrated):
+        assert session_id in fanout_marked  # still on V1: marked exactly once
+    assert status["migrations_applied"] == len(migrated)
+
+
+def test_scope_filters(api: Api, queue_url: str, tenant: str) -> None:
+    now = datetime.now(UTC)
+    born = {d: (now - timedelta(days=d, hours=1)).isoformat() for d in (0, 1, 30, 31)}
+    sessions = {
+        "wa": report("checkout", channel="whatsapp", created_at=born[1]),
+        "web": report("checkout", channel="web", created_at=born[1]),
+        "sms": report("checkout", channel="sms", created_at=born[1]),
+        "fresh": report("welcome", channel="web", created_at=born[0]),
+        "day1": report("welcome", channel="web", created_at=born[1]),
+        "day30": report("confirm", channel="web", created_at=born[30]),
+        "day31": report("confirm", channel="web", created_at=born[31]),
+        "closed": report("confirm", channel="web", created_at=born[1], status="closed"),
+    }
+    policies = {
+        "Checkout": {"scope_filter": {"include_channels": ["whatsapp", "sms"], "exclude_channels": ["sms"]}},
+        "Welcome": {"scope_filter": {"max_session_age_days": 0}},
+        "Confirm": {"scope_filter": {"min_session_age_days": 1, "max_session_age_days": 30}},
+    }
+    plan = setup_plan(api, sessions, policies)
+    api.put("/api/v1/sessions/other-version", report("checkout", version=1, scenario_id="order-flow"))
+    deploy(api, plan)
+    drain(queue_url)
+    everyone = [*sessions, "other-version"]
+    assert set(markers(api, everyone, plan["id"])) == {"wa", "fresh", "day30", "other-version"}
+
+
+def test_cancel_unmarks_sessions_not_yet_migrated(api: Api, queue_url: str, tenant: str) -> None:
+    sessions = spread(6, ("checkout",))
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    drain(queue_url)
+    assert (
+        harness.invoke_jit({"tenant_id": tenant, "session_id": "s000", "message": "hi"})["outcome"]
+        == "migrated"
+    )
+    cancelled = api.post(f"/api/v1/migration-plans/{plan['id']}/cancel")
+    assert cancelled.status == 200 and cancelled.body["status"] == "cancelled"
+    drain(queue_url)
+    status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
+    assert (status["status"], status["sessions_unmarked"], status["migrations_pending"]) == (
+        "cancelled",
+        5,
+        0,
+    )
+    assert set(markers(api, list(sessions), plan["id"])) == {"s000"}  # the migrated one keeps its record
+    assert (
+        harness.invoke_jit({"tenant_id": tenant, "session_id": "s001", "message": "hi"})["outcome"] == "none"
+    )
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/cancel").status == 409
+
+
+def test_deploy_rules(api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = setup_plan(api, spread(3))
+    url = f"/api/v1/migration-plans/{plan['id']}/deploy"
+    assert deploy(api, plan)["work_units"] == 3 * keys.POSITION_SHARDS
+    again = api.post(url)
+    assert again.status == 409 and again.body["error"]["details"]["status"] in ("deploying", "deployed")
+    assert api.get("/api/v1/scenarios/order-flow").body["version"] == 2
