@@ -3,6 +3,7 @@ ones declared in template.yaml. Tests isolate themselves by tenant, not by new t
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from tests.integration import harness
 
@@ -65,10 +68,30 @@ def _create(template: dict[str, Any]) -> dict[str, str]:
     return names
 
 
+class AtomicMotoServer(ThreadedMotoServer):
+    """moto's server handles requests on parallel threads without locking its backends, so a
+    conditional write is not atomic there; DynamoDB serialises writes to an item. One request at
+    a time restores that guarantee (the clients stay concurrent)."""
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serialised(environ: dict, start_response: Any) -> Any:
+            with lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server(
+            self._ip_address, self._port, serialised, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[dict[str, str]]:
     """A moto server with the template's tables and queues; the handlers' environment set."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server = AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     saved = dict(os.environ)

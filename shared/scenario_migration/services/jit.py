@@ -100,6 +100,7 @@ def _migrate(
     tenant: str, session: dict[str, Any], request: dict[str, Any], key: str, extractor: Extractor
 ) -> dict[str, Any]:
     active = scenario_store.get_active(tenant, session["scenario_id"]) or {}
+    _active_cache[(tenant, session["scenario_id"])] = (time.monotonic(), active.get("active_version"))
     plan_id = active.get("plan_id")
     if active.get("active_version") == session["scenario_version"] or not plan_id:
         return {"outcome": "none"}
