@@ -40,6 +40,7 @@ class GapFillConfig(_Section):
     extraction_confidence_threshold: Probability
     confirmation_threshold: Probability
     max_conversation_turns: Annotated[int, Field(ge=0, le=1000)]
+    max_reasks: Annotated[int, Field(ge=0, le=10)]
 
     @model_validator(mode="after")
     def _confirmation_not_below_extraction(self) -> Self:
@@ -127,8 +128,7 @@ def load_settings(**overrides: object) -> MigrationSettings:
         return MigrationSettings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"scenario_migration.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors()
+            f"scenario_migration.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration in {config_file()}: {problems}") from None
 

@@ -39,7 +39,7 @@ def match_anchors(old: ScenarioGraph, new: ScenarioGraph) -> AnchorMatching:
         if len(olds) == 1 and len(news) == 1:
             matching.add(olds[0], news[0], content_hash)
         else:
-            _match_twins(old, new, content_hash, olds, news, matching)
+            _match_twins(old, new, content_hash, (olds, news), matching)
     return matching
 
 
@@ -81,12 +81,11 @@ def _match_twins(
     old: ScenarioGraph,
     new: ScenarioGraph,
     content_hash: str,
-    olds: list[int],
-    news: list[int],
+    candidates: tuple[list[int], list[int]],
     matching: AnchorMatching,
 ) -> None:
     found: list[tuple[int, int, str]] = []
-    olds, news = list(olds), list(news)
+    olds, news = list(candidates[0]), list(candidates[1])
     for signature in SIGNATURES:
         if not olds or not news:
             break

@@ -128,52 +128,71 @@ def evaluation_order(step: Step) -> list[Transition]:
     return sorted(step.transitions, key=lambda t: -t.priority)
 
 
-def _tarjan(out_edges: list[list[Edge]]) -> list[int]:
-    n = len(out_edges)
-    index = [-1] * n
-    low = [0] * n
-    on_stack = [False] * n
-    stack: list[int] = []
-    component = [-1] * n
-    found: list[list[int]] = []
-    counter = 0
-    for root in range(n):
-        if index[root] != -1:
-            continue
+class _Tarjan:
+    """Tarjan's strongly connected components, iterative (a recursive one would overflow the
+    stack on long chains)."""
+
+    def __init__(self, out_edges: list[list[Edge]]) -> None:
+        n = len(out_edges)
+        self.out_edges = out_edges
+        self.index = [-1] * n
+        self.low = [0] * n
+        self.on_stack = [False] * n
+        self.stack: list[int] = []
+        self.found: list[list[int]] = []
+        self.counter = 0
+
+    def run(self) -> list[int]:
+        for root in range(len(self.out_edges)):
+            if self.index[root] == -1:
+                self._visit(root)
+        component = [-1] * len(self.out_edges)
+        for number, members in enumerate(reversed(self.found)):  # Tarjan emits sinks first
+            for member in members:
+                component[member] = number
+        return component
+
+    def _visit(self, root: int) -> None:
         work = [(root, 0)]
         while work:
             node, child = work.pop()
             if child == 0:
-                index[node] = low[node] = counter
-                counter += 1
-                stack.append(node)
-                on_stack[node] = True
-            edges = out_edges[node]
+                self._enter(node)
+            edges = self.out_edges[node]
             if child < len(edges):
                 work.append((node, child + 1))
                 target = edges[child].target
-                if index[target] == -1:
+                if self.index[target] == -1:
                     work.append((target, 0))
-                elif on_stack[target]:
-                    low[node] = min(low[node], index[target])
+                elif self.on_stack[target]:
+                    self.low[node] = min(self.low[node], self.index[target])
                 continue
-            if low[node] == index[node]:
-                members = []
-                while True:
-                    member = stack.pop()
-                    on_stack[member] = False
-                    members.append(member)
-                    if member == node:
-                        break
-                found.append(members)
+            self._leave(node)
             if work:
                 parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    # Tarjan emits components in reverse topological order.
-    for number, members in enumerate(reversed(found)):
-        for member in members:
-            component[member] = number
-    return component
+                self.low[parent] = min(self.low[parent], self.low[node])
+
+    def _enter(self, node: int) -> None:
+        self.index[node] = self.low[node] = self.counter
+        self.counter += 1
+        self.stack.append(node)
+        self.on_stack[node] = True
+
+    def _leave(self, node: int) -> None:
+        if self.low[node] != self.index[node]:
+            return
+        members = []
+        while True:
+            member = self.stack.pop()
+            self.on_stack[member] = False
+            members.append(member)
+            if member == node:
+                break
+        self.found.append(members)
+
+
+def _tarjan(out_edges: list[list[Edge]]) -> list[int]:
+    return _Tarjan(out_edges).run()
 
 
 def flow_forward(graph: ScenarioGraph, own: list[int]) -> list[int]:

@@ -128,7 +128,7 @@ class TransformationMap(_Out):
     changed_forks: list[str]  # V2 step ids whose exits must be evaluated with customer data
 
 
-class Warning(_Out):  # noqa: A001 - the seed's name for it
+class Warning(_Out):
     severity: Severity
     anchor_name: str | None
     message: str

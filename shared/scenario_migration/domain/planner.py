@@ -136,7 +136,13 @@ class ScenarioDiff:
 
     def impact_at(self, n: int) -> Impact:
         bits = self.impact_before[n]
-        return Impact.RE_ROUTE if bits >> Impact.RE_ROUTE & 1 else Impact.GAP_FILL if bits >> Impact.GAP_FILL & 1 else Impact.NONE
+        return (
+            Impact.RE_ROUTE
+            if bits >> Impact.RE_ROUTE & 1
+            else Impact.GAP_FILL
+            if bits >> Impact.GAP_FILL & 1
+            else Impact.NONE
+        )
 
     @cached_property
     def field_names(self) -> list[str]:
@@ -237,7 +243,11 @@ def _fork(graph: ScenarioGraph, n: int, kinds: list[str]) -> ForkChange:
         step_name=step.name,
         kinds=kinds,
         branches=[
-            Branch(to_step_id=e.transition.to_step_id, condition=e.transition.condition, priority=e.transition.priority)
+            Branch(
+                to_step_id=e.transition.to_step_id,
+                condition=e.transition.condition,
+                priority=e.transition.priority,
+            )
             for e in graph.out_edges[n]
         ],
     )
@@ -293,7 +303,9 @@ class _Catalogue:
         for v in order:
             arrive = 0
             for e in incoming[v]:
-                arrive |= out[e.source if upstream else e.target] | self.edge_bits.get((e.source, e.target), 0)
+                arrive |= out[e.source if upstream else e.target] | self.edge_bits.get(
+                    (e.source, e.target), 0
+                )
             if v in is_anchor:
                 found[v] = arrive if upstream else arrive | self.node_bits[v]
                 out[v] = self.node_bits[v] if upstream else 0
@@ -339,7 +351,9 @@ class _GapListing:
         return self._changes(self.new.decode(self.down_new[n]), self.old.decode(self.down_old[o]), [], False)
 
     @staticmethod
-    def _changes(new: dict[str, list], old: dict[str, list], paths: list[GapPath], truncated: bool) -> Changes:
+    def _changes(
+        new: dict[str, list], old: dict[str, list], paths: list[GapPath], truncated: bool
+    ) -> Changes:
         return Changes(
             inserted_nodes=new["inserted"],
             removed_nodes=old["removed"],

@@ -29,7 +29,9 @@ def nearest_anchors(
     return found
 
 
-def _bfs(sources: list[int], rank: Callable[[int], int], neighbours: Callable[[int], Iterable[int]]) -> dict[int, int]:
+def _bfs(
+    sources: list[int], rank: Callable[[int], int], neighbours: Callable[[int], Iterable[int]]
+) -> dict[int, int]:
     owner: dict[int, int] = {}
     queue: deque[int] = deque()
     for source in sorted(sources, key=rank):

@@ -164,9 +164,13 @@ def _check_sizes(scenario: Scenario, limits: LimitsConfig) -> list[dict[str, str
     if not scenario.steps:
         problems.append(_problem("steps", "a scenario needs at least one step"))
     if len(scenario.steps) > limits.max_steps:
-        problems.append(_problem("steps", f"{len(scenario.steps)} steps exceed the limit of {limits.max_steps}"))
+        problems.append(
+            _problem("steps", f"{len(scenario.steps)} steps exceed the limit of {limits.max_steps}")
+        )
     if len(scenario.fields) > limits.max_fields:
-        problems.append(_problem("fields", f"{len(scenario.fields)} fields exceed the limit of {limits.max_fields}"))
+        problems.append(
+            _problem("fields", f"{len(scenario.fields)} fields exceed the limit of {limits.max_fields}")
+        )
     if len(scenario.name) > limits.max_string_length:
         problems.append(_problem("name", f"longer than {limits.max_string_length} characters"))
     for index, step in enumerate(scenario.steps):
@@ -174,7 +178,10 @@ def _check_sizes(scenario: Scenario, limits: LimitsConfig) -> list[dict[str, str
             text = getattr(step, attr) or ""
             if len(text) > limits.max_string_length:
                 problems.append(
-                    _problem(f"{_step_location(index, step)}.{attr}", f"longer than {limits.max_string_length} characters")
+                    _problem(
+                        f"{_step_location(index, step)}.{attr}",
+                        f"longer than {limits.max_string_length} characters",
+                    )
                 )
     return problems
 
@@ -187,7 +194,9 @@ def _check_step_ids(scenario: Scenario) -> list[dict[str, str]]:
         if count > 1
     ]
     if scenario.entry_step_id not in counts:
-        problems.append(_problem("entry_step_id", f"entry step '{scenario.entry_step_id}' is not a step of this scenario"))
+        problems.append(
+            _problem("entry_step_id", f"entry step '{scenario.entry_step_id}' is not a step of this scenario")
+        )
     return problems
 
 
@@ -195,11 +204,15 @@ def _check_fields(scenario: Scenario) -> list[dict[str, str]]:
     problems = []
     counts = Counter(spec.name for spec in scenario.fields)
     problems += [
-        _problem("fields", f"field '{name}' is declared {count} times") for name, count in counts.items() if count > 1
+        _problem("fields", f"field '{name}' is declared {count} times")
+        for name, count in counts.items()
+        if count > 1
     ]
     for index, spec in enumerate(scenario.fields):
         if spec.type is FieldType.ENUM and not spec.values:
-            problems.append(_problem(f"fields[{index}].values", f"enum field '{spec.name}' needs a list of values"))
+            problems.append(
+                _problem(f"fields[{index}].values", f"enum field '{spec.name}' needs a list of values")
+            )
         if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
             problems.append(_problem(f"fields[{index}]", f"field '{spec.name}': minimum is above maximum"))
     return problems
@@ -217,7 +230,9 @@ def _check_transitions(scenario: Scenario, limits: LimitsConfig) -> list[dict[st
         for t_index, transition in enumerate(step.transitions):
             t_where = f"{where}.transitions[{t_index}]"
             if transition.to_step_id not in step_ids:
-                problems.append(_problem(f"{t_where}.to_step_id", f"target step '{transition.to_step_id}' does not exist"))
+                problems.append(
+                    _problem(f"{t_where}.to_step_id", f"target step '{transition.to_step_id}' does not exist")
+                )
             problems += _check_condition(t_where, transition, limits)
     return problems
 
@@ -232,5 +247,3 @@ def _check_condition(where: str, transition: Transition, limits: LimitsConfig) -
     except ConditionSyntaxError as exc:
         return [_problem(f"{where}.condition", f"invalid CEL condition: {exc}")]
     return []
-
-

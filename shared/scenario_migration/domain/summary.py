@@ -24,7 +24,9 @@ _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 def summarize(diff: ScenarioDiff, tmap: TransformationMap, sessions_at: Mapping[str, int]) -> PlanSummary:
     by_anchor = {a.anchor_content_hash: int(sessions_at.get(a.from_step_id, 0)) for a in tmap.anchors}
-    on_deleted = {d.node_id: int(sessions_at[d.node_id]) for d in tmap.deleted_nodes if sessions_at.get(d.node_id)}
+    on_deleted = {
+        d.node_id: int(sessions_at[d.node_id]) for d in tmap.deleted_nodes if sessions_at.get(d.node_id)
+    }
     review = _Review(diff, tmap, sessions_at)
     warnings = sorted(review.warnings(), key=lambda w: _SEVERITY_ORDER[w.severity])
     scenarios = [a.migration_scenario for a in tmap.anchors]
@@ -49,7 +51,9 @@ class _Review:
         self.sessions_at = sessions_at
         # (old index, new index, sessions) of the anchors customers sit on now
         self.occupied = [
-            (o, n, int(sessions_at[diff.old.ids[o]])) for o, n in diff.matching.pairs if sessions_at.get(diff.old.ids[o])
+            (o, n, int(sessions_at[diff.old.ids[o]]))
+            for o, n in diff.matching.pairs
+            if sessions_at.get(diff.old.ids[o])
         ]
 
     def warnings(self) -> Iterable[Warning]:
@@ -117,13 +121,16 @@ class _Review:
                     severity=Severity.WARNING,
                     anchor_name=name,
                     message=(
-                        f"Customers at '{name}' may have passed checkpoint '{checks.name(c)}', which the new "
-                        f"version does not place before '{name}': they will be blocked and stay on their version"
+                        f"Customers at '{name}' may have passed checkpoint '{checks.name(c)}', which the "
+                        f"new version does not place before '{name}': they will be blocked and stay on their "
+                        "version"
                     ),
                     affected_sessions_estimate=int(self.sessions_at.get(self.diff.old.ids[o], 0)),
                 )
 
-    def _blocked_redirect(self, fork_index: int, n: int, target: int, c: int, checks: "CheckpointAnalysis") -> Warning:
+    def _blocked_redirect(
+        self, fork_index: int, n: int, target: int, c: int, checks: "CheckpointAnalysis"
+    ) -> Warning:
         fork, to = self.diff.new.step(n).name, self.diff.new.step(target).name
         affected = sum(
             count
@@ -134,8 +141,8 @@ class _Review:
             severity=Severity.WARNING,
             anchor_name=checks.name(c),
             message=(
-                f"Customers who passed checkpoint '{checks.name(c)}' cannot be redirected to '{to}' by the fork "
-                f"at '{fork}': they will be blocked and stay on their version"
+                f"Customers who passed checkpoint '{checks.name(c)}' cannot be redirected to '{to}' by "
+                f"the fork at '{fork}': they will be blocked and stay on their version"
             ),
             affected_sessions_estimate=affected,
         )
