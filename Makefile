@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit bench clean openapi demo retention
 
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -30,6 +30,15 @@ run: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/planner.py
 	$(PY) bench/cel_libraries.py
+
+openapi: $(STAMP)
+	$(PY) scripts/openapi.py
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+retention: $(STAMP)
+	curl -sf -X POST http://127.0.0.1:$${LOCAL_PORT:-8000}/local/schedules/RetentionFunction && echo
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .local node_modules

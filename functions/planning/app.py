@@ -23,7 +23,7 @@ from scenario_migration.services import plans, scenarios
 
 app = create_resolver()
 # The REST functions whose routes make up the API document served here (see tests/unit/test_openapi.py).
-API_MODULES = ("planning.app", "approval.app", "sessions.app")
+API_MODULES = ("planning.app", "approval.app", "deploy.app", "sessions.app")
 ScenarioId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
 

@@ -25,7 +25,7 @@ def merged_schema(modules: tuple[str, ...]) -> dict[str, Any]:
     merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, on_conflict="error")
     for name in modules:
         merge.add_schema(import_module(name).app.get_openapi_schema(title=TITLE, version=VERSION))
-    return json.loads(json.dumps(merge.get_openapi_schema(), default=str))
+    return json.loads(merge.get_openapi_json_schema())  # Powertools' rendering (enums as values)
 
 
 def swagger_page(schema: dict[str, Any]) -> str:
