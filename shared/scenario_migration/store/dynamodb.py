@@ -38,8 +38,19 @@ def table_name(env_var: str) -> str:
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    """Plain Python -> DynamoDB attribute values; None values are left out (sparse items)."""
-    return {key: _serializer.serialize(value) for key, value in values.items() if value is not None}
+    """Plain Python -> DynamoDB attribute values; None values are left out (sparse items).
+    Floats become Decimals (DynamoDB numbers), as boto3 requires."""
+    return {key: _serializer.serialize(_numbers(value)) for key, value in values.items() if value is not None}
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:

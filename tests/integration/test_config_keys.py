@@ -1,0 +1,165 @@
+"""Every key of config/default.toml changes behaviour: each test flips one through the environment
+(as a stack would) and observes the effect through the handlers. Gap-fill, re-routing and
+checkpoint keys are also covered at the decision level in tests/unit/test_jit_decision.py."""
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scenario_migration.config import get_settings
+from scenario_migration.services import retention
+from tests.integration.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
+from tests.integration.harness import Api, drain, invoke_jit
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """configure(gap_fill__max_reasks=0): set SCENARIO_MIGRATION__GAP_FILL__MAX_REASKS=0."""
+
+    def apply(**keys: object) -> None:
+        for key, value in keys.items():
+            monkeypatch.setenv(f"SCENARIO_MIGRATION__{key.upper()}", str(value))
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def plan_for(api: Api, document: dict, sessions: dict[str, dict] | None = None, approve: bool = True) -> dict:
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    for session_id, body in (sessions or {}).items():
+        assert api.put(f"/api/v1/sessions/{session_id}", body).status == 200
+    plan = api.post(
+        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": document, "created_by": "op"}
+    ).body
+    if approve:
+        assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+    return plan
+
+
+def jit(tenant: str, session_id: str, message: str = "hi", **extra: object) -> dict:
+    return invoke_jit({"tenant_id": tenant, "session_id": session_id, "message": message, **extra})
+
+
+def test_enabled(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
+    plan = plan_for(api, V2_DOWNSTREAM, {"a": report("checkout")})
+    configure(enabled="false")
+    refused = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy")
+    assert refused.status == 409 and "disabled" in refused.body["error"]["message"]
+    configure(enabled="true")
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    drain(queue_url)
+    configure(enabled="false")
+    assert jit(tenant, "a")["outcome"] == "none"
+    configure(enabled="true")
+    assert jit(tenant, "a")["outcome"] == "migrated"
+
+
+def test_require_approval(api: Api, queue_url: str, configure: Callable[..., None]) -> None:
+    plan = plan_for(api, V2_DOWNSTREAM, approve=False)
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 409
+    configure(deployment__require_approval="false")
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    drain(queue_url)
+
+
+def test_auto_mark_sessions(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
+    plan = plan_for(api, V2_DOWNSTREAM, {"a": report("checkout")})
+    configure(deployment__auto_mark_sessions="false")
+    deployed = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").body
+    assert (deployed["work_units"], deployed["status"]) == (0, "deployed")
+    assert drain(queue_url) == []
+    assert api.get("/api/v1/sessions/a").body["marker"] is None
+    result = jit(tenant, "a")  # migrated at the next message anyway
+    assert (result["outcome"], result["to_step_id"]) == ("migrated", "checkout")
+    status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
+    assert (status["sessions_marked"], status["migrations_applied"]) == (0, 1)
+
+
+def deployed(api: Api, queue_url: str, document: dict, sessions: dict[str, dict]) -> dict:
+    plan = plan_for(api, document, sessions)
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    drain(queue_url)
+    return plan
+
+
+def test_gap_fill_keys(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
+    deployed(api, queue_url, V2_GAP, {k: report("checkout") for k in ("x", "y", "z", "w")})
+    said = [{"role": "customer", "text": "I'm 34"}]
+    configure(gap_fill__extraction_enabled="false")
+    assert jit(tenant, "x", conversation=said)["outcome"] == "needs_input"
+    configure(gap_fill__extraction_enabled="true", gap_fill__confirmation_threshold="0.99")
+    confirm = jit(tenant, "y", conversation=said)
+    assert confirm["outcome"] == "needs_input" and "confirm" in confirm["message"]
+    configure(gap_fill__extraction_confidence_threshold="0.97")  # confirmation stays 0.99
+    assert jit(tenant, "z", conversation=said)["outcome"] == "needs_input"  # 0.96 < 0.97: ignored
+    configure(gap_fill__extraction_confidence_threshold="0.85", gap_fill__confirmation_threshold="0.95")
+    configure(gap_fill__max_conversation_turns="1")
+    assert (
+        jit(tenant, "w", conversation=[*said, {"role": "customer", "text": "ok"}])["outcome"] == "needs_input"
+    )
+
+
+def test_max_reasks(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
+    deployed(api, queue_url, V2_GAP, {"v": report("checkout")})
+    configure(gap_fill__max_reasks="0")
+    assert jit(tenant, "v")["outcome"] == "needs_input"
+    assert jit(tenant, "v", "no idea")["outcome"] == "kept"
+
+
+def test_re_routing_keys(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
+    deployed(api, queue_url, V2_FORK, {k: report("checkout") for k in ("a", "b", "c")})
+    minor = {"profile": {"age": 16}}
+    configure(re_routing__notification_template="Your journey has changed.")
+    assert jit(tenant, "a", **minor)["message"] == "Your journey has changed."
+    configure(re_routing__notify_user="false")
+    result = jit(tenant, "b", **minor)
+    assert (result["to_step_id"], result["message"]) == ("rejection", None)
+    configure(re_routing__enabled="false")
+    assert jit(tenant, "c", **minor)["to_step_id"] == "checkout"
+
+
+def test_limits(api: Api, configure: Callable[..., None]) -> None:
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    configure(limits__max_steps="3")
+    too_many = api.post(
+        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_GAP, "created_by": "op"}
+    )
+    assert too_many.status == 400 and "limit of 3" in str(too_many.body["error"]["details"])
+    configure(limits__max_steps="50000", limits__max_body_bytes="2048")
+    body = {"new_scenario": {**V2_GAP, "description": "d" * 1500}, "created_by": "op"}
+    assert api.post("/api/v1/scenarios/order-flow/migration-plan", body).status == 413
+    configure(limits__max_body_bytes="10485760")
+    assert api.post("/api/v1/scenarios/order-flow/migration-plan", body).status == 201
+
+
+def test_plan_retention_days(api: Api, configure: Callable[..., None]) -> None:
+    pending = plan_for(api, V2_GAP, approve=False)
+    later = datetime.now(UTC) + timedelta(days=5)
+    configure(retention__plan_retention_days="30")
+    retention.run(now=later, items_per_run=100_000)
+    assert api.get(f"/api/v1/migration-plans/{pending['id']}").body["status"] == "pending"
+    configure(retention__plan_retention_days="3")
+    retention.run(now=later, items_per_run=100_000)
+    assert api.get(f"/api/v1/migration-plans/{pending['id']}").body["status"] == "expired"
+    retention.run(now=later + timedelta(days=4), items_per_run=100_000)
+    assert api.get(f"/api/v1/migration-plans/{pending['id']}").status == 404  # terminal and old: deleted
+
+
+def test_version_retention_days(
+    api: Api, tenant: str, queue_url: str, configure: Callable[..., None]
+) -> None:
+    deployed(api, queue_url, V2_DOWNSTREAM, {"live": report("checkout")})
+    later = datetime.now(UTC) + timedelta(days=10)
+    configure(retention__version_retention_days="30")
+    retention.run(now=later, items_per_run=100_000)
+    assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 200
+    configure(retention__version_retention_days="7")
+    retention.run(now=later, items_per_run=100_000)
+    assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 200  # a live session is on it
+    assert jit(tenant, "live")["outcome"] == "migrated"
+    retention.run(now=later, items_per_run=100_000)
+    assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 404  # unused and old: gone
+    assert api.get("/api/v1/scenarios/order-flow/versions/2").status == 200  # active: never deleted
