@@ -14,6 +14,8 @@ from typing import Any
 
 import boto3
 
+from local_run.template import Template
+
 ROUTES: list[tuple[str, str, str]] = []  # (method, path template, handler module), filled by load_routes
 
 
@@ -29,15 +31,17 @@ class LambdaContext:
         return 30_000
 
 
-def load_routes(template: dict[str, Any]) -> None:
+WORKER_BATCH_SIZE = [10]  # the marking worker's SQS BatchSize, read from template.yaml
+
+
+def load_routes(template: Template) -> None:
+    WORKER_BATCH_SIZE[:] = [
+        next(s.batch_size for s in template.queue_sources if s.function == "DeployWorkerFunction")
+    ]
     ROUTES.clear()
-    for resource in template["Resources"].values():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        module = resource["Properties"]["Handler"].rsplit(".", 1)[0]
-        for event in resource["Properties"].get("Events", {}).values():
-            if event["Type"] == "Api":
-                ROUTES.append((event["Properties"]["Method"].upper(), event["Properties"]["Path"], module))
+    ROUTES.extend(
+        (r.method, r.path, template.functions[r.function].rsplit(".", 1)[0]) for r in template.routes
+    )
 
 
 def _match(method: str, path: str) -> tuple[str, str, dict[str, str]]:
@@ -156,7 +160,7 @@ def drain(queue_url: str, *, limit: int = 10_000, on_event: Any = None) -> list[
     handled = []
     for _ in range(limit):
         messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            QueueUrl=queue_url, MaxNumberOfMessages=WORKER_BATCH_SIZE[0], AttributeNames=["All"]
         ).get("Messages", [])
         if not messages:
             return handled

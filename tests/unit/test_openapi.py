@@ -3,8 +3,8 @@ committed copy (docs/openapi.json) is current."""
 
 import json
 
+from local_run.template import load_template
 from scripts.openapi import DOCUMENT, render
-from tests.integration.conftest import load_template
 
 
 def test_committed_document_is_current() -> None:
@@ -15,11 +15,9 @@ def test_document_covers_every_route_of_the_template() -> None:
     paths = json.loads(render())["paths"]
     documented = {(method.upper(), path) for path, methods in paths.items() for method in methods}
     declared = {
-        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
-        for resource in load_template()["Resources"].values()
-        if resource["Type"] == "AWS::Serverless::Function"
-        for event in resource["Properties"].get("Events", {}).values()
-        if event["Type"] == "Api" and not event["Properties"]["Path"].endswith(("openapi.json", "/docs"))
+        (route.method, route.path)
+        for route in load_template().routes
+        if not route.path.endswith(("openapi.json", "/docs"))
     }
     assert declared == documented
 

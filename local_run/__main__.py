@@ -1,0 +1,78 @@
+"""`python -m local_run` (what `make run` does): serve the whole service on one port."""
+
+import argparse
+import logging
+import os
+import signal
+import threading
+
+from local_run.aws import start_embedded_aws
+from local_run.functions import Functions
+from local_run.gateway import Gateway
+from local_run.poller import Poller
+from local_run.schedules import Scheduler
+from local_run.template import create_resources, function_environment, load_template
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOCAL_PORT", "8000")))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("LOCAL_AWS_PORT", "0")))
+    parser.add_argument(
+        "--schedule-seconds", type=float, default=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60"))
+    )
+    parser.add_argument(
+        "--visibility-timeout", type=int, default=int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT", "2"))
+    )
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=os.environ.get("LOCAL_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
+    )
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    for noisy in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    aws, endpoint = start_embedded_aws(args.aws_port)
+    template = load_template()
+    names = create_resources(template, visibility_timeout=args.visibility_timeout)
+    os.environ.update(function_environment(template, names))
+    functions = Functions(template)
+    stop = threading.Event()
+    pollers = [Poller(source, names[source.queue], functions, stop) for source in template.queue_sources]
+    scheduler = Scheduler(functions, template.schedules, args.schedule_seconds, stop)
+    gateway = Gateway(args.port, template, functions)
+    for thread in [*pollers, scheduler]:
+        thread.start()
+    _describe(template, names, endpoint, args)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=gateway.shutdown).start())
+    try:
+        gateway.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        gateway.server_close()
+        aws.stop()
+
+
+def _describe(template, names, endpoint, args) -> None:
+    print(
+        f"Embedded AWS (moto) at {endpoint}: tables {sorted(t for t in names if 'Table' in t)}, "
+        f"queues {sorted(q for q in names if 'Queue' in q)}"
+    )
+    for route in sorted(template.routes, key=lambda r: (r.path, r.method)):
+        print(f"  {route.method:6} http://127.0.0.1:{args.port}{route.path}  -> {route.function}")
+    print(
+        f"  Lambda Invoke: POST http://127.0.0.1:{args.port}/2015-03-31/functions/<name>/invocations "
+        f"for {sorted(template.functions)}"
+    )
+    print(
+        f"  SQS sources: {[(s.queue, s.function) for s in template.queue_sources]}; "
+        f"schedules every {args.schedule_seconds:g}s (now: POST /local/schedules/<name>): "
+        f"{template.schedules}"
+    )
+    print(f"Local run ready on http://127.0.0.1:{args.port}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The HTTP front on one port: API routes as API Gateway REST proxy events, the Lambda Invoke
+API (`POST /2015-03-31/functions/{name}/invocations`), and `POST /local/schedules/{name}`."""
+
+import base64
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from local_run.functions import FunctionError, Functions
+from local_run.template import Route, Template
+
+log = logging.getLogger("local_run")
+INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+SCHEDULE = re.compile(r"^/local/schedules/(?P<name>[^/]+)$")
+STATS = "/local/stats"
+
+
+def compile_routes(routes: list[Route]) -> list[tuple[re.Pattern[str], Route]]:
+    """Static segments first, so /migration-plans/x/summary never matches a {param} route."""
+    ordered = sorted(routes, key=lambda r: (r.path.count("{"), -len(r.path)))
+    return [
+        (re.compile("^" + re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/]+)", re.escape(r.path)) + "$"), r)
+        for r in ordered
+    ]
+
+
+def proxy_event(
+    method: str, url: str, headers: dict[str, str], body: bytes, *, route: Route, params: dict
+) -> dict:
+    split = urlsplit(url)
+    query = parse_qs(split.query, keep_blank_values=True)
+    text = body.decode("utf-8", errors="replace") if body else None
+    return {
+        "resource": route.path,
+        "path": split.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": params or None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "path": f"/v1{split.path}",
+            "stage": "v1",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+class Gateway(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, template: Template, functions: Functions) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.routes = compile_routes(template.routes)
+        self.functions = functions
+        self.schedules = set(template.schedules)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Gateway
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _dispatch(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = urlsplit(self.path).path
+        if self.command == "POST" and (found := INVOKE.match(path)):
+            return self._invoke(found["name"], body)
+        if self.command == "POST" and (found := SCHEDULE.match(path)):
+            return self._schedule(found["name"])
+        if self.command == "GET" and path == STATS:
+            stats = {
+                "invocations": self.server.functions.invocations,
+                "aws_endpoint": os.environ["AWS_ENDPOINT_URL"],
+            }
+            return self._send(200, json.dumps(stats).encode(), {})
+        return self._api(body)
+
+    def _api(self, body: bytes) -> None:
+        path = urlsplit(self.path).path
+        matches = [(route, m) for pattern, route in self.server.routes if (m := pattern.match(path))]
+        if not matches:
+            return self._error(404, "not_found", f"no route for {path}")
+        route_match = next(((r, m) for r, m in matches if r.method == self.command), None)
+        if route_match is None:
+            return self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}")
+        route, match = route_match
+        headers = {k: v for k, v in self.headers.items()}
+        event = proxy_event(self.command, self.path, headers, body, route=route, params=match.groupdict())
+        try:
+            result = self.server.functions.invoke(route.function, event)
+        except FunctionError as exc:
+            log.error("%s failed:\n%s", route.function, "".join(exc.payload["stackTrace"]))
+            return self._error(502, "bad_gateway", f"{route.function} failed: {exc.payload['errorMessage']}")
+        self._proxy_response(result)
+
+    def _proxy_response(self, result: dict[str, Any]) -> None:
+        payload = result.get("body") or ""
+        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+        headers = {k: v[-1] for k, v in (result.get("multiValueHeaders") or {}).items()}
+        headers |= result.get("headers") or {}
+        self._send(int(result.get("statusCode", 200)), data, headers)
+
+    def _invoke(self, name: str, body: bytes) -> None:
+        function = self.server.functions.find(name)
+        if function is None:
+            error = {"Type": "User", "message": f"Function not found: {name}"}
+            return self._send(
+                404, json.dumps(error).encode(), {"x-amzn-ErrorType": "ResourceNotFoundException"}
+            )
+        event = json.loads(body or b"{}")
+        if self.headers.get("X-Amz-Invocation-Type") == "Event":
+            threading.Thread(target=self._quietly, args=(function, event), daemon=True).start()
+            return self._send(202, b"", {})
+        try:
+            result = self.server.functions.invoke(function, event)
+        except FunctionError as exc:
+            return self._send(200, json.dumps(exc.payload).encode(), {"X-Amz-Function-Error": "Unhandled"})
+        self._send(200, json.dumps(result).encode(), {"X-Amz-Executed-Version": "$LATEST"})
+
+    def _quietly(self, function: str, event: Any) -> None:
+        try:
+            self.server.functions.invoke(function, event)
+        except FunctionError as exc:
+            log.error("%s failed (async): %s", function, exc)
+
+    def _schedule(self, name: str) -> None:
+        if name not in self.server.schedules:
+            return self._error(404, "not_found", f"{name} has no schedule in template.yaml")
+        from local_run.schedules import scheduled_event  # noqa: PLC0415
+
+        try:
+            result = self.server.functions.invoke(name, scheduled_event(name))
+        except FunctionError as exc:
+            return self._error(502, "bad_gateway", f"{name} failed: {exc.payload['errorMessage']}")
+        self._send(200, json.dumps(result, default=str).encode(), {})
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        body = {"error": {"code": code, "message": message, "details": None}}
+        self._send(status, json.dumps(body).encode(), {})
+
+    def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        headers = {"Content-Type": "application/json", **headers}
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

@@ -1,0 +1,132 @@
+"""template.yaml as the local run and the tests need it: functions, their events, resources."""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short tags (!Ref, !GetAtt, ...) as their long-form mappings."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway form: /api/v1/migration-plans/{plan_id}
+    function: str
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    function: str
+    queue: str  # logical id
+    batch_size: int
+    reports_failures: bool
+
+
+@dataclass
+class Template:
+    raw: dict[str, Any]
+    functions: dict[str, str] = field(default_factory=dict)  # logical id -> handler ("pkg.app.handler")
+    routes: list[Route] = field(default_factory=list)
+    queue_sources: list[QueueSource] = field(default_factory=list)
+    schedules: list[str] = field(default_factory=list)  # functions with a Schedule event
+
+    def resources_of(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.raw["Resources"].items() if v["Type"] == kind}
+
+
+def load_template(path: Path = TEMPLATE) -> Template:
+    raw = yaml.load(path.read_text(), Loader=_CfnLoader)
+    template = Template(raw)
+    for logical_id, resource in template.resources_of("AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        template.functions[logical_id] = props["Handler"]
+        for event in props.get("Events", {}).values():
+            _add_event(template, logical_id, props, event)
+    return template
+
+
+def _add_event(template: Template, function: str, props: dict[str, Any], event: dict[str, Any]) -> None:
+    kind, settings = event["Type"], event.get("Properties", {})
+    if kind == "Api":
+        template.routes.append(Route(settings["Method"].upper(), settings["Path"], function))
+    elif kind == "SQS":
+        template.queue_sources.append(
+            QueueSource(
+                function=function,
+                queue=settings["Queue"]["Fn::GetAtt"][0],
+                batch_size=int(settings.get("BatchSize", 10)),
+                reports_failures="ReportBatchItemFailures" in (settings.get("FunctionResponseTypes") or []),
+            )
+        )
+    elif kind in ("Schedule", "ScheduleV2"):
+        template.schedules.append(function)
+
+
+def create_resources(template: Template, visibility_timeout: int | None = None) -> dict[str, str]:
+    """Create the template's tables and queues in the AWS the environment points at.
+    Returns logical id -> table name or queue URL (names are the logical ids)."""
+    names: dict[str, str] = {}
+    dynamodb = boto3.client("dynamodb")
+    kept = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+    for logical_id, resource in template.resources_of("AWS::DynamoDB::Table").items():
+        props = resource["Properties"]
+        dynamodb.create_table(TableName=logical_id, **{k: props[k] for k in kept if k in props})
+        names[logical_id] = logical_id
+    queues = template.resources_of("AWS::SQS::Queue")
+    for logical_id in sorted(queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {})):
+        names[logical_id] = _create_queue(
+            logical_id, queues[logical_id].get("Properties", {}), names, visibility_timeout
+        )
+    return names
+
+
+def _create_queue(name: str, props: dict[str, Any], names: dict[str, str], visibility: int | None) -> str:
+    sqs = boto3.client("sqs")
+    attributes = {"VisibilityTimeout": str(visibility or props.get("VisibilityTimeout", 30))}
+    redrive = props.get("RedrivePolicy")
+    if redrive:
+        dlq_url = names[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        policy = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(redrive["maxReceiveCount"])}
+        attributes["RedrivePolicy"] = json.dumps(policy)
+    return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+
+def function_environment(template: Template, names: dict[str, str]) -> dict[str, str]:
+    """Globals' environment variables with !Ref resolved (tables -> names, queues -> URLs,
+    parameters -> defaults). Every function shares them here, as they do in the template."""
+    variables = (
+        template.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
+    parameters = template.raw.get("Parameters", {})
+    resolved = {}
+    for key, value in variables.items():
+        ref = value.get("Ref") if isinstance(value, dict) else None
+        resolved[key] = str(value if ref is None else names.get(ref, parameters.get(ref, {}).get("Default")))
+    return resolved

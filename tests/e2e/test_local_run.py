@@ -1,0 +1,326 @@
+"""`make run` for real: start `python -m local_run` and drive it over HTTP and Lambda Invoke, as
+the README's walk-through and the seed's quickstart do."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from scenario_migration.store import keys
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Local:
+    def __init__(self, port: int) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.lam = boto3.client(
+            "lambda",
+            endpoint_url=self.base,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def http(self, method: str, path: str, body: Any = None, tenant: str | None = "acme") -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"{self.base}{path}", method=method, data=json.dumps(body).encode() if body is not None else None
+        )
+        request.add_header("Content-Type", "application/json")
+        if tenant:
+            request.add_header("X-Tenant-ID", tenant)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def invoke(self, function: str, payload: dict) -> dict:
+        return json.loads(
+            self.lam.invoke(FunctionName=function, Payload=json.dumps(payload))["Payload"].read()
+        )
+
+    def wait_deployed(self, plan_id: str, tenant: str = "acme", seconds: float = 300) -> dict:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            _, status = self.http(
+                "GET", f"/api/v1/migration-plans/{plan_id}/deployment-status", tenant=tenant
+            )
+            if status["status"] == "deployed":
+                return status
+            time.sleep(0.5)
+        raise AssertionError(f"not deployed in {seconds}s: {status}")
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    """`python -m local_run` on a free port. Its output goes to a file, not a pipe: an unread pipe
+    fills up and blocks the server's logging."""
+    port = free_port()
+    env = {**os.environ, "LOCAL_PORT": str(port), "LOCAL_SCHEDULE_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
+    log = tmp_path_factory.mktemp("local_run") / "output.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local_run"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 120
+    while "Local run ready on" not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("the local run did not start:\n" + log.read_text())
+        time.sleep(0.2)
+    yield Local(port)
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+def step(step_id: str, name: str, *to: str | dict, **extra: Any) -> dict:
+    return {
+        "id": step_id,
+        "name": name,
+        "transitions": [t if isinstance(t, dict) else {"to_step_id": t} for t in to],
+        **extra,
+    }
+
+
+V1 = {
+    "id": "order-flow",
+    "name": "Order Flow",
+    "version": 1,
+    "entry_step_id": "welcome",
+    "steps": [
+        step("welcome", "Welcome", "checkout"),
+        step("checkout", "Checkout", "payment"),
+        step("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
+        step("confirm", "Confirm"),
+    ],
+}
+V2 = {
+    "name": "Order Flow",
+    "version": 2,
+    "entry_step_id": "welcome",
+    "fields": [
+        {
+            "name": "age",
+            "type": "integer",
+            "question": "Before we continue, what is your age?",
+            "extraction_hints": ["age", "years old"],
+        }
+    ],
+    "steps": [
+        step("welcome", "Welcome", "age_check"),
+        step(
+            "age_check",
+            "Age Verification",
+            {"to_step_id": "rejection", "condition": "age < 18", "priority": 1},
+            {"to_step_id": "checkout", "condition": "age >= 18"},
+            collects_fields=["age"],
+        ),
+        step("rejection", "Rejection"),
+        step("checkout", "Checkout", "payment"),
+        step("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
+        step("confirm", "Confirm", "receipt"),
+        step("receipt", "Receipt"),
+    ],
+}
+
+
+def test_the_quickstart_end_to_end(local: Local) -> None:
+    assert local.http("POST", "/api/v1/scenarios", V1)[0] == 201
+    sessions = {"a": "checkout", "b": "checkout", "c": "welcome", "d": "confirm"}
+    for session_id, where in sessions.items():
+        visited = ["welcome", "checkout", "payment"] if where == "confirm" else []
+        body = {
+            "scenario_id": "order-flow",
+            "scenario_version": 1,
+            "current_step_id": where,
+            "channel": "whatsapp",
+            "visited_step_ids": visited,
+            "status": "idle",
+        }
+        assert local.http("PUT", f"/api/v1/sessions/{session_id}", body)[0] == 200
+    status, plan = local.http(
+        "POST",
+        "/api/v1/scenarios/order-flow/migration-plan",
+        {"new_scenario": V2, "created_by": "operator@example.com"},
+    )
+    assert (
+        status == 201 and plan["status"] == "pending" and plan["summary"]["estimated_sessions_affected"] == 4
+    )
+    _, summary = local.http("GET", f"/api/v1/migration-plans/{plan['id']}/summary")
+    assert summary["anchors_with_re_route"] == 3 and summary["anchors_with_clean_graft"] == 1
+    checkout = next(a for a in plan["transformation_map"]["anchors"] if a["anchor_name"] == "Checkout")
+    policies = {checkout["anchor_content_hash"]: {"scope_filter": {"include_channels": ["whatsapp"]}}}
+    assert (
+        local.http("PUT", f"/api/v1/migration-plans/{plan['id']}/policies", {"policies": policies})[0] == 200
+    )
+    assert (
+        local.http("POST", f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"})[0] == 200
+    )
+    status, deployed = local.http("POST", f"/api/v1/migration-plans/{plan['id']}/deploy")
+    assert status == 202 and set(deployed) >= {
+        "plan_id",
+        "sessions_marked",
+        "sessions_by_anchor",
+        "deployed_at",
+        "status",
+    }
+    assert local.wait_deployed(plan["id"], seconds=60)["sessions_marked"] == 4
+
+    jit = "JitApplyFunction"
+    assert (
+        local.invoke(jit, {"tenant_id": "acme", "session_id": "a", "profile": {"age": 30}})["to_step_id"]
+        == "checkout"
+    )
+    asked = local.invoke(jit, {"tenant_id": "acme", "session_id": "b", "message": "hello"})
+    assert asked["outcome"] == "needs_input" and asked["message"] == "Before we continue, what is your age?"
+    assert (
+        local.invoke(jit, {"tenant_id": "acme", "session_id": "b", "message": "17"})["to_step_id"]
+        == "rejection"
+    )
+    assert local.invoke(jit, {"tenant_id": "acme", "session_id": "c"})["migration_scenario"] == "clean_graft"
+    assert (
+        local.invoke(jit, {"tenant_id": "acme", "session_id": "d", "profile": {"age": 16}})["outcome"]
+        == "blocked"
+    )
+    _, final = local.http("GET", f"/api/v1/migration-plans/{plan['id']}/deployment-status")
+    assert (final["migrations_applied"], final["checkpoint_blocks"], final["migrations_pending"]) == (3, 1, 0)
+    assert final["migrations_by_scenario"] == {"clean_graft": 1, "gap_fill": 0, "re_route": 2}
+    assert final["last_migration_at"]
+
+
+def test_errors_and_documents_over_http(local: Local) -> None:
+    assert local.http("GET", "/api/v1/migration-plans", tenant=None)[0] == 400
+    assert local.http("GET", "/api/v1/migration-plans/nope", tenant="other")[0] == 404
+    status, document = local.http("GET", "/api/v1/openapi.json")
+    assert status == 200 and "/api/v1/migration-plans/{plan_id}/deploy" in document["paths"]
+    assert local.http("GET", "/api/v1/unknown")[0] == 404
+    bad = local.invoke("JitApplyFunction", {"tenant_id": "acme"})
+    assert bad["outcome"] == "error"
+    with pytest.raises(local.lam.exceptions.ResourceNotFoundException):
+        local.lam.invoke(FunctionName="NoSuchFunction", Payload=b"{}")
+    status, report = local.http("POST", "/local/schedules/RetentionFunction")
+    assert status == 200 and set(report) >= {"plans_expired", "plans_deleted", "versions_deleted"}
+
+
+def test_twenty_thousand_sessions_marked_page_by_page(local: Local) -> None:
+    tenant, count = "bulk", 20_000
+    steps = ["welcome", "checkout", "payment", "confirm"]
+    v1 = {**V1, "steps": [*V1["steps"][:3], step("confirm", "Confirm", "done"), step("done", "Done")]}
+    assert local.http("POST", "/api/v1/scenarios", v1, tenant=tenant)[0] == 201
+    _, scenario = local.http("GET", "/api/v1/scenarios/order-flow", tenant=tenant)
+    hashes = {s["id"]: _hash(s) for s in scenario["document"]["steps"]}
+    _, stats = local.http("GET", "/local/stats")
+    _seed(stats["aws_endpoint"], tenant, count, [*steps, "done"], hashes)
+    status, plan = local.http(
+        "POST",
+        "/api/v1/scenarios/order-flow/migration-plan",
+        {
+            "new_scenario": {
+                **V2,
+                "steps": [*V2["steps"][:5], step("confirm", "Confirm", "done"), step("done", "Done")],
+            },
+            "created_by": "op",
+        },
+        tenant=tenant,
+    )
+    assert status == 201 and plan["summary"]["estimated_sessions_affected"] == count
+    assert (
+        local.http(
+            "POST", f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}, tenant=tenant
+        )[0]
+        == 200
+    )
+    before = local.http("GET", "/local/stats")[1]["invocations"]["DeployWorkerFunction"]
+    assert local.http("POST", f"/api/v1/migration-plans/{plan['id']}/deploy", tenant=tenant)[0] == 202
+    done = local.wait_deployed(plan["id"], tenant=tenant, seconds=600)
+    assert done["sessions_marked"] == count
+    invocations = local.http("GET", "/local/stats")[1]["invocations"]["DeployWorkerFunction"] - before
+    pages = _ledgers(stats["aws_endpoint"], tenant, plan["id"])
+    assert max(len(p) for p in pages) == 100  # the page size
+    assert sum(len(p) for p in pages) == count
+    expand_messages = -(-len(plan["transformation_map"]["anchors"]) * keys.POSITION_SHARDS // 200)
+    assert invocations == len(pages) + expand_messages  # one page (or one expansion) per invocation
+
+
+def _hash(step_document: dict) -> str:
+    from scenario_migration.domain.scenario import Step  # noqa: PLC0415
+
+    return Step.model_validate(step_document).content_hash
+
+
+def _seed(endpoint: str, tenant: str, count: int, steps: list[str], hashes: dict[str, str]) -> None:
+    """Live sessions written straight into the local run's table, with the store's own keys (the
+    API path is covered above; 20,000 PUTs one by one would only time the HTTP front)."""
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    items = []
+    for i in range(count):
+        session_id, where = f"bulk-{i:05d}", steps[i % len(steps)]
+        items.append(
+            {
+                "pk": {"S": keys.session_pk(tenant, session_id)},
+                "sk": {"S": keys.SESSION_SK},
+                "tenant_id": {"S": tenant},
+                "session_id": {"S": session_id},
+                "scenario_id": {"S": "order-flow"},
+                "scenario_version": {"N": "1"},
+                "current_step_id": {"S": where},
+                "step_hash": {"S": hashes[where]},
+                "channel": {"S": "whatsapp"},
+                "status": {"S": "idle"},
+                "revision": {"N": "1"},
+                "created_at": {"S": "2026-11-01T00:00:00Z"},
+                "last_activity_at": {"S": "2026-11-20T00:00:00Z"},
+                "position_pk": {
+                    "S": keys.position_pk(tenant, "order-flow", 1, keys.position_shard(session_id))
+                },
+                "position_sk": {"S": keys.position_sk(hashes[where], where, session_id)},
+            }
+        )
+    for start in range(0, count, 25):
+        request = {"SessionsTable": [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+        while request:
+            request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems")
+
+
+def _ledgers(endpoint: str, tenant: str, plan_id: str) -> list[list[str]]:
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName="PlansTable",
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :page)",
+        ExpressionAttributeValues={":pk": {"S": keys.plan_pk(tenant, plan_id)}, ":page": {"S": "PAGE#"}},
+    )
+    return [[s["S"] for s in item["session_ids"]["L"]] for page in pages for item in page["Items"]]
