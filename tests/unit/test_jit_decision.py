@@ -174,6 +174,18 @@ def test_gap_fill_is_silent_when_the_field_is_known(profile: dict, conversation:
     assert d.message is None
 
 
+def test_the_current_message_counts_as_the_latest_turn() -> None:
+    d = run(situation(V1, GAP, "checkout", message="I'm 34 years old, where is my order?"))
+    assert (d.outcome, d.to_step_id) == ("migrated", "checkout")
+    assert d.filled_fields["age"]["value"] == 34 and d.filled_fields["age"]["source"] == "conversation"
+
+
+def test_an_unusable_answer_is_not_mined_as_conversation() -> None:
+    asked = run(situation(V1, GAP, "checkout"))
+    again = run(situation(V1, GAP, "checkout", pending=asked.pending, message="I am 20 and my brother is 12"))
+    assert again.outcome == "needs_input" and again.pending.attempts == 1
+
+
 def test_gap_fill_asks_then_completes_with_the_answer() -> None:
     asked = run(situation(V1, GAP, "checkout"))
     assert asked.outcome == "needs_input"

@@ -169,11 +169,20 @@ class Knowledge:
         gap = self.s.settings.gap_fill
         if not gap.extraction_enabled or gap.max_conversation_turns == 0:
             return None
-        turns = self.s.customer.conversation[-gap.max_conversation_turns :]
+        turns = self.recent_turns()[-gap.max_conversation_turns :]
         found = extractor.extract(self.s.new.scenario.field(name), turns)
         if found is None or found.confidence < gap.extraction_confidence_threshold:
             return None
         return {"value": found.value, "source": "conversation", "confidence": found.confidence}
+
+    def recent_turns(self) -> list[str]:
+        """The customer's recent turns, this message last: "I'm 34, where is my order?" is
+        the freshest thing they told us (unless it answers a question, see take_answer)."""
+        turns, message = self.s.customer.conversation, self.s.customer.message
+        answering = self.pending.asked is not None or self.pending.confirming is not None
+        if not message or answering or (turns and turns[-1] == message):
+            return turns
+        return [*turns, message]
 
     def take_answer(self) -> Decision | None:
         """Use the message as the answer to what was asked; a Decision only when the migration
