@@ -4,7 +4,7 @@ import sys
 import threading
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
@@ -13,10 +13,16 @@ from local_run.template import ROOT, Template
 
 @dataclass
 class LambdaContext:
+    """What handlers read of Lambda's context object (Powertools' Logger reads these)."""
+
     function_name: str
-    aws_request_id: str
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = ""
+
+    def __post_init__(self) -> None:
+        arn = f"arn:aws:lambda:us-east-1:000000000000:function:{self.function_name}"
+        self.invoked_function_arn = self.invoked_function_arn or arn
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:
@@ -49,11 +55,7 @@ class Functions:
 
     def invoke(self, name: str, event: Any) -> Any:
         module, _, attribute = self.handlers[name].rpartition(".")
-        context = LambdaContext(
-            name,
-            str(uuid.uuid4()),
-            invoked_function_arn=f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
-        )
+        context = LambdaContext(name)
         with self._locks[name]:
             self.invocations[name] += 1
             try:

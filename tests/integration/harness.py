@@ -6,31 +6,20 @@ feeds the marking worker with real SQS events from the queue, honouring batchIte
 """
 
 import json
-import re
-import uuid
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 
-from local_run.template import Template
+from local_run.functions import LambdaContext
+from local_run.gateway import compile_routes, proxy_event
+from local_run.poller import sqs_event
+from local_run.template import Route, Template
 
-ROUTES: list[tuple[str, str, str]] = []  # (method, path template, handler module), filled by load_routes
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "local"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:local"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
-
-
+ROUTES: list[tuple[Any, Route]] = []  # compiled (pattern, route) of template.yaml, filled by load_routes
+HANDLERS: dict[str, str] = {}  # function logical id -> handler module
 WORKER_BATCH_SIZE = [10]  # the marking worker's SQS BatchSize, read from template.yaml
 
 
@@ -38,18 +27,15 @@ def load_routes(template: Template) -> None:
     WORKER_BATCH_SIZE[:] = [
         next(s.batch_size for s in template.queue_sources if s.function == "DeployWorkerFunction")
     ]
-    ROUTES.clear()
-    ROUTES.extend(
-        (r.method, r.path, template.functions[r.function].rsplit(".", 1)[0]) for r in template.routes
-    )
+    ROUTES[:] = compile_routes(template.routes)
+    HANDLERS.update({name: handler.rsplit(".", 1)[0] for name, handler in template.functions.items()})
 
 
-def _match(method: str, path: str) -> tuple[str, str, dict[str, str]]:
-    for route_method, template, module in ROUTES:
-        pattern = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$"
-        found = re.match(pattern, path)
-        if found and route_method == method:
-            return template, module, found.groupdict()
+def _match(method: str, path: str) -> tuple[Route, dict[str, str]]:
+    for pattern, route in ROUTES:
+        found = pattern.match(path)
+        if found and route.method == method:
+            return route, found.groupdict()
     raise AssertionError(f"no route for {method} {path} in template.yaml")
 
 
@@ -74,34 +60,17 @@ class Api:
         raw: str | None = None,
         query: dict[str, str] | None = None,
     ) -> Response:
-        resource, module, params = _match(method, path.split("?", maxsplit=1)[0])
+        route, params = _match(method, path.split("?", maxsplit=1)[0])
         tenant = self.tenant if tenant is ... else tenant
         headers = {
             "Content-Type": "application/json",
             **({"X-Tenant-ID": tenant} if tenant is not None else {}),
         }
-        event = {
-            "resource": resource,
-            "path": path,
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": {k: [v] for k, v in headers.items()},
-            "queryStringParameters": query,
-            "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-            "pathParameters": params or None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": resource,
-                "httpMethod": method,
-                "path": f"/v1{path}",
-                "stage": "v1",
-                "requestId": str(uuid.uuid4()),
-                "identity": {"sourceIp": "127.0.0.1"},
-            },
-            "body": raw if raw is not None else (json.dumps(body) if body is not None else None),
-            "isBase64Encoded": False,
-        }
-        result = import_module(module).handler(event, LambdaContext())
+        text = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        url = f"{path}?{urlencode(query)}" if query else path
+        event = proxy_event(method, url, headers, text.encode(), route=route, params=params)
+        module = HANDLERS[route.function]
+        result = import_module(module).handler(event, LambdaContext(route.function))
         text = result.get("body") or "null"
         headers = result.get("multiValueHeaders") or result.get("headers") or {}
         try:
@@ -123,31 +92,7 @@ class Api:
 def invoke_jit(payload: dict[str, Any]) -> dict[str, Any]:
     from jit_apply.app import handler  # noqa: PLC0415
 
-    return handler(json.loads(json.dumps(payload)), LambdaContext())
-
-
-def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {
-                    "ApproximateReceiveCount": m.get("Attributes", {}).get("ApproximateReceiveCount", "1"),
-                    "SentTimestamp": m.get("Attributes", {}).get("SentTimestamp", "0"),
-                    "SenderId": "local",
-                    "ApproximateFirstReceiveTimestamp": "0",
-                },
-                "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+    return handler(json.loads(json.dumps(payload)), LambdaContext("JitApplyFunction"))
 
 
 def drain(queue_url: str, *, limit: int = 10_000, on_event: Any = None) -> list[dict[str, Any]]:
@@ -164,12 +109,13 @@ def drain(queue_url: str, *, limit: int = 10_000, on_event: Any = None) -> list[
         ).get("Messages", [])
         if not messages:
             return handled
-        event = sqs_event(messages, arn)
+        event = sqs_event(messages, arn, sqs.meta.region_name)
         handled.append(event)
         if on_event:
             on_event(event)
         try:
-            failures = {f["itemIdentifier"] for f in handler(event, LambdaContext())["batchItemFailures"]}
+            result = handler(event, LambdaContext("DeployWorkerFunction"))
+            failures = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         except Exception:
             failures = {m["MessageId"] for m in messages}
         for message in messages:
