@@ -53,7 +53,7 @@ test: lint validate build dynamodb-local
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
-run: $(STAMP)
+run: $(STAMP) dynamodb-local
 	$(PY) -m local_run
 
 bench: $(STAMP) dynamodb-local

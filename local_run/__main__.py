@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 
+from local_run import dynamodb_local
 from local_run.aws import start_embedded_aws
 from local_run.functions import Functions
 from local_run.gateway import Gateway
@@ -22,6 +23,12 @@ def main() -> None:
         "--schedule-seconds", type=float, default=float(os.environ.get("LOCAL_SCHEDULE_SECONDS", "60"))
     )
     parser.add_argument(
+        "--dynamodb",
+        choices=["auto", "dynamodb-local", "moto"],
+        default=os.environ.get("LOCAL_DYNAMODB", "auto"),
+        help="auto: AWS's DynamoDB Local when Java and `make dynamodb-local` allow it, else moto",
+    )
+    parser.add_argument(
         "--visibility-timeout", type=int, default=int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT", "2"))
     )
     args = parser.parse_args()
@@ -33,6 +40,7 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     aws, endpoint = start_embedded_aws(args.aws_port)
+    dynamodb = _dynamodb_backend(args.dynamodb)
     template = load_template()
     names = create_resources(template, visibility_timeout=args.visibility_timeout)
     os.environ.update(function_environment(template, names))
@@ -53,11 +61,33 @@ def main() -> None:
         stop.set()
         gateway.server_close()
         aws.stop()
+        if dynamodb:
+            dynamodb.stop()
+
+
+def _dynamodb_backend(choice: str) -> dynamodb_local.DynamoDBLocal | None:
+    """DynamoDB Local when it can run (real DynamoDB semantics, and moto copies a whole table on
+    every transaction, which makes JIT slow past a few thousand sessions); else moto's DynamoDB."""
+    reason = dynamodb_local.unavailable()
+    if choice == "moto" or (choice == "auto" and reason):
+        print(f"DynamoDB: moto ({reason or 'as asked'})")
+        return None
+    try:
+        server = dynamodb_local.start()
+    except RuntimeError as exc:
+        if choice != "auto":
+            raise
+        print(f"DynamoDB: moto (DynamoDB Local did not start: {exc})")
+        return None
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
+    print(f"DynamoDB: AWS DynamoDB Local at {server.endpoint}")
+    return server
 
 
 def _describe(template, names, endpoint, args) -> None:
     print(
-        f"Embedded AWS (moto) at {endpoint}: tables {sorted(t for t in names if 'Table' in t)}, "
+        f"Embedded AWS (moto) at {endpoint}: tables {sorted(t for t in names if 'Table' in t)} "
+        f"(at {os.environ.get('AWS_ENDPOINT_URL_DYNAMODB', endpoint)}), "
         f"queues {sorted(q for q in names if 'Queue' in q)}"
     )
     for route in sorted(template.routes, key=lambda r: (r.path, r.method)):

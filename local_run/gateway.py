@@ -94,6 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
             stats = {
                 "invocations": self.server.functions.invocations,
                 "aws_endpoint": os.environ["AWS_ENDPOINT_URL"],
+                "dynamodb_endpoint": os.environ.get(
+                    "AWS_ENDPOINT_URL_DYNAMODB", os.environ["AWS_ENDPOINT_URL"]
+                ),
             }
             return self._send(200, json.dumps(stats).encode(), {})
         return self._api(body)

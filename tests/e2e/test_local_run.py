@@ -232,7 +232,7 @@ def test_twenty_thousand_sessions_marked_page_by_page(local: Local) -> None:
     _, scenario = local.http("GET", "/api/v1/scenarios/order-flow", tenant=tenant)
     hashes = {s["id"]: _hash(s) for s in scenario["document"]["steps"]}
     _, stats = local.http("GET", "/local/stats")
-    _seed(stats["aws_endpoint"], tenant, count, [*steps, "done"], hashes)
+    _seed(stats["dynamodb_endpoint"], tenant, count, [*steps, "done"], hashes)
     status, plan = local.http(
         "POST",
         "/api/v1/scenarios/order-flow/migration-plan",
@@ -257,7 +257,7 @@ def test_twenty_thousand_sessions_marked_page_by_page(local: Local) -> None:
     done = local.wait_deployed(plan["id"], tenant=tenant, seconds=600)
     assert done["sessions_marked"] == count
     invocations = local.http("GET", "/local/stats")[1]["invocations"]["DeployWorkerFunction"] - before
-    pages = _ledgers(stats["aws_endpoint"], tenant, plan["id"])
+    pages = _ledgers(stats["dynamodb_endpoint"], tenant, plan["id"])
     assert max(len(p) for p in pages) == 100  # the page size
     assert sum(len(p) for p in pages) == count
     expand_messages = -(-len(plan["transformation_map"]["anchors"]) * keys.POSITION_SHARDS // 200)
