@@ -224,6 +224,31 @@ def test_errors_and_documents_over_http(local: Local) -> None:
     assert status == 200 and set(report) >= {"plans_expired", "plans_deleted", "versions_deleted"}
 
 
+def test_a_poison_message_ends_in_the_dead_letter_queue(local: Local) -> None:
+    """The worker fails it, the poller leaves it on the queue, and after maxReceiveCount
+    receives the queue's redrive policy (template.yaml) moves it to the DLQ."""
+    _, stats = local.http("GET", "/local/stats")
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=stats["aws_endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    queue = sqs.get_queue_url(QueueName="MarkingQueue")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="MarkingDeadLetterQueue")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"kind": "explode", "tenant": "acme"}))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        dead = sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"]).get("Messages", [])
+        if dead:
+            assert json.loads(dead[0]["Body"])["kind"] == "explode"
+            assert int(dead[0]["Attributes"]["ApproximateReceiveCount"]) >= 5
+            return
+        time.sleep(1)
+    raise AssertionError("the poison message never reached the dead-letter queue")
+
+
 def test_twenty_thousand_sessions_marked_page_by_page(local: Local) -> None:
     tenant, count = "bulk", 20_000
     steps = ["welcome", "checkout", "payment", "confirm"]

@@ -11,6 +11,8 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from local_run.functions import LambdaContext
+from local_run.poller import sqs_event
 from scenario_migration.services import deployments
 from scenario_migration.store import dynamodb, keys, work_queue
 from tests.integration import harness
@@ -285,3 +287,22 @@ def test_deploy_rules(api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch)
     again = api.post(url)
     assert again.status == 409 and again.body["error"]["details"]["status"] in ("deploying", "deployed")
     assert api.get("/api/v1/scenarios/order-flow").body["version"] == 2
+
+
+def test_a_poison_message_fails_alone_in_its_batch(api: Api, queue_url: str) -> None:
+    """Partial batch failure: the worker reports only the message it cannot handle; the good ones
+    in the same batch are done (SQS deletes them) and the plan still completes."""
+    from deploy_worker.app import handler  # noqa: PLC0415
+
+    sessions = spread(4)
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    sqs = boto3.client("sqs")
+    expand = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
+    poison = {"MessageId": "poison", "ReceiptHandle": "r", "Body": json.dumps({"kind": "explode"})}
+    event = sqs_event([poison, *expand], "arn:aws:sqs:us-east-1:000000000000:MarkingQueue", "us-east-1")
+    result = handler(event, LambdaContext("DeployWorkerFunction"))
+    assert result == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=expand[0]["ReceiptHandle"])
+    drain(queue_url)
+    assert_exact(api, plan, set(sessions), list(sessions))

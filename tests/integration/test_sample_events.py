@@ -1,0 +1,51 @@
+"""The sample events in events/ (one per function, as `sam local generate-event` would give) run
+through the real handlers: none is stale, none makes a function fail."""
+
+import json
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_run.functions import LambdaContext
+from local_run.template import load_template
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+TEMPLATE = load_template()
+
+
+def function_of(event_file: Path) -> str:
+    """The function whose handler package names the file or prefixes it (the longest one wins:
+    deploy_worker_sqs.json belongs to deploy_worker, not deploy)."""
+    packages = {handler.split(".")[0]: name for name, handler in TEMPLATE.functions.items()}
+    stem = event_file.stem
+    owner = max((p for p in packages if stem == p or stem.startswith(f"{p}_")), key=len, default=None)
+    assert owner, f"{event_file.name} names no function's package"
+    return packages[owner]
+
+
+def invoke(function: str, event: dict[str, Any]) -> Any:
+    module, _, attribute = TEMPLATE.functions[function].rpartition(".")
+    return getattr(import_module(module), attribute)(event, LambdaContext(function))
+
+
+def test_every_function_has_a_sample_event() -> None:
+    covered = {function_of(path) for path in EVENTS.glob("*.json")}
+    assert covered == set(TEMPLATE.functions)
+
+
+@pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda p: p.stem)
+def test_the_sample_event_runs_through_its_handler(path: Path, local_aws: dict[str, str]) -> None:
+    function = function_of(path)
+    result = invoke(function, json.loads(path.read_text()))
+    if "httpMethod" in json.loads(path.read_text()):
+        body = json.loads(result["body"])
+        assert result["statusCode"] < 500, body
+        assert result["statusCode"] < 400 or set(body["error"]) == {"code", "message", "details"}
+    elif function == "DeployWorkerFunction":
+        assert result == {"batchItemFailures": []}  # a message for an unknown plan is dropped, not retried
+    elif function == "JitApplyFunction":
+        assert result["outcome"] == "none"  # the sample session was never reported
+    else:
+        assert set(result) >= {"plans_expired", "plans_deleted", "versions_deleted"}
