@@ -1,0 +1,50 @@
+"""What `sam build` packaged (make test builds first) is what Lambda will run: every handler
+imports from its function folder plus the layer alone, and the layer carries the configuration."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from local_run.template import ROOT, load_template
+
+BUILD = ROOT / ".aws-sam" / "build"
+TEMPLATE = load_template()
+pytestmark = pytest.mark.skipif(not BUILD.is_dir(), reason="no .aws-sam/build: run `make build` first")
+
+PROBE = """
+import importlib, json, sys
+module, _, attribute = sys.argv[1].rpartition(".")
+handler = getattr(importlib.import_module(module), attribute)
+from scenario_migration.config import load_settings
+outside = [str(m) for m in sys.modules.values() if "/work" in str(m) and ".aws-sam" not in str(m)]
+print(json.dumps({"callable": callable(handler), "enabled": load_settings().enabled, "outside": outside}))
+"""
+
+
+@pytest.mark.parametrize("function", sorted(TEMPLATE.functions))
+def test_the_built_function_imports_with_only_its_layer(function: str) -> None:
+    path = [str(BUILD / "CoreLayer" / "python"), str(BUILD / function)]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",  # no site-packages: only what was built, as on Lambda
+            "-c",
+            f"import sys; sys.path[:0] = {path!r}\n{PROBE}",
+            TEMPLATE.functions[function],
+        ],
+        capture_output=True,
+        text=True,
+        cwd=BUILD,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report == {"callable": True, "enabled": True, "outside": []}
+
+
+def test_the_layer_carries_the_configuration_file() -> None:
+    packaged = BUILD / "CoreLayer" / "python" / "scenario_migration" / "default.toml"
+    assert packaged.read_text() == (ROOT / "config" / "default.toml").read_text()
