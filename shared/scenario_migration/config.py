@@ -9,7 +9,7 @@ time, named after the key's path (`SCENARIO_MIGRATION__GAP_FILL__MAX_CONVERSATIO
 import os
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -24,6 +24,8 @@ PACKAGED_CONFIG = Path(__file__).with_name("default.toml")
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Days = Annotated[int, Field(ge=1, le=3650)]
+# A Bedrock model id, inference profile id or ARN (letters, digits and `._:/-`, as Converse takes it).
+BedrockModelId = Annotated[str, Field(max_length=2048, pattern=r"^[A-Za-z0-9._:/-]*$")]
 
 
 class _Section(BaseModel):
@@ -41,6 +43,11 @@ class GapFillConfig(_Section):
     confirmation_threshold: Probability
     max_conversation_turns: Annotated[int, Field(ge=0, le=1000)]
     max_reasks: Annotated[int, Field(ge=0, le=10)]
+    # Who reads field values out of the conversation: "rules" (deterministic, no I/O) or
+    # "bedrock" (Amazon Bedrock's Converse API with `bedrock_model_id`; answers are validated
+    # by field type like any other value, and a failed call means "not found").
+    extractor: Literal["rules", "bedrock"]
+    bedrock_model_id: BedrockModelId
 
     @model_validator(mode="after")
     def _confirmation_not_below_extraction(self) -> Self:
@@ -49,6 +56,12 @@ class GapFillConfig(_Section):
                 "confirmation_threshold must be >= extraction_confidence_threshold "
                 "(values between the two are confirmed with the customer)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _bedrock_needs_a_model(self) -> Self:
+        if self.extractor == "bedrock" and not self.bedrock_model_id:
+            raise ValueError('bedrock_model_id must name a model when extractor = "bedrock"')
         return self
 
 

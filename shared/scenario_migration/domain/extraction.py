@@ -5,6 +5,8 @@ asked, so the whole message is the answer). `RuleExtractor` scans recent custome
 value, scoring its confidence from how the value appears: next to one of the field's
 `extraction_hints` ("34 years old", "my age is 34") it is near certain; an unambiguous format
 (an email address) is strong; a bare number is weak. Deterministic, no I/O: the default.
+`gap_fill.extractor = "bedrock"` selects adapters/bedrock.py instead, whose answers go through
+`parse_value` like any other value.
 """
 
 import re

@@ -8,6 +8,7 @@ Work is cut so that no invocation's cost grows with the number of sessions:
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ from scenario_migration.store.scenarios import VersionInfo
 PAGE_SIZE = 100
 EXPAND_BATCH = 200
 LEDGERS_PER_UNMARK = 20
+# Marker writes of a page in flight at once: below the DynamoDB client's 10 pooled connections.
+MARK_CONCURRENCY = 8
 OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
 
 
@@ -199,14 +202,12 @@ def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str
         return 0
     unit = unit_at(_transformation_map(tenant, plan_id), unit_index)
     page_id = f"{unit_index:06d}#{page:06d}"
-    ledger = store.get_ledger(tenant, plan_id, page_id) or _claim(tenant, plan, unit, page_id, cursor)
+    # The first attempt claims at once (a redelivery's claim finds the first claim and uses it).
+    ledger = _claim(tenant, plan, unit, page_id, cursor)
     marked = 0
     if ledger["state"] == "claimed":
         marker = _marker(plan, unit, page_id)
-        outcomes = [
-            store.mark_session(tenant, sid, marker, plan.from_version, unit.step_id)
-            for sid in ledger["session_ids"]
-        ]
+        outcomes = mark_sessions(tenant, ledger["session_ids"], marker, plan.from_version, unit.step_id)
         marked = sum(outcome != "skipped" for outcome in outcomes)
         store.commit_page(tenant, plan_id, page_id, marked, ledger["last_page"])
     if not ledger["last_page"]:
@@ -221,6 +222,30 @@ def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str
     else:
         _finish_if_done(tenant, plan_id)
     return marked
+
+
+def mark_sessions(
+    tenant: str, session_ids: list[str], marker: dict[str, Any], from_version: int, step_id: str
+) -> list[str]:
+    """One conditional write per session of the page, MARK_CONCURRENCY in flight at once (each
+    waits on the network, not the CPU); the outcome of each ("marked", "ours" or "skipped").
+    Every write finishes before the first error, if any, is raised: nothing of a failed attempt
+    is still in flight when SQS redelivers the message."""
+
+    def write(session_id: str) -> str:
+        return store.mark_session(tenant, session_id, marker, from_version, step_id)
+
+    if len(session_ids) <= 1:
+        return [write(sid) for sid in session_ids]
+    futures = [_writers().submit(write, sid) for sid in session_ids]
+    wait(futures)
+    return [future.result() for future in futures]
+
+
+@lru_cache(maxsize=1)
+def _writers() -> ThreadPoolExecutor:
+    """The container's writer threads (created on first use, reused by every invocation)."""
+    return ThreadPoolExecutor(max_workers=MARK_CONCURRENCY, thread_name_prefix="mark")
 
 
 def _claim(tenant: str, plan: MigrationPlan, unit: Unit, page_id: str, cursor: str | None) -> dict[str, Any]:

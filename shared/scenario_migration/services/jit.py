@@ -37,6 +37,7 @@ MAX_RACES = 5
 OPEN = {"pending", "awaiting_input"}
 FINAL = {"blocked", "kept"}
 _active_cache: dict[tuple[str, str], tuple[float, int | None]] = {}
+_RULES = RuleExtractor()
 
 
 def apply(request: dict[str, Any], extractor: Extractor | None = None) -> dict[str, Any]:
@@ -50,10 +51,21 @@ def apply(request: dict[str, Any], extractor: Extractor | None = None) -> dict[s
         if not _may_need_migration(tenant, session):
             return {"outcome": "none"}
         try:
-            return _migrate(tenant, session, request, key, extractor or RuleExtractor())
+            return _migrate(tenant, session, request, key, extractor or configured_extractor())
         except session_store.StaleSession:
             continue  # another invocation changed the session first: look again
     raise RuntimeError(f"session {session_id} kept changing under {MAX_RACES} attempts")
+
+
+def configured_extractor() -> Extractor:
+    """The extractor `gap_fill.extractor` selects. Bedrock's adapter is imported only when it is
+    selected (cold start), and builds its client once per container, on first use."""
+    gap = get_settings().gap_fill
+    if gap.extractor == "bedrock":
+        from scenario_migration.adapters.bedrock import extractor_for  # noqa: PLC0415
+
+        return extractor_for(gap.bedrock_model_id)
+    return _RULES
 
 
 def request_key(request: dict[str, Any]) -> str:

@@ -1,0 +1,321 @@
+"""JIT apply against AWS's DynamoDB Local: fast-path latency, DynamoDB requests, import time.
+
+Run: python bench/jit.py [--sessions 300] [--calls 3000]. Needs Java and DynamoDB Local
+(`make dynamodb-local`); SQS (only for the deploy's fan-out) is the embedded moto server.
+
+Seeds through the real services (a scenario, `--sessions` sessions at its anchor, a plan
+approved and deployed, the fan-out drained through the marking worker's handler with SQS-shaped
+events), then calls the JIT *handler* as Lambda would and prints:
+- requests per migration: DynamoDB HTTP requests (every attempt, counted on 'before-send') of
+  each call that migrates a marked session (SPEC 13 target: <= 4); the first call of the
+  container also reads the versions and the transformation map, which are then cached;
+- the fast path: a migrated session's next messages (outcome `none`): requests per call
+  (target: 1) and handler latency, median and p95, beside one raw `GetItem` of the same item
+  with the same client configuration, interleaved call by call (target: ratio <= 1.5);
+- the handler module's import time, in fresh interpreters (`-X importtime`), with its heaviest
+  top-level imports, and whether the Bedrock adapter stayed out (it must unless selected).
+"""
+
+import argparse
+import contextlib
+import io
+import logging
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "shared"), str(ROOT)]
+
+FAST_PATH_TARGET = 1.5
+MIGRATION_TARGET = 4
+SCENARIO_ID = "order-flow"
+
+
+def flow(version: int, steps: list[tuple[str, str, list[str]]]) -> dict[str, Any]:
+    return {
+        "id": SCENARIO_ID,
+        "name": "Order Flow",
+        "version": version,
+        "entry_step_id": steps[0][0],
+        "fields": [{"name": "age", "type": "integer", "minimum": 0, "maximum": 130}],
+        "steps": [{"id": i, "name": n, "transitions": [{"to_step_id": t} for t in to]} for i, n, to in steps],
+    }
+
+
+V1 = flow(
+    1,
+    [("welcome", "Welcome", ["checkout"]), ("checkout", "Checkout", ["confirm"]), ("confirm", "Confirm", [])],
+)
+V2 = flow(
+    2,
+    [
+        ("welcome", "Welcome", ["checkout"]),
+        ("checkout", "Checkout", ["payment"]),
+        ("payment", "Payment", ["confirm"]),
+        ("confirm", "Confirm", []),
+    ],
+)
+
+
+@contextlib.contextmanager
+def local_aws() -> Iterator[str]:
+    """DynamoDB Local for DynamoDB, the embedded moto for SQS; the template's tables and queues."""
+    from local_run import dynamodb_local
+    from local_run.aws import start_embedded_aws
+    from local_run.template import create_resources, function_environment, load_template
+
+    reason = dynamodb_local.unavailable()
+    if reason:
+        sys.exit(f"bench/jit.py: {reason}")
+    dynamodb = dynamodb_local.start()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    server, _ = start_embedded_aws(0)  # sets AWS_ENDPOINT_URL (SQS) and fake credentials
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint
+    try:
+        template = load_template()
+        os.environ.update(function_environment(template, create_resources(template)))
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the migrations' INFO lines would bury the figures
+        yield dynamodb.endpoint
+    finally:
+        server.stop()
+        dynamodb.stop()
+
+
+class RequestCounter:
+    """DynamoDB HTTP requests by operation, on the store's client (every attempt is counted)."""
+
+    def __init__(self, client: Any) -> None:
+        self.by_operation: Counter[str] = Counter()
+        client.meta.events.register("before-send.dynamodb", self._count)
+
+    def _count(self, request: Any, **_: Any) -> None:
+        self.by_operation[request.headers.get("X-Amz-Target", b"?").decode().rsplit(".", 1)[-1]] += 1
+
+    def total(self) -> int:
+        return sum(self.by_operation.values())
+
+    def reset(self) -> None:
+        self.by_operation.clear()
+
+
+def seed(tenant: str, sessions: int) -> str:
+    """A scenario, sessions at its anchor, a plan deployed and its fan-out done: the plan id."""
+    from scenario_migration.domain.scenario import Scenario
+    from scenario_migration.domain.session import SessionReport
+    from scenario_migration.services import deployments, plans, scenarios
+    from scenario_migration.services import sessions as session_service
+
+    scenarios.register(tenant, Scenario.model_validate(V1))
+    report = SessionReport(
+        scenario_id=SCENARIO_ID, scenario_version=1, current_step_id="checkout", channel="web"
+    )
+    for i in range(sessions):
+        session_service.report(tenant, f"s{i:06d}", report)
+    plan = plans.create_plan(tenant, SCENARIO_ID, Scenario.model_validate(V2), "bench")
+    plans.approve(tenant, plan.id, "bench")
+    deployments.deploy(tenant, plan.id)
+    drain_marking_queue()
+    status = deployments.status(tenant, plan.id)
+    assert status["sessions_marked"] == sessions, status
+    return plan.id
+
+
+def drain_marking_queue() -> None:
+    """Feed the marking worker's handler real SQS events until the queue is empty."""
+    import boto3
+    from deploy_worker.app import handler
+
+    from local_run.functions import LambdaContext
+    from local_run.poller import sqs_event
+
+    sqs = boto3.client("sqs")
+    url = os.environ["MARKING_QUEUE_URL"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+        "Messages", []
+    ):
+        with contextlib.redirect_stdout(io.StringIO()):  # EMF metrics
+            result = handler(sqs_event(messages, arn, sqs.meta.region_name), LambdaContext("DeployWorker"))
+        assert not result["batchItemFailures"], result
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure_migrations(tenant: str, sessions: int, counter: RequestCounter) -> tuple[list[int], Counter[str]]:
+    from jit_apply.app import handler
+
+    from local_run.functions import LambdaContext
+
+    requests, operations = [], Counter()
+    for i in range(sessions):
+        counter.reset()
+        with contextlib.redirect_stdout(io.StringIO()):
+            result = handler(
+                {"tenant_id": tenant, "session_id": f"s{i:06d}", "message": "hello"}, LambdaContext("Jit")
+            )
+        assert result["outcome"] == "migrated", result
+        requests.append(counter.total())
+        if i > 0:
+            operations += counter.by_operation
+    return requests, operations
+
+
+def measure_fast_path(
+    tenant: str, endpoint_key: dict[str, Any], calls: int, counter: RequestCounter
+) -> tuple[list[float], list[float], int]:
+    """Handler and raw GetItem latencies (seconds), interleaved; total requests of the handler."""
+    import boto3
+    from jit_apply.app import handler
+
+    from local_run.functions import LambdaContext
+    from scenario_migration.store.dynamodb import RETRY_CONFIG
+
+    raw = boto3.client("dynamodb", config=RETRY_CONFIG)
+    context = LambdaContext("Jit")
+    table = os.environ["SESSIONS_TABLE"]
+
+    def jit(i: int) -> None:
+        event = {"tenant_id": tenant, "session_id": "s000000", "message": f"message {i}"}
+        assert handler(event, context) == {"outcome": "none"}
+
+    def get_item(_: int) -> None:
+        assert raw.get_item(TableName=table, Key=endpoint_key, ConsistentRead=True)["Item"]
+
+    def timed(fn: Callable[[int], None], i: int) -> float:
+        start = time.perf_counter()
+        fn(i)
+        return time.perf_counter() - start
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        for i in range(200):  # warm up both (connections, caches, JIT of DynamoDB Local)
+            jit(-i - 1)
+            get_item(i)
+        counter.reset()
+        handler_times, raw_times = [], []
+        for i in range(calls):
+            if i % 2:
+                handler_times.append(timed(jit, i))
+                raw_times.append(timed(get_item, i))
+            else:
+                raw_times.append(timed(get_item, i))
+                handler_times.append(timed(jit, i))
+    return handler_times, raw_times, counter.total()
+
+
+NOTABLE = ("boto3", "pydantic", "pydantic_settings", "aws_lambda_powertools")
+OWN = ("scenario_migration", "jit_apply")  # the project's own modules: their self time, summed
+
+
+def import_times(runs: int = 5) -> tuple[float, float, dict[str, float], bool]:
+    """Median ms of `import jit_apply.app` in fresh interpreters (importtime's cumulative figure and
+    wall time), the median cumulative ms of notable packages, and whether Bedrock's adapter was
+    imported in any run."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path[:3])}
+    code = (
+        "import sys, time; t = time.perf_counter(); import jit_apply.app; "
+        "print((time.perf_counter() - t) * 1e3, 'scenario_migration.adapters.bedrock' in sys.modules)"
+    )
+    line = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| *(\S+)")
+    cumulative, wall, notable, bedrock_loaded = [], [], {name: [] for name in (*NOTABLE, "own code")}, False
+    for _ in range(runs):
+        plain = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        ms, loaded = plain.stdout.split()
+        wall.append(float(ms))
+        bedrock_loaded |= loaded == "True"
+        run = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        own = 0.0
+        for found in line.finditer(run.stderr):
+            if found[3] == "jit_apply.app":
+                cumulative.append(int(found[2]) / 1e3)
+            if found[3] in NOTABLE:
+                notable[found[3]].append(int(found[2]) / 1e3)
+            if found[3].split(".")[0] in OWN:
+                own += int(found[1]) / 1e3
+        notable["own code"].append(own)
+    medians = {name: statistics.median(times) for name, times in notable.items() if times}
+    return statistics.median(cumulative), statistics.median(wall), medians, bedrock_loaded
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sessions", type=int, default=300, help="sessions seeded and migrated")
+    parser.add_argument("--calls", type=int, default=3000, help="fast-path calls timed")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+    with local_aws():
+        from scenario_migration.store import dynamodb, keys
+        from scenario_migration.store.dynamodb import to_item
+
+        tenant = f"bench-{uuid.uuid4().hex[:8]}"
+        started = time.perf_counter()
+        seed(tenant, args.sessions)
+        print(f"seeded {args.sessions} marked sessions in {time.perf_counter() - started:.1f} s")
+        counter = RequestCounter(dynamodb.client())
+
+        requests, operations = measure_migrations(tenant, args.sessions, counter)
+        steady = requests[1:]
+        print(f"\nmigrations (clean graft, N={args.sessions}, through the handler)")
+        print(f"  first call of the container: {requests[0]} requests (versions and map read, then cached)")
+        print(
+            f"  requests per migration: mean {statistics.mean(steady):.2f}, max {max(steady)}  "
+            f"(target <= {MIGRATION_TARGET}: {verdict(max(steady) <= MIGRATION_TARGET)})"
+        )
+        per_op = ", ".join(f"{op} {n / len(steady):.2f}" for op, n in sorted(operations.items()))
+        print(f"  by operation, per migration: {per_op}")
+
+        key = to_item({"pk": keys.session_pk(tenant, "s000000"), "sk": keys.SESSION_SK})
+        handler_times, raw_times, fast_requests = measure_fast_path(tenant, key, args.calls, counter)
+        h50, h95 = statistics.median(handler_times) * 1e3, percentile(handler_times, 0.95) * 1e3
+        r50, r95 = statistics.median(raw_times) * 1e3, percentile(raw_times, 0.95) * 1e3
+        print(f"\nfast path (outcome none, N={args.calls} calls, interleaved with raw GetItem)")
+        print(
+            f"  requests per call: {fast_requests / args.calls:.3f}  "
+            f"(target 1: {verdict(fast_requests == args.calls)})"
+        )
+        print(f"  handler:     median {h50:.3f} ms   p95 {h95:.3f} ms")
+        print(f"  raw GetItem: median {r50:.3f} ms   p95 {r95:.3f} ms")
+        print(
+            f"  ratio:       median {h50 / r50:.2f}   p95 {h95 / r95:.2f}  "
+            f"(target <= {FAST_PATH_TARGET}: {verdict(h50 / r50 <= FAST_PATH_TARGET)})"
+        )
+
+    cumulative, wall, notable, bedrock_loaded = import_times()
+    print("\nimport jit_apply.app in a fresh interpreter (median of 5)")
+    print(f"  -X importtime cumulative: {cumulative:.0f} ms   wall (no importtime): {wall:.0f} ms")
+    print(
+        "  of which (cumulative, where first imported): "
+        + ", ".join(f"{n} {ms:.0f} ms" for n, ms in notable.items())
+    )
+    print(f"  Bedrock adapter imported: {'YES (it should not be)' if bedrock_loaded else 'no'}")
+
+
+if __name__ == "__main__":
+    main()

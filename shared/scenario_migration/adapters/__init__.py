@@ -1,0 +1,1 @@
+"""Adapters to services other than DynamoDB and SQS (those live in store/)."""

@@ -1,0 +1,346 @@
+"""The Bedrock extractor (adapters/bedrock.py) with botocore's Stubber, and its configuration keys
+(`gap_fill.extractor`, `gap_fill.bedrock_model_id`) flipped through the JIT handler."""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+from botocore.stub import ANY, Stubber
+
+from local_run.aws import start_embedded_aws
+from local_run.template import Template, create_resources, function_environment, load_template
+from scenario_migration.adapters import bedrock
+from scenario_migration.adapters.bedrock import TOOL, BedrockExtractor
+from scenario_migration.config import ConfigError, get_settings, load_settings
+from scenario_migration.domain.extraction import Extracted, RuleExtractor
+from scenario_migration.domain.jit import decide
+from scenario_migration.domain.scenario import FieldSpec
+from scenario_migration.services import jit
+from scenario_migration.store import dynamodb, work_queue
+from tests.integration import harness
+from tests.integration.documents import V1, V2_GAP, report
+from tests.unit.test_jit_decision import GAP, situation
+from tests.unit.test_jit_decision import V1 as V1_SCENARIO
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+AGE = FieldSpec.model_validate(
+    {"name": "age", "type": "integer", "extraction_hints": ["age"], "minimum": 0, "maximum": 130}
+)
+EMAIL = FieldSpec.model_validate({"name": "email", "type": "email"})
+PLAN = FieldSpec.model_validate({"name": "plan", "type": "enum", "values": ["gold", "silver"]})
+TURNS = ["hello", "I am thirty-four, why?"]
+
+
+def converse_answer(tool_input: dict[str, Any] | None = None, text: str | None = None) -> dict[str, Any]:
+    content = [{"text": text}] if text is not None else []
+    if tool_input is not None:
+        content.append({"toolUse": {"toolUseId": "tooluse-1", "name": TOOL, "input": tool_input}})
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": "tool_use" if tool_input is not None else "end_turn",
+        "usage": {"inputTokens": 200, "outputTokens": 20, "totalTokens": 220},
+        "metrics": {"latencyMs": 300},
+    }
+
+
+def runtime_client(**config: Any) -> Any:
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(**config),
+    )
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[Any, Stubber]]:
+    client = runtime_client()
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
+
+
+@pytest.fixture
+def failures(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The problems the extractor logged (never the customer's data)."""
+    logged: list[str] = []
+
+    def warning(message: str, extra: dict[str, Any]) -> None:
+        assert set(extra) == {"field", "model_id", "problem"}
+        logged.append(extra["problem"])
+
+    monkeypatch.setattr(bedrock.logger, "warning", warning)
+    return logged
+
+
+def test_a_good_answer(stubbed: tuple[Any, Stubber], failures: list[str]) -> None:
+    client, stub = stubbed
+    extractor = BedrockExtractor(MODEL, client)
+    request = extractor.request(AGE, TURNS)
+    stub.add_response("converse", converse_answer({"found": True, "value": 34, "confidence": 0.97}), request)
+    assert extractor.extract(AGE, TURNS) == Extracted(34, 0.97)
+    assert failures == []
+    assert request["modelId"] == MODEL and request["toolConfig"]["toolChoice"] == {"tool": {"name": TOOL}}
+    assert request["inferenceConfig"]["temperature"] == 0.0
+    text = request["messages"][0]["content"][0]["text"]
+    assert '"I am thirty-four, why?"' in text and '"maximum": 130' in text
+    schema = request["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"]
+    assert schema["properties"]["value"]["type"] == "integer"
+
+
+def test_a_json_text_answer_and_a_float_for_an_integer(stubbed: tuple[Any, Stubber]) -> None:
+    client, stub = stubbed
+    stub.add_response("converse", converse_answer(text='{"found": true, "value": 34.0, "confidence": 1}'))
+    assert BedrockExtractor(MODEL, client).extract(AGE, TURNS) == Extracted(34, 1.0)
+
+
+def test_a_low_confidence_answer_is_not_used(stubbed: tuple[Any, Stubber], failures: list[str]) -> None:
+    client, stub = stubbed
+    stub.add_response("converse", converse_answer({"found": True, "value": 34, "confidence": 0.5}))
+    extractor = BedrockExtractor(MODEL, client)
+    assert extractor.extract(AGE, TURNS) == Extracted(34, 0.5)
+    stub.add_response("converse", converse_answer({"found": True, "value": 34, "confidence": 0.5}))
+    decision = decide(situation(V1_SCENARIO, GAP, "checkout", conversation=TURNS), extractor)
+    assert decision.outcome == "needs_input" and decision.questions[0]["field"] == "age"  # below 0.85
+    assert failures == []
+
+
+def test_not_found(stubbed: tuple[Any, Stubber], failures: list[str]) -> None:
+    client, stub = stubbed
+    stub.add_response("converse", converse_answer({"found": False, "confidence": 0.9}))
+    assert BedrockExtractor(MODEL, client).extract(AGE, TURNS) is None
+    assert failures == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "answer", "problem"),
+    [
+        (AGE, {"found": True, "value": "thirty-four", "confidence": 0.99}, "not a valid integer"),
+        (AGE, {"found": True, "value": 340, "confidence": 0.99}, "not a valid integer"),  # above maximum
+        (AGE, {"found": True, "value": 34.5, "confidence": 0.99}, "not a valid integer"),
+        (AGE, {"found": True, "value": {"age": 34}, "confidence": 0.99}, "not a valid integer"),
+        (AGE, {"found": True, "value": 34, "confidence": 7}, "outside [0, 1]"),
+        (AGE, {"found": True, "value": 34, "confidence": "high"}, "not a number"),
+        (AGE, {"found": True, "value": 34, "confidence": True}, "not a number"),
+        (PLAN, {"found": True, "value": "platinum", "confidence": 0.99}, "not a valid enum"),
+        (EMAIL, {"found": True, "value": "not an email", "confidence": 0.99}, "not a valid email"),
+        (EMAIL, {"found": True, "value": "boss@evil.example", "confidence": 0.99}, "not appear"),
+    ],
+)
+def test_an_invalid_value_is_rejected(
+    stubbed: tuple[Any, Stubber], failures: list[str], spec: FieldSpec, answer: dict, problem: str
+) -> None:
+    client, stub = stubbed
+    stub.add_response("converse", converse_answer(answer))
+    assert BedrockExtractor(MODEL, client).extract(spec, TURNS) is None
+    assert len(failures) == 1 and problem in failures[0]
+
+
+def test_a_grounded_email_is_kept(stubbed: tuple[Any, Stubber]) -> None:
+    client, stub = stubbed
+    stub.add_response(
+        "converse", converse_answer({"found": True, "value": "Ann@Example.com", "confidence": 1})
+    )
+    found = BedrockExtractor(MODEL, client).extract(EMAIL, ["write to ann@example.com please"])
+    assert found == Extracted("ann@example.com", 1.0)
+
+
+def test_prose_instead_of_json_is_not_found(stubbed: tuple[Any, Stubber], failures: list[str]) -> None:
+    client, stub = stubbed
+    stub.add_response("converse", converse_answer(text="The customer is 34 years old."))
+    assert BedrockExtractor(MODEL, client).extract(AGE, TURNS) is None
+    assert failures == ["no tool answer (malformed output)"]
+
+
+def test_throttling_falls_back_and_pauses(stubbed: tuple[Any, Stubber], failures: list[str]) -> None:
+    client, stub = stubbed
+    stub.add_client_error("converse", "ThrottlingException", "Too many requests", http_status_code=429)
+    extractor = BedrockExtractor(MODEL, client)
+    assert extractor.extract(AGE, TURNS) is None
+    assert extractor.extract(AGE, TURNS) is None  # no second call while paused (no stub is left)
+    assert failures == ["ThrottlingException", "paused after a throttle or timeout"]
+
+
+def test_access_denied_falls_back_without_pausing(stubbed: tuple[Any, Stubber], failures: list[str]) -> None:
+    client, stub = stubbed
+    stub.add_client_error("converse", "AccessDeniedException", "no", http_status_code=403)
+    stub.add_response("converse", converse_answer({"found": True, "value": 34, "confidence": 0.97}))
+    extractor = BedrockExtractor(MODEL, client)
+    assert extractor.extract(AGE, TURNS) is None
+    assert extractor.extract(AGE, TURNS) == Extracted(34, 0.97)
+    assert failures == ["AccessDeniedException"]
+
+
+def test_a_timeout_falls_back(failures: list[str]) -> None:
+    client = runtime_client(retries={"total_max_attempts": 1})
+
+    def time_out(**_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="https://bedrock-runtime.us-east-1.amazonaws.com")
+
+    client.meta.events.register("before-send.bedrock-runtime.Converse", time_out)
+    assert BedrockExtractor(MODEL, client).extract(AGE, TURNS) is None
+    assert failures == ["ReadTimeoutError"]
+
+
+def test_no_turns_no_call(stubbed: tuple[Any, Stubber]) -> None:
+    client, _ = stubbed
+    assert BedrockExtractor(MODEL, client).extract(AGE, ["", "   "]) is None
+
+
+def test_only_the_newest_turns_that_fit_are_sent() -> None:
+    turns = ["old " * 3000, *(f"turn {i} " + "x" * 1500 for i in range(10))]
+    sent = bedrock.recent(turns)
+    assert sent[-1].startswith("turn 9") and sum(map(len, sent)) <= bedrock.MAX_PROMPT_CHARS
+    assert all(len(t) <= bedrock.MAX_TURN_CHARS for t in sent) and not sent[0].startswith("old")
+
+
+def test_the_container_client_has_bounded_retries_and_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    bedrock.bedrock_client.cache_clear()
+    try:
+        client = bedrock.bedrock_client()
+        assert client is bedrock.bedrock_client()  # once per container
+        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 2}
+        assert (client.meta.config.read_timeout, client.meta.config.connect_timeout) == (4, 1)
+    finally:
+        bedrock.bedrock_client.cache_clear()
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+def test_invalid_extractor_settings_are_rejected() -> None:
+    gap = load_settings().gap_fill.model_dump()
+    with pytest.raises(ConfigError, match=r"gap_fill\.extractor: Input should be 'rules' or 'bedrock'"):
+        load_settings(gap_fill={**gap, "extractor": "gpt"})
+    with pytest.raises(ConfigError, match="bedrock_model_id must name a model"):
+        load_settings(gap_fill={**gap, "extractor": "bedrock", "bedrock_model_id": ""})
+    with pytest.raises(ConfigError, match=r"gap_fill\.bedrock_model_id"):
+        load_settings(gap_fill={**gap, "bedrock_model_id": "claude; rm -rf"})
+    assert load_settings(gap_fill={**gap, "extractor": "rules", "bedrock_model_id": ""})
+
+
+def test_the_default_is_the_rule_extractor() -> None:
+    settings = load_settings()
+    assert (settings.gap_fill.extractor, settings.gap_fill.bedrock_model_id) == ("rules", MODEL)
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[None]:
+    """An embedded moto with the template's tables and queues. moto's backends live in the process,
+    so another module's embedded moto (the integration tests') may have created them already: then
+    they are used as they are; otherwise they are created here and deleted afterwards. The
+    environment and the store's cached clients are restored."""
+    saved = dict(os.environ)
+    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    server, _ = start_embedded_aws(0)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    dynamodb.client.cache_clear()
+    work_queue._sqs.cache_clear()
+    template = load_template()
+    ours = not boto3.client("dynamodb").list_tables()["TableNames"]
+    names = create_resources(template, visibility_timeout=30) if ours else existing_resources(template)
+    os.environ.update(function_environment(template, names))
+    harness.load_routes(template)
+    yield
+    if ours:
+        for logical_id, name in names.items():
+            kind = template.raw["Resources"][logical_id]["Type"]
+            if kind == "AWS::DynamoDB::Table":
+                boto3.client("dynamodb").delete_table(TableName=name)
+            else:
+                boto3.client("sqs").delete_queue(QueueUrl=name)
+    server.stop()
+    os.environ.clear()
+    os.environ.update(saved)
+    dynamodb.client.cache_clear()
+    work_queue._sqs.cache_clear()
+
+
+def existing_resources(template: Template) -> dict[str, str]:
+    sqs = boto3.client("sqs")
+    names = {logical_id: logical_id for logical_id in template.resources_of("AWS::DynamoDB::Table")}
+    for logical_id in template.resources_of("AWS::SQS::Queue"):
+        names[logical_id] = sqs.get_queue_url(QueueName=logical_id)["QueueUrl"]
+    return names
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    def apply(**keys: object) -> None:
+        for key, value in keys.items():
+            monkeypatch.setenv(f"SCENARIO_MIGRATION__{key.upper()}", str(value))
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    bedrock.extractor_for.cache_clear()
+
+
+@pytest.fixture
+def stubbed_container_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """The container's Bedrock client, stubbed."""
+    client = runtime_client()
+    monkeypatch.setattr(bedrock, "bedrock_client", lambda: client)
+    bedrock.extractor_for.cache_clear()
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+def called_with(model_id: str) -> dict[str, Any]:
+    return {
+        "modelId": model_id,
+        **dict.fromkeys(("messages", "system", "toolConfig", "inferenceConfig"), ANY),
+    }
+
+
+def deployed_gap_plan(tenant: str, sessions: list[str]) -> None:
+    api = harness.Api(tenant)
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    for session_id in sessions:
+        assert api.put(f"/api/v1/sessions/{session_id}", report("checkout")).status == 200
+    plan = api.post(
+        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_GAP, "created_by": "op"}
+    ).body
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    harness.drain(os.environ[work_queue.QUEUE_ENV])
+
+
+def test_config_selects_the_extractor_and_its_model(
+    local_aws: None, configure: Callable[..., None], stubbed_container_client: Stubber
+) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:12]}"
+    deployed_gap_plan(tenant, ["rules", "bedrock", "other-model", "throttled"])
+    said = {"conversation": [{"role": "customer", "text": "I turned thirty-four last week"}]}
+
+    def customer(session_id: str) -> dict[str, Any]:
+        return harness.invoke_jit({"tenant_id": tenant, "session_id": session_id, "message": "hi", **said})
+
+    assert isinstance(jit.configured_extractor(), RuleExtractor)
+    assert customer("rules")["outcome"] == "needs_input"  # the rules cannot read "thirty-four"
+
+    stub = stubbed_container_client
+    configure(gap_fill__extractor="bedrock", gap_fill__bedrock_model_id="amazon.nova-micro-v1:0")
+    answer = converse_answer({"found": True, "value": 34, "confidence": 0.98})
+    stub.add_response("converse", answer, called_with("amazon.nova-micro-v1:0"))
+    result = customer("bedrock")
+    assert (result["outcome"], result["filled_fields"]["age"]) == (
+        "migrated",
+        {"value": 34, "source": "conversation", "confidence": 0.98},
+    )
+    configure(gap_fill__bedrock_model_id=MODEL)
+    stub.add_response("converse", answer, called_with(MODEL))
+    assert customer("other-model")["outcome"] == "migrated"
+
+    stub.add_client_error("converse", "ThrottlingException", "slow down", http_status_code=429)
+    asked = customer("throttled")  # never a crash: the customer is asked
+    assert asked["outcome"] == "needs_input" and asked["questions"][0]["field"] == "age"
