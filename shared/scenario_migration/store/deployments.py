@@ -319,8 +319,15 @@ def sessions_at(
     return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
 
 
-def counter_update(tenant: str, plan_id: str, adds: dict[str, int], sets: dict[str, Any]) -> dict[str, Any]:
-    """A transaction item moving a plan's counters (for the JIT's atomic write)."""
+def counter_update(
+    tenant: str, plan_id: str, adds: dict[str, int], sets: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A transaction item moving a plan's counters (for the JIT's atomic write), or None when
+    there is nothing to move: DynamoDB rejects an empty update expression and empty name or
+    value maps. A set to None is left out (its placeholder would be undefined)."""
+    sets = {k: v for k, v in sets.items() if v is not None}
+    if not adds and not sets:
+        return None
     names = {f"#a{i}": k for i, k in enumerate(adds)} | {f"#s{i}": k for i, k in enumerate(sets)}
     values = {f":a{i}": v for i, v in enumerate(adds.values())} | {
         f":s{i}": v for i, v in enumerate(sets.values())

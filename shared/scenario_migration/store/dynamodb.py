@@ -76,6 +76,14 @@ def is_condition_failure(error: Exception) -> bool:
     return code == "ConditionalCheckFailedException"
 
 
+def is_item_too_large(error: Exception) -> bool:
+    """DynamoDB refused a write because the item would exceed 400 KB (a ValidationException)."""
+    details = getattr(error, "response", {}).get("Error", {})
+    return details.get("Code") == "ValidationException" and "exceeded the maximum allowed size" in str(
+        details.get("Message", "")
+    )
+
+
 def cancellation_reasons(error: Exception) -> list[str]:
     """The per-item codes of a cancelled transaction ("None", "ConditionalCheckFailed", ...)."""
     reasons = getattr(error, "response", {}).get("CancellationReasons", [])

@@ -2,6 +2,11 @@
 
 Every status change is a conditional update on the current status (compare-and-set): of two
 concurrent approve/reject calls exactly one wins, the other gets a 409 naming the status.
+
+The summary and the policies grow with the scenario (an entry per anchor, warnings, fields) and
+an item stops at 400 KB: both are stored zlib-compressed, the summary in the plan item while it is
+small and in parts of its own beyond that (it never changes), the policies always in the plan item
+(they change by compare-and-set on the status, which needs them in the same item).
 """
 
 import base64
@@ -14,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from scenario_migration.domain.lifecycle import AnchorPolicy, MigrationPlan, PlanHeader, PlanStatus
 from scenario_migration.domain.plan import TransformationMap
-from scenario_migration.errors import Conflict, InvalidInput, NotFound
+from scenario_migration.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from scenario_migration.store import documents, keys
 from scenario_migration.store.dynamodb import client, from_item, is_condition_failure, table_name, to_item
 
@@ -22,6 +27,9 @@ TABLE_ENV = "PLANS_TABLE"
 INDEX = "by_tenant"
 DOC_PREFIX = "DOC"  # the new scenario version, as submitted
 MAP_PREFIX = "MAP"  # the transformation map
+SUMMARY_PREFIX = "SUM"  # the summary, when it is too large to sit in the plan item
+INLINE_SUMMARY_BYTES = 100_000  # compressed; beyond it the summary goes to parts of its own
+POLICIES_BYTES = 200_000  # compressed: with the inline summary, the plan item stays below 400 KB
 _LIST_FIELDS = (
     "id, scenario_id, from_version, to_version, #s, created_by, created_at, updated_at, "
     "approved_by, approved_at, rejected_by, rejected_at, rejection_reason, deployed_at, cancelled_at, "
@@ -38,10 +46,16 @@ def _key(tenant: str, plan_id: str) -> dict[str, Any]:
 
 
 def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: TransformationMap) -> None:
+    """Parts first, the plan item last (conditional): a reader never sees half a plan."""
     pk = keys.plan_pk(plan.tenant_id, plan.id)
+    summary = documents.encode(plan.summary.model_dump(mode="json"))
+    inline = len(summary) == 1 and len(summary[0]) <= INLINE_SUMMARY_BYTES
     counts = {}
-    for prefix, document in ((DOC_PREFIX, new_scenario), (MAP_PREFIX, tmap.model_dump(mode="json"))):
-        parts = documents.encode(document)
+    large = [
+        (DOC_PREFIX, documents.encode(new_scenario)),
+        (MAP_PREFIX, documents.encode(tmap.model_dump(mode="json"))),
+    ]
+    for prefix, parts in [*large, *([] if inline else [(SUMMARY_PREFIX, summary)])]:
         counts[prefix] = len(parts)
         for i, part in enumerate(parts):
             client().put_item(
@@ -54,12 +68,26 @@ def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: Transfo
         "gsi1pk": keys.tenant_plans_pk(plan.tenant_id),
         "gsi1sk": f"{plan.created_at.isoformat()}#{plan.id}",
         "tenant_id": plan.tenant_id,
-        "summary_json": plan.summary.model_dump_json(),
-        "policies_json": json.dumps({k: p.model_dump(mode="json") for k, p in plan.policies.items()}),
+        "summary_z": summary[0] if inline else None,
+        "summary_parts": None if inline else counts[SUMMARY_PREFIX],
+        "policies_z": _encode_policies(plan.policies, exclude_none=False),
         "doc_parts": counts[DOC_PREFIX],
         "map_parts": counts[MAP_PREFIX],
     }
     client().put_item(TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+
+
+def _encode_policies(policies: dict[str, AnchorPolicy], *, exclude_none: bool) -> bytes:
+    encoded = documents.encode(
+        {k: p.model_dump(mode="json", exclude_none=exclude_none) for k, p in policies.items()}
+    )
+    if len(encoded) > 1 or len(encoded[0]) > POLICIES_BYTES:
+        raise PayloadTooLarge(
+            f"the policies take {sum(map(len, encoded))} bytes compressed; "
+            f"a plan can store at most {POLICIES_BYTES}",
+            {"policies": len(policies)},
+        )
+    return encoded[0]
 
 
 def _plain_fields(plan: MigrationPlan) -> dict[str, Any]:
@@ -102,13 +130,21 @@ def _read_parts(tenant: str, plan_id: str, prefix: str, count: int) -> Any:
 
 
 def _plan(data: dict[str, Any]) -> MigrationPlan:
-    return MigrationPlan.model_validate(
-        {
-            **data,
-            "summary": json.loads(data["summary_json"]),
-            "policies": json.loads(data.get("policies_json") or "{}"),
-        }
-    )
+    return MigrationPlan.model_validate({**data, "summary": _summary(data), "policies": _policies(data)})
+
+
+def _summary(data: dict[str, Any]) -> Any:
+    if "summary_z" in data:
+        return documents.decode([data["summary_z"]])
+    if "summary_parts" in data:
+        return _read_parts(data["tenant_id"], data["id"], SUMMARY_PREFIX, data["summary_parts"])
+    return json.loads(data["summary_json"])  # plans written before summaries were compressed
+
+
+def _policies(data: dict[str, Any]) -> Any:
+    if "policies_z" in data:
+        return documents.decode([data["policies_z"]])
+    return json.loads(data.get("policies_json") or "{}")  # written before policies were compressed
 
 
 def list_plans(
@@ -132,7 +168,7 @@ def list_plans(
         "ProjectionExpression": _LIST_FIELDS + ", #t",
         "ScanIndexForward": False,
     }
-    start = _decode_token(next_token)
+    start = _decode_token(tenant, next_token)
     found: list[dict[str, Any]] = []
     while True:
         page = client().query(**query, **({"ExclusiveStartKey": start} if start else {}), Limit=limit)
@@ -150,18 +186,35 @@ def _encode_token(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key).encode()).decode() if key else None
 
 
-def _decode_token(token: str | None) -> dict[str, Any] | None:
+def _decode_token(tenant: str, token: str | None) -> dict[str, Any] | None:
+    """The start key a token carries, checked: DynamoDB rejects a start key that is not a key of
+    this query (another tenant's, or a forged one) with a ValidationException, which would be a
+    500; it is the caller's bad input."""
     if not token:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(key, dict):
-            raise ValueError
-        return key
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput(
-            "next_token is not a token this API returned", [{"location": "next_token"}]
-        ) from None
+        key = None
+    if not _is_listing_key(tenant, key):
+        raise InvalidInput("next_token is not a token this API returned", [{"location": "next_token"}])
+    return key
+
+
+def _is_listing_key(tenant: str, key: Any) -> bool:
+    if not isinstance(key, dict) or set(key) != {"pk", "sk", "gsi1pk", "gsi1sk"}:
+        return False
+    values = {
+        name: value.get("S") if isinstance(value, dict) and len(value) == 1 else None
+        for name, value in key.items()
+    }
+    if not all(isinstance(value, str) and value for value in values.values()):
+        return False
+    return (
+        values["gsi1pk"] == keys.tenant_plans_pk(tenant)
+        and values["pk"].startswith(keys.plan_pk(tenant, ""))
+        and values["sk"] == keys.PLAN_SK
+    )
 
 
 def change_status(
@@ -171,18 +224,20 @@ def change_status(
     target: PlanStatus,
     updates: dict[str, Any],
 ) -> MigrationPlan:
-    """Compare-and-set the status (plus `updates`, e.g. who and when); 409 if it moved on."""
+    """Compare-and-set the status (plus `updates`, e.g. who and when; None removes an attribute);
+    409 if it moved on."""
     allowed = sorted(s.value for s in sources)
     names = {"#s": "status", **{f"#f{i}": k for i, k in enumerate(updates)}}
     values = {":target": target.value, **{f":a{i}": s for i, s in enumerate(allowed)}}
-    values |= {f":v{i}": v for i, v in enumerate(updates.values())}
-    sets = ["#s = :target", *(f"#f{i} = :v{i}" for i in range(len(updates)))]
+    values |= {f":v{i}": v for i, v in enumerate(updates.values()) if v is not None}
+    sets = ["#s = :target", *(f"#f{i} = :v{i}" for i, v in enumerate(updates.values()) if v is not None)]
+    removes = [f"#f{i}" for i, v in enumerate(updates.values()) if v is None]
     placeholders = ", ".join(f":a{i}" for i in range(len(allowed)))
     try:
         response = client().update_item(
             TableName=_table(),
             Key=_key(tenant, plan_id),
-            UpdateExpression="SET " + ", ".join(sets),
+            UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
             ConditionExpression=f"attribute_exists(pk) AND #s IN ({placeholders})",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=to_item(values),
@@ -202,13 +257,14 @@ def change_status(
 def put_policies(
     tenant: str, plan_id: str, policies: dict[str, AnchorPolicy], updated_at: str
 ) -> MigrationPlan:
-    """Replace the policies while the plan is still pending (409 otherwise)."""
-    encoded = json.dumps({k: p.model_dump(mode="json", exclude_none=True) for k, p in policies.items()})
+    """Replace the policies while the plan is still pending (409 otherwise; 413 beyond what a plan
+    item can hold)."""
+    encoded = _encode_policies(policies, exclude_none=True)
     try:
         response = client().update_item(
             TableName=_table(),
             Key=_key(tenant, plan_id),
-            UpdateExpression="SET policies_json = :p, updated_at = :u",
+            UpdateExpression="SET policies_z = :p, updated_at = :u REMOVE policies_json",
             ConditionExpression="attribute_exists(pk) AND #s = :pending",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=to_item(

@@ -11,7 +11,14 @@ from botocore.exceptions import ClientError
 
 from scenario_migration.errors import Conflict
 from scenario_migration.store import documents, keys
-from scenario_migration.store.dynamodb import cancellation_reasons, client, from_item, table_name, to_item
+from scenario_migration.store.dynamodb import (
+    cancellation_reasons,
+    client,
+    from_item,
+    is_condition_failure,
+    table_name,
+    to_item,
+)
 
 TABLE_ENV = "SCENARIOS_TABLE"
 
@@ -94,7 +101,7 @@ def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> boo
             TableName=_table(), Item=to_item(head), ConditionExpression="attribute_not_exists(pk)"
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if is_condition_failure(exc):
             return False
         raise
     return True
@@ -166,9 +173,31 @@ def scan_versions(
     return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
 
 
-def delete_version(tenant: str, scenario_id: str, version: int, parts: int) -> None:
-    """Delete a version unless it became active meanwhile (parts first, head last)."""
+def delete_version(tenant: str, scenario_id: str, version: int, parts: int) -> bool:
+    """Delete a version unless it is (or became, meanwhile) the active one; False if it is.
+
+    The head item goes first, in a transaction with a check of the active pointer, then the
+    parts: a reader finds the head before the parts, so it sees the whole version or none of it
+    (a crash in between leaves unreachable parts, never a head without its parts)."""
     pk, sk = keys.scenario_pk(tenant, scenario_id), keys.version_sk(version)
+    try:
+        client().transact_write_items(
+            TransactItems=[
+                {
+                    "ConditionCheck": {
+                        "TableName": _table(),
+                        "Key": to_item({"pk": pk, "sk": keys.ACTIVE_SK}),
+                        "ConditionExpression": "attribute_not_exists(active_version) OR active_version <> :v",
+                        "ExpressionAttributeValues": to_item({":v": version}),
+                    }
+                },
+                {"Delete": {"TableName": _table(), "Key": to_item({"pk": pk, "sk": sk})}},
+            ]
+        )
+    except ClientError as exc:
+        if cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+            return False
+        raise
     for i in range(1, parts):
         client().delete_item(TableName=_table(), Key=to_item({"pk": pk, "sk": keys.part_sk(sk, i)}))
-    client().delete_item(TableName=_table(), Key=to_item({"pk": pk, "sk": sk}))
+    return True

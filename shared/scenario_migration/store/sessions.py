@@ -8,8 +8,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from scenario_migration.errors import PayloadTooLarge
 from scenario_migration.store import keys
-from scenario_migration.store.dynamodb import client, from_item, table_name, to_item
+from scenario_migration.store.dynamodb import client, from_item, is_item_too_large, table_name, to_item
 
 TABLE_ENV = "SESSIONS_TABLE"
 POSITION_INDEX = "by_position"
@@ -40,21 +43,29 @@ def put_position(tenant: str, session_id: str, position: dict[str, Any], live: b
     if "created_at" not in values:  # first report without a start time: the session starts now
         sets.append("created_at = if_not_exists(created_at, :created)")
     update = "SET " + ", ".join(sets) + ("" if live else " REMOVE position_pk, position_sk")
-    response = client().update_item(
-        TableName=_table(),
-        Key=to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-        UpdateExpression=update,
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=to_item(
-            {
-                **{f":v{i}": v for i, v in enumerate(values.values())},
-                ":zero": 0,
-                ":one": 1,
-                **({} if "created_at" in values else {":created": position["last_activity_at"]}),
-            }
-        ),
-        ReturnValues="ALL_NEW",
-    )
+    try:
+        response = client().update_item(
+            TableName=_table(),
+            Key=to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
+            UpdateExpression=update,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=to_item(
+                {
+                    **{f":v{i}": v for i, v in enumerate(values.values())},
+                    ":zero": 0,
+                    ":one": 1,
+                    **({} if "created_at" in values else {":created": position["last_activity_at"]}),
+                }
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if is_item_too_large(exc):  # a 413 for the caller, not a ValidationException (500)
+            raise PayloadTooLarge(
+                "the session (variables, visited steps) exceeds what DynamoDB stores in one item (400 KB)",
+                {"session_id": session_id},
+            ) from None
+        raise
     return from_item(response["Attributes"])
 
 
@@ -141,26 +152,21 @@ def write_outcome(
     values.pop("live", None)
     names = {f"#f{i}": name for i, name in enumerate(values)}
     sets = [f"#f{i} = :v{i}" for i in range(len(values))] + ["revision = revision + :one"]
-    items: list[dict[str, Any]] = [
-        {
-            "Update": {
-                "TableName": _table(),
-                "Key": to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-                "UpdateExpression": "SET " + ", ".join(sets),
-                "ConditionExpression": "revision = :rev",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": to_item(
-                    {
-                        **{f":v{i}": v for i, v in enumerate(values.values())},
-                        ":one": 1,
-                        ":rev": session["revision"],
-                    }
-                ),
-            }
-        }
-    ]
-    if counters:
-        items.append(deployments.counter_update(tenant, *counters))
+    update: dict[str, Any] = {
+        "TableName": _table(),
+        "Key": to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": "revision = :rev",
+        "ExpressionAttributeValues": to_item(
+            {**{f":v{i}": v for i, v in enumerate(values.values())}, ":one": 1, ":rev": session["revision"]}
+        ),
+    }
+    if names:  # DynamoDB rejects an empty ExpressionAttributeNames (moto accepts it)
+        update["ExpressionAttributeNames"] = names
+    items: list[dict[str, Any]] = [{"Update": update}]
+    counter_item = deployments.counter_update(tenant, *counters) if counters else None
+    if counter_item:
+        items.append(counter_item)
     if audit:
         item = {
             "pk": keys.session_pk(tenant, session_id),

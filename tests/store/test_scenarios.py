@@ -1,0 +1,84 @@
+"""Scenario versions: conditional creation, documents in parts, the guarded delete, tenants."""
+
+import json
+import secrets
+import uuid
+
+import pytest
+
+from scenario_migration.errors import Conflict
+from scenario_migration.store import documents, plans, scenarios
+from tests.integration.documents import V1, V2_DOWNSTREAM
+from tests.store.helpers import T0, new_plan, new_scenario
+
+
+def info(version: int, scenario_id: str = "order-flow") -> scenarios.VersionInfo:
+    return scenarios.VersionInfo(scenario_id, version, "Order Flow", T0.isoformat(), 3)
+
+
+def big_document(version: int) -> dict:
+    """About 1.4 MB of random hex, 700 KB compressed: three parts of at most 350 KB each."""
+    return {**V2_DOWNSTREAM, "version": version, "notes": [secrets.token_hex(512) for _ in range(1400)]}
+
+
+def test_a_scenario_is_created_once(tenant: str) -> None:
+    new_scenario(tenant)
+    with pytest.raises(Conflict):
+        new_scenario(tenant, document={**V1, "name": "Another"})
+    assert scenarios.get_version(tenant, "order-flow", 1)[1]["name"] == V1["name"]
+    assert scenarios.get_active_version(tenant, "order-flow") == 1
+
+
+def test_versions_are_immutable_and_large_ones_come_in_parts(tenant: str) -> None:
+    new_scenario(tenant)
+    document = big_document(2)
+    assert len(documents.encode(document)) == 3
+    assert scenarios.put_version(tenant, info(2), document)
+    assert not scenarios.put_version(tenant, info(2), {**V2_DOWNSTREAM, "name": "Changed"})
+    version, read = scenarios.get_version(tenant, "order-flow", 2)
+    assert read == document and version.version == 2
+    assert [v.version for v in scenarios.list_versions(tenant, "order-flow")] == [1, 2]  # no parts listed
+    assert scenarios.get_version(tenant, "order-flow", 3) is None
+
+
+def test_the_active_version_is_never_deleted(tenant: str) -> None:
+    new_scenario(tenant)
+    assert scenarios.put_version(tenant, info(2), big_document(2))
+    assert not scenarios.delete_version(tenant, "order-flow", 1, 1)
+    assert scenarios.get_version(tenant, "order-flow", 1) is not None
+    assert scenarios.delete_version(tenant, "order-flow", 2, 3)
+    assert scenarios.get_version(tenant, "order-flow", 2) is None
+    assert [v.version for v in scenarios.list_versions(tenant, "order-flow")] == [1]
+    assert scenarios.delete_version(tenant, "order-flow", 9, 1)  # already gone: nothing to do
+
+
+def test_versions_under_two_tenants(tenant: str) -> None:
+    other = f"t-{uuid.uuid4().hex[:12]}"
+    new_scenario(tenant)
+    new_scenario(other, document={**V1, "name": "Theirs"})
+    assert scenarios.put_version(other, info(2), V2_DOWNSTREAM)
+    assert scenarios.get_version(tenant, "order-flow", 1)[1]["name"] == V1["name"]
+    assert scenarios.get_version(other, "order-flow", 1)[1]["name"] == "Theirs"
+    assert scenarios.get_version(tenant, "order-flow", 2) is None
+    assert [v.version for v in scenarios.list_versions(tenant, "order-flow")] == [1]
+    assert scenarios.delete_version(tenant, "order-flow", 2, 1)  # not this tenant's: nothing happens
+    assert scenarios.get_version(other, "order-flow", 2) is not None
+
+
+def test_retention_scans_page_through_every_tenant(tenant: str) -> None:
+    """Bounded pages across tenants; a page's last key survives the JSON of the retention cursor."""
+    new_scenario(tenant)
+    scenarios.put_version(tenant, info(2), V2_DOWNSTREAM)
+    plan_ids = {new_plan(tenant).id for _ in range(3)}
+    found_plans, found_versions = [], []
+    for scan, found in ((plans.scan_plans, found_plans), (scenarios.scan_versions, found_versions)):
+        start = None
+        while True:
+            items, start = scan(start, 200)
+            found.extend(item for item in items if item.get("tenant_id") == tenant)
+            if not start:
+                break
+            start = json.loads(json.dumps(start))
+    assert {item["id"] for item in found_plans} == plan_ids
+    assert {item["status"] for item in found_plans} == {"pending"}
+    assert sorted((item["version"], item["parts"]) for item in found_versions) == [(1, 1), (2, 1)]
