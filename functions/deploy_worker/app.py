@@ -14,9 +14,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from scenario_migration.config import get_settings
 from scenario_migration.errors import NotFound
 from scenario_migration.observability import logger, metrics, record_fanout_lag
 from scenario_migration.services import deployments
+
+get_settings()  # at init: an invalid configuration fails the function at start, naming the key
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

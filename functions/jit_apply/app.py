@@ -10,9 +10,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from scenario_migration.config import get_settings
 from scenario_migration.domain.scenario import ID_PATTERN
 from scenario_migration.observability import logger, metrics, record_jit_outcome
 from scenario_migration.services import jit
+
+get_settings()  # at init: an invalid configuration fails the function at start, naming the key
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
 

@@ -5,8 +5,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from scenario_migration.config import get_settings
 from scenario_migration.observability import logger, metrics
 from scenario_migration.services import retention
+
+get_settings()  # at init: an invalid configuration fails the function at start, naming the key
 
 
 @metrics.log_metrics

@@ -2,10 +2,13 @@
 
 The TOML file is the single source of defaults, so the models below declare none: a key missing
 from the file is as much an error as a wrong value. Environment variables override one key at a
-time, named after the key's path (`SCENARIO_MIGRATION__GAP_FILL__MAX_CONVERSATION_TURNS=10`).
+time, named after the key's path (`SCENARIO_MIGRATION__GAP_FILL__MAX_CONVERSATION_TURNS=10`);
+`SCENARIO_MIGRATION_OVERRIDES` holds a JSON object of any part of the table (what the stack's
+`ConfigOverrides` parameter sets), merged key by key over the file. Per-key variables win over it.
 `SCENARIO_MIGRATION_CONFIG_FILE` points at another TOML file (tests, other stacks).
 """
 
+import json
 import os
 from functools import cache
 from pathlib import Path
@@ -14,12 +17,14 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
 CONFIG_FILE_ENV = "SCENARIO_MIGRATION_CONFIG_FILE"
+OVERRIDES_ENV = "SCENARIO_MIGRATION_OVERRIDES"
 PACKAGED_CONFIG = Path(__file__).with_name("default.toml")
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -121,11 +126,26 @@ class MigrationSettings(BaseSettings):
         toml = TomlConfigSettingsSource(
             settings_cls, toml_file=config_file(), toml_table_header=("scenario_migration",)
         )
-        return init_settings, env_settings, toml
+        overrides = InitSettingsSource(settings_cls, init_kwargs=json_overrides())
+        return init_settings, env_settings, overrides, toml
 
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message names every offending key."""
+
+
+def json_overrides() -> dict[str, object]:
+    """The JSON object in SCENARIO_MIGRATION_OVERRIDES ({} when unset or blank)."""
+    text = os.environ.get(OVERRIDES_ENV, "").strip()
+    if not text:
+        return {}
+    try:
+        overrides = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{OVERRIDES_ENV} is not valid JSON: {exc}") from None
+    if not isinstance(overrides, dict):
+        raise ConfigError(f'{OVERRIDES_ENV} must be a JSON object like {{"deployment": {{...}}}}')
+    return overrides
 
 
 def config_file() -> Path:
@@ -143,7 +163,8 @@ def load_settings(**overrides: object) -> MigrationSettings:
         problems = "; ".join(
             f"scenario_migration.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"invalid configuration in {config_file()}: {problems}") from None
+        where = f"{config_file()} and the environment"
+        raise ConfigError(f"invalid configuration ({where}): {problems}") from None
 
 
 @cache

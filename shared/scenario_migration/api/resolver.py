@@ -24,6 +24,8 @@ TenantId = Annotated[
 
 
 def create_resolver() -> APIGatewayRestResolver:
+    """Called at import (Lambda's init): an invalid configuration fails the function at start."""
+    get_settings()
     app = APIGatewayRestResolver(enable_validation=True)
     errors.register(app)
     app.use(middlewares=[_limit_body_size])
