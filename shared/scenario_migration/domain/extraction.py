@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from scenario_migration.domain.scenario import FieldSpec, FieldType
+from scenario_migration.domain.values import storable_number
 
 _INT = re.compile(r"(?<![\d.])-?\d{1,12}(?![\d.])")
 _NUMBER = re.compile(r"(?<![\d.])-?\d{1,12}(?:[.,]\d+)?(?![\d.])")
@@ -73,6 +74,8 @@ def yes_or_no(text: str | None) -> bool | None:
 
 def _within_bounds(spec: FieldSpec, value: Any) -> bool:
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not storable_number(value):
+            return False
         if spec.minimum is not None and value < spec.minimum:
             return False
         if spec.maximum is not None and value > spec.maximum:

@@ -4,9 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scenario_migration.domain.scenario import Identifier, Scenario
+from scenario_migration.domain.values import unstorable_paths
 
 Channel = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -35,6 +36,14 @@ class SessionReport(BaseModel):
     status: SessionStatus = SessionStatus.ACTIVE
     created_at: datetime | None = None
     last_activity_at: datetime | None = None
+
+    @field_validator("variables")
+    @classmethod
+    def _storable(cls, variables: dict[str, Any]) -> dict[str, Any]:
+        paths = unstorable_paths(variables)
+        if paths:
+            raise ValueError(f"numbers out of range (38 digits, 1e-130 to 1e126) at {', '.join(paths)}")
+        return variables
 
 
 def unknown_steps(report: SessionReport, scenario: Scenario) -> list[dict[str, str]]:

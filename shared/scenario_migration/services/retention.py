@@ -103,5 +103,7 @@ def _retain_version(item: dict[str, Any], limit: datetime, report: RetentionRepo
     ):
         report.versions_kept.append(name)
         return
-    scenario_store.delete_version(tenant, scenario_id, version, item.get("parts", 1))
-    report.versions_deleted.append(name)
+    if scenario_store.delete_version(tenant, scenario_id, version, item.get("parts", 1)):
+        report.versions_deleted.append(name)
+    else:  # it became the active version meanwhile
+        report.versions_kept.append(name)
