@@ -1,6 +1,6 @@
 """Deploy fan-out (marking) against AWS's DynamoDB Local, beside a raw BatchWriteItem baseline.
 
-Run: python bench/fanout.py [--sessions 5000 20000] [--anchors 5] [--variants built include ...].
+Run: python bench/fanout.py [--sessions 5000 20000] [--anchors 5] [--variants built partiql].
 Needs Java and DynamoDB Local (`make dynamodb-local`).
 
 For each N and variant: seeds N live sessions spread over the anchors of a scenario (through the
@@ -16,18 +16,17 @@ units show too), and the per-page constant.
 Targets (SPEC 13): at most one write request per marked session plus a constant per page, and
 marking throughput at least half the baseline's.
 
-Variants: `built` is the code as it is. The others measure changes this bench argues for, made
-here without touching the service: `include` creates the sessions table with the `by_position`
-index projecting only what marking reads (INCLUDE session_id, channel, created_at) instead of
-ALL (a template.yaml change); `partiql` makes the page's marker writes with a prototype of a store
-operation (PartiQL BatchExecuteStatement, 25 conditional updates per request, see
-`partiql_mark_sessions`); `both` combines them. A warm-up run (not shown) comes first: DynamoDB
-Local is a JVM and its first thousands of requests are slower.
+Variants: `built` is the code as it is (one conditional UpdateItem per session; the `by_position`
+index projects only what marking reads, so a marker write costs no index write). `partiql`
+measures an alternative without touching the service: the page's marker writes made by a
+prototype store operation (PartiQL BatchExecuteStatement, 25 conditional updates per request, see
+`partiql_mark_sessions`). It is not adopted: moto, the local run's and the tests' fallback, does
+not run such statements. A warm-up run (not shown) comes first: DynamoDB Local is a JVM and its
+first thousands of requests are slower.
 """
 
 import argparse
 import contextlib
-import copy
 import io
 import json
 import os
@@ -56,8 +55,6 @@ WRITES = {
 }
 THROUGHPUT_TARGET = 0.5
 PAGE_CONSTANT_TARGET = 3  # write requests per page besides the marker writes (claim + commit today)
-INCLUDE_TABLE = "SessionsTableInclude"
-MARKING_READS = ["session_id", "channel", "created_at"]  # what _claim reads from the index
 
 
 def flow(version: int, anchors: int) -> dict[str, Any]:
@@ -76,10 +73,7 @@ def flow(version: int, anchors: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def local_dynamodb() -> Iterator[None]:
-    """DynamoDB Local with the template's tables (and the `include` variant's sessions table);
-    SQS is replaced by an in-memory queue."""
-    import boto3
-
+    """DynamoDB Local with the template's tables; SQS is replaced by an in-memory queue."""
     from local_run import dynamodb_local
     from local_run.template import create_resources, function_environment, load_template
 
@@ -99,13 +93,6 @@ def local_dynamodb() -> Iterator[None]:
         template.raw["Resources"] = {k: v for k, v in resources.items() if v["Type"] != "AWS::SQS::Queue"}
         os.environ.update(function_environment(template, create_resources(template)))
         os.environ.update(MARKING_QUEUE_URL="in-memory", POWERTOOLS_LOG_LEVEL="WARNING")
-        props = copy.deepcopy(resources["SessionsTable"]["Properties"])
-        props["GlobalSecondaryIndexes"][0]["Projection"] = {
-            "ProjectionType": "INCLUDE",
-            "NonKeyAttributes": MARKING_READS,
-        }
-        kept = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-        boto3.client("dynamodb").create_table(TableName=INCLUDE_TABLE, **{k: props[k] for k in kept})
         yield
     finally:
         dynamodb.stop()
@@ -428,27 +415,23 @@ def partiql_mark_sessions(
     return [outcome for outcomes in _PROTOTYPE_POOL.map(batch, chunks) for outcome in outcomes]
 
 
-VARIANTS: dict[str, tuple[str, bool, str]] = {  # name -> (sessions table, PartiQL marking, label)
-    "built": ("SessionsTable", False, "as built (index projection ALL, one UpdateItem per session)"),
-    "include": (INCLUDE_TABLE, False, "template change: by_position projects INCLUDE, not ALL"),
-    "partiql": ("SessionsTable", True, "store change (prototype): BatchExecuteStatement, 25 per request"),
-    "both": (INCLUDE_TABLE, True, "both changes"),
+VARIANTS: dict[str, tuple[bool, str]] = {  # name -> (PartiQL marking, label)
+    "built": (False, "as built (one conditional UpdateItem per session)"),
+    "partiql": (True, "prototype, not adopted: BatchExecuteStatement, 25 per request"),
 }
 
 
 def run_variant(name: str, sessions: int, anchors: int, meter: Meter) -> Run:
     from scenario_migration.services import deployments
 
-    table, partiql, _ = VARIANTS[name]
+    partiql, _ = VARIANTS[name]
     as_built: Callable[..., list[str]] = deployments.mark_sessions
-    os.environ["SESSIONS_TABLE"] = table
     if partiql:
         deployments.mark_sessions = partiql_mark_sessions
     try:
         return marking(sessions, anchors, meter)
     finally:
         deployments.mark_sessions = as_built
-        os.environ["SESSIONS_TABLE"] = "SessionsTable"
 
 
 def main() -> None:
@@ -470,7 +453,7 @@ def main() -> None:
         for sessions in args.sessions:
             print(f"\nN = {sessions} sessions over {args.anchors} anchors")
             for name in args.variants:
-                report(f"[{name}] {VARIANTS[name][2]}", run_variant(name, sessions, args.anchors, meter))
+                report(f"[{name}] {VARIANTS[name][1]}", run_variant(name, sessions, args.anchors, meter))
 
 
 if __name__ == "__main__":
