@@ -4,13 +4,19 @@ checkpoint keys are also covered at the decision level in tests/unit/test_jit_de
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from botocore.stub import ANY, Stubber
 
+from scenario_migration.adapters import bedrock
 from scenario_migration.config import get_settings
+from scenario_migration.domain.extraction import RuleExtractor
+from scenario_migration.services import jit as jit_service
 from scenario_migration.services import retention
 from tests.integration.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
 from tests.integration.harness import Api, drain, invoke_jit
+from tests.unit.test_bedrock_extractor import MODEL, converse_answer, runtime_client
 
 
 @pytest.fixture
@@ -25,6 +31,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     yield apply
     monkeypatch.undo()
     get_settings.cache_clear()
+    bedrock.extractor_for.cache_clear()
 
 
 def plan_for(api: Api, document: dict, sessions: dict[str, dict] | None = None, approve: bool = True) -> dict:
@@ -163,3 +170,63 @@ def test_version_retention_days(
     retention.run(now=later, items_per_run=100_000)
     assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 404  # unused and old: gone
     assert api.get("/api/v1/scenarios/order-flow/versions/2").status == 200  # active: never deleted
+
+
+@pytest.fixture
+def stubbed_container_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """The container's Bedrock client, stubbed."""
+    client = runtime_client()
+    monkeypatch.setattr(bedrock, "bedrock_client", lambda: client)
+    bedrock.extractor_for.cache_clear()
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
+def called_with(model_id: str) -> dict[str, Any]:
+    return {
+        "modelId": model_id,
+        **dict.fromkeys(("messages", "system", "toolConfig", "inferenceConfig"), ANY),
+    }
+
+
+def deployed_gap_plan(api: Api, queue_url: str, sessions: list[str]) -> None:
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    for session_id in sessions:
+        assert api.put(f"/api/v1/sessions/{session_id}", report("checkout")).status == 200
+    plan = api.post(
+        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_GAP, "created_by": "op"}
+    ).body
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    drain(queue_url)
+
+
+def test_extractor_keys(
+    api: Api, tenant: str, queue_url: str, configure: Callable[..., None], stubbed_container_client: Stubber
+) -> None:
+    deployed_gap_plan(api, queue_url, ["rules", "bedrock", "other-model", "throttled"])
+    said = {"conversation": [{"role": "customer", "text": "I turned thirty-four last week"}]}
+
+    def customer(session_id: str) -> dict[str, Any]:
+        return invoke_jit({"tenant_id": tenant, "session_id": session_id, "message": "hi", **said})
+
+    assert isinstance(jit_service.configured_extractor(), RuleExtractor)
+    assert customer("rules")["outcome"] == "needs_input"  # the rules cannot read "thirty-four"
+
+    stub = stubbed_container_client
+    configure(gap_fill__extractor="bedrock", gap_fill__bedrock_model_id="amazon.nova-micro-v1:0")
+    answer = converse_answer({"found": True, "value": 34, "confidence": 0.98})
+    stub.add_response("converse", answer, called_with("amazon.nova-micro-v1:0"))
+    result = customer("bedrock")
+    assert (result["outcome"], result["filled_fields"]["age"]) == (
+        "migrated",
+        {"value": 34, "source": "conversation", "confidence": 0.98},
+    )
+    configure(gap_fill__bedrock_model_id=MODEL)
+    stub.add_response("converse", answer, called_with(MODEL))
+    assert customer("other-model")["outcome"] == "migrated"
+
+    stub.add_client_error("converse", "ThrottlingException", "slow down", http_status_code=429)
+    asked = customer("throttled")  # never a crash: the customer is asked
+    assert asked["outcome"] == "needs_input" and asked["questions"][0]["field"] == "age"

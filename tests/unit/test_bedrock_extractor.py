@@ -1,29 +1,22 @@
-"""The Bedrock extractor (adapters/bedrock.py) with botocore's Stubber, and its configuration keys
-(`gap_fill.extractor`, `gap_fill.bedrock_model_id`) flipped through the JIT handler."""
+"""The Bedrock extractor (adapters/bedrock.py) with botocore's Stubber. Its configuration keys
+(`gap_fill.extractor`, `gap_fill.bedrock_model_id`) flipped through the JIT handler: see
+tests/integration/test_config_keys.py."""
 
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
-from local_run.aws import start_embedded_aws
-from local_run.template import Template, create_resources, function_environment, load_template
 from scenario_migration.adapters import bedrock
 from scenario_migration.adapters.bedrock import TOOL, BedrockExtractor
-from scenario_migration.config import ConfigError, get_settings, load_settings
-from scenario_migration.domain.extraction import Extracted, RuleExtractor
+from scenario_migration.config import ConfigError, load_settings
+from scenario_migration.domain.extraction import Extracted
 from scenario_migration.domain.jit import decide
 from scenario_migration.domain.scenario import FieldSpec
-from scenario_migration.services import jit
-from scenario_migration.store import dynamodb, work_queue
-from tests.integration import harness
-from tests.integration.documents import V1, V2_GAP, report
 from tests.unit.test_jit_decision import GAP, situation
 from tests.unit.test_jit_decision import V1 as V1_SCENARIO
 
@@ -229,118 +222,3 @@ def test_invalid_extractor_settings_are_rejected() -> None:
 def test_the_default_is_the_rule_extractor() -> None:
     settings = load_settings()
     assert (settings.gap_fill.extractor, settings.gap_fill.bedrock_model_id) == ("rules", MODEL)
-
-
-@pytest.fixture(scope="module")
-def local_aws() -> Iterator[None]:
-    """An embedded moto with the template's tables and queues. moto's backends live in the process,
-    so another module's embedded moto (the integration tests') may have created them already: then
-    they are used as they are; otherwise they are created here and deleted afterwards. The
-    environment and the store's cached clients are restored."""
-    saved = dict(os.environ)
-    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
-    server, _ = start_embedded_aws(0)
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    dynamodb.client.cache_clear()
-    work_queue._sqs.cache_clear()
-    template = load_template()
-    ours = not boto3.client("dynamodb").list_tables()["TableNames"]
-    names = create_resources(template, visibility_timeout=30) if ours else existing_resources(template)
-    os.environ.update(function_environment(template, names))
-    harness.load_routes(template)
-    yield
-    if ours:
-        for logical_id, name in names.items():
-            kind = template.raw["Resources"][logical_id]["Type"]
-            if kind == "AWS::DynamoDB::Table":
-                boto3.client("dynamodb").delete_table(TableName=name)
-            else:
-                boto3.client("sqs").delete_queue(QueueUrl=name)
-    server.stop()
-    os.environ.clear()
-    os.environ.update(saved)
-    dynamodb.client.cache_clear()
-    work_queue._sqs.cache_clear()
-
-
-def existing_resources(template: Template) -> dict[str, str]:
-    sqs = boto3.client("sqs")
-    names = {logical_id: logical_id for logical_id in template.resources_of("AWS::DynamoDB::Table")}
-    for logical_id in template.resources_of("AWS::SQS::Queue"):
-        names[logical_id] = sqs.get_queue_url(QueueName=logical_id)["QueueUrl"]
-    return names
-
-
-@pytest.fixture
-def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def apply(**keys: object) -> None:
-        for key, value in keys.items():
-            monkeypatch.setenv(f"SCENARIO_MIGRATION__{key.upper()}", str(value))
-        get_settings.cache_clear()
-
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    bedrock.extractor_for.cache_clear()
-
-
-@pytest.fixture
-def stubbed_container_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    """The container's Bedrock client, stubbed."""
-    client = runtime_client()
-    monkeypatch.setattr(bedrock, "bedrock_client", lambda: client)
-    bedrock.extractor_for.cache_clear()
-    with Stubber(client) as stub:
-        yield stub
-        stub.assert_no_pending_responses()
-
-
-def called_with(model_id: str) -> dict[str, Any]:
-    return {
-        "modelId": model_id,
-        **dict.fromkeys(("messages", "system", "toolConfig", "inferenceConfig"), ANY),
-    }
-
-
-def deployed_gap_plan(tenant: str, sessions: list[str]) -> None:
-    api = harness.Api(tenant)
-    assert api.post("/api/v1/scenarios", V1).status == 201
-    for session_id in sessions:
-        assert api.put(f"/api/v1/sessions/{session_id}", report("checkout")).status == 200
-    plan = api.post(
-        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_GAP, "created_by": "op"}
-    ).body
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
-    harness.drain(os.environ[work_queue.QUEUE_ENV])
-
-
-def test_config_selects_the_extractor_and_its_model(
-    local_aws: None, configure: Callable[..., None], stubbed_container_client: Stubber
-) -> None:
-    tenant = f"t-{uuid.uuid4().hex[:12]}"
-    deployed_gap_plan(tenant, ["rules", "bedrock", "other-model", "throttled"])
-    said = {"conversation": [{"role": "customer", "text": "I turned thirty-four last week"}]}
-
-    def customer(session_id: str) -> dict[str, Any]:
-        return harness.invoke_jit({"tenant_id": tenant, "session_id": session_id, "message": "hi", **said})
-
-    assert isinstance(jit.configured_extractor(), RuleExtractor)
-    assert customer("rules")["outcome"] == "needs_input"  # the rules cannot read "thirty-four"
-
-    stub = stubbed_container_client
-    configure(gap_fill__extractor="bedrock", gap_fill__bedrock_model_id="amazon.nova-micro-v1:0")
-    answer = converse_answer({"found": True, "value": 34, "confidence": 0.98})
-    stub.add_response("converse", answer, called_with("amazon.nova-micro-v1:0"))
-    result = customer("bedrock")
-    assert (result["outcome"], result["filled_fields"]["age"]) == (
-        "migrated",
-        {"value": 34, "source": "conversation", "confidence": 0.98},
-    )
-    configure(gap_fill__bedrock_model_id=MODEL)
-    stub.add_response("converse", answer, called_with(MODEL))
-    assert customer("other-model")["outcome"] == "migrated"
-
-    stub.add_client_error("converse", "ThrottlingException", "slow down", http_status_code=429)
-    asked = customer("throttled")  # never a crash: the customer is asked
-    assert asked["outcome"] == "needs_input" and asked["questions"][0]["field"] == "age"

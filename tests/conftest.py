@@ -1,17 +1,21 @@
-"""Store tests: the store's functions straight against DynamoDB, on moto and on DynamoDB Local
-(skipped with the reason where it cannot run). Tests isolate themselves by tenant."""
+"""Fixtures for the tests that need AWS: the template's tables and queues on an embedded moto,
+DynamoDB on moto and on AWS's DynamoDB Local in turn (tests/store/backends.py). Every test that
+uses `local_aws` runs on both; without Java or DynamoDB Local the second variant is skipped with
+the reason (`pytest -ra` shows it). Tests isolate themselves by tenant, not by new tables."""
 
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.integration import harness
 from tests.store import backends
 
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator[None]:
-    backends.start()
+    """The embedded AWS for this worker; the handlers' environment and routes set."""
+    harness.load_routes(backends.start())
     yield
     backends.stop()
 
@@ -24,6 +28,7 @@ def dynamodb_backend(request: pytest.FixtureRequest, aws: None) -> str:
 
 @pytest.fixture
 def local_aws(dynamodb_backend: str) -> Iterator[dict[str, str]]:
+    """Logical id -> table name / queue URL, with DynamoDB on this test's backend."""
     with backends.activate(dynamodb_backend) as names:
         yield names
 
