@@ -2,8 +2,9 @@
 
 A hash that occurs once on each side is an anchor keyed by the hash itself. Copies of one step
 (twins) are told apart by graph position: neighbour hashes, then the neighbours' positions, then
-predecessors or successors alone. Twins still ambiguous after that are not anchors (the plan
-gets a critical warning): a session must never jump to a twin.
+predecessors or successors alone, then being the entry. Twins still ambiguous after that are
+not anchors (the plan gets a critical warning): a session must never jump to a twin. Nor are
+they inserted or deleted steps: their content is in both versions, only its place is unclear.
 """
 
 import hashlib
@@ -74,7 +75,12 @@ def _successors(graph: ScenarioGraph, i: int) -> str:
     return _digest("out", sorted(graph.hashes[e.target] for e in graph.out_edges[i]))
 
 
-SIGNATURES: tuple[Signature, ...] = (_neighbours, _two_hops, _predecessors, _successors)
+def _entry(graph: ScenarioGraph, i: int) -> str:
+    """Being the entry is a position too: the one copy customers start on."""
+    return _digest("entry", i == graph.entry)
+
+
+SIGNATURES: tuple[Signature, ...] = (_neighbours, _two_hops, _predecessors, _successors, _entry)
 
 
 def _match_twins(
@@ -89,10 +95,12 @@ def _match_twins(
     for signature in SIGNATURES:
         if not olds or not news:
             break
-        for o, n, sig in _unique_pairs(old, new, olds, news, signature):
-            found.append((o, n, sig))
-            olds.remove(o)
-            news.remove(n)
+        pairs = _unique_pairs(old, new, olds, news, signature)
+        found += pairs
+        # rebuilt, not list.remove per pair: a step copied n times would cost n^2
+        paired_old, paired_new = {o for o, _, _ in pairs}, {n for _, n, _ in pairs}
+        olds = [o for o in olds if o not in paired_old]
+        news = [n for n in news if n not in paired_new]
     if len(olds) == 1 and len(news) == 1:  # the only candidates left on each side
         found.append((olds[0], news[0], "rest"))
         olds, news = [], []

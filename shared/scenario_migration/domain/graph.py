@@ -9,12 +9,12 @@ everything is. It means "on a forward path from the entry": a depth-first search
 import heapq
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from scenario_migration.domain.scenario import Scenario, Step, Transition
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
+class Edge(NamedTuple):  # a tuple: a frozen dataclass costs several times more to build
     source: int
     target: int
     transition: Transition
@@ -36,11 +36,13 @@ class ScenarioGraph:
         self.hashes = [step.content_hash for step in steps]
         self.out_edges = [[] for _ in steps]
         self.in_edges = [[] for _ in steps]
+        index, in_edges = self.index, self.in_edges
         for source, step in enumerate(steps):
+            out = self.out_edges[source]
             for transition in evaluation_order(step):
-                edge = Edge(source, self.index[transition.to_step_id], transition)
-                self.out_edges[source].append(edge)
-                self.in_edges[edge.target].append(edge)
+                edge = Edge(source, index[transition.to_step_id], transition)
+                out.append(edge)
+                in_edges[edge.target].append(edge)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -54,38 +56,48 @@ class ScenarioGraph:
 
     @cached_property
     def back_edges(self) -> frozenset[tuple[int, int]]:
-        """Edges that close a cycle in the depth-first search from the entry (then from any
-        step the entry cannot reach, by id)."""
+        """Edges that close a cycle in the depth-first search from the entry (exits in
+        evaluation order). Among steps the entry cannot reach, every edge inside a strongly
+        connected component: no search order there would be canonical (ids and document order
+        must not change the diff), and nothing reaches those steps from the entry anyway."""
         state = [0] * len(self)  # 0 unseen, 1 on the stack, 2 done
         back: set[tuple[int, int]] = set()
-        roots = [self.entry, *sorted(range(len(self)), key=self.ids.__getitem__)]
-        for root in roots:
-            if state[root]:
-                continue
-            state[root] = 1
-            stack = [(root, iter(self.out_edges[root]))]
-            while stack:
-                node, edges = stack[-1]
-                edge = next(edges, None)
-                if edge is None:
-                    state[node] = 2
-                    stack.pop()
-                elif state[edge.target] == 1:
-                    back.add((node, edge.target))
-                elif state[edge.target] == 0:
-                    state[edge.target] = 1
-                    stack.append((edge.target, iter(self.out_edges[edge.target])))
+        state[self.entry] = 1
+        stack = [(self.entry, iter(self.out_edges[self.entry]))]
+        while stack:
+            node, edges = stack[-1]
+            edge = next(edges, None)
+            if edge is None:
+                state[node] = 2
+                stack.pop()
+            elif state[edge.target] == 1:
+                back.add((node, edge.target))
+            elif state[edge.target] == 0:
+                state[edge.target] = 1
+                stack.append((edge.target, iter(self.out_edges[edge.target])))
+        if all(state):
+            return frozenset(back)
+        component = self.components
+        for source, edges in enumerate(self.out_edges):
+            if not state[source]:
+                back.update((source, e.target) for e in edges if component[e.target] == component[source])
         return frozenset(back)
 
     @cached_property
     def forward_out(self) -> list[list[Edge]]:
-        back = self.back_edges
-        return [[e for e in edges if (e.source, e.target) not in back] for edges in self.out_edges]
+        """out_edges without the back edges (the same lists where a step has none)."""
+        return self._without_back_edges(self.out_edges, {source for source, _ in self.back_edges})
 
     @cached_property
     def forward_in(self) -> list[list[Edge]]:
+        return self._without_back_edges(self.in_edges, {target for _, target in self.back_edges})
+
+    def _without_back_edges(self, edges: list[list[Edge]], touched: set[int]) -> list[list[Edge]]:
         back = self.back_edges
-        return [[e for e in edges if (e.source, e.target) not in back] for edges in self.in_edges]
+        forward = list(edges)
+        for v in touched:
+            forward[v] = [e for e in edges[v] if (e.source, e.target) not in back]
+        return forward
 
     @cached_property
     def order(self) -> list[int]:
@@ -125,7 +137,14 @@ class ScenarioGraph:
 
 def evaluation_order(step: Step) -> list[Transition]:
     """Transitions in the order the runtime tries them: higher priority first, then as written."""
-    return sorted(step.transitions, key=lambda t: -t.priority)
+    transitions = step.transitions
+    if len(transitions) < 2:
+        return transitions
+    return sorted(transitions, key=_descending_priority)
+
+
+def _descending_priority(transition: Transition) -> int:
+    return -transition.priority
 
 
 class _Tarjan:

@@ -8,10 +8,16 @@ Two notions of "on the way", on purpose:
 - the *gap* of an anchor (what lies between it and the nearest anchors before or after it)
   gives `upstream_changes` / `downstream_changes`, so the listing stays linear in size;
 - the *impact* (clean graft < gap fill < re-route) and `fields_on_the_way` flow through anchors:
-  a customer anywhere after a new fork may be redirected by it.
+  a customer anywhere after a new fork may be redirected by it (unless every exit of the fork
+  leads to the same anchors: then it only picks which fields are asked, see `redirecting`).
+
+Everything emitted is ordered by the graphs (topological, ties by id), never by the position of
+a step in the document, so renaming or reordering steps changes nothing but the ids.
 """
 
-from collections.abc import Iterator, Mapping
+import gc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -35,15 +41,33 @@ from scenario_migration.domain.relocation import nearest_anchors
 from scenario_migration.domain.scenario import Scenario
 
 MAX_PATHS_PER_ANCHOR = 16
+NO_CHANGES = Changes()  # shared by the many anchors with nothing on one side (models are frozen)
 
 
 def plan_migration(old: Scenario, new: Scenario, sessions_at: Mapping[str, int] | None = None) -> PlanResult:
     """Diff two versions. `sessions_at`: live sessions per old-version step id, at plan time."""
     from scenario_migration.domain.summary import summarize  # noqa: PLC0415 - summary imports this module
 
-    diff = ScenarioDiff.build(ScenarioGraph(old), ScenarioGraph(new))
-    tmap = diff.transformation_map()
-    return PlanResult(transformation_map=tmap, summary=summarize(diff, tmap, sessions_at or {}))
+    with _collector_paused():
+        diff = ScenarioDiff.build(ScenarioGraph(old), ScenarioGraph(new))
+        tmap = diff.transformation_map()
+        return PlanResult(transformation_map=tmap, summary=summarize(diff, tmap, sessions_at or {}))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Planning allocates a few objects per step and frees them by reference counting; the
+    cycle collector has nothing to find, yet on a large scenario its full passes over every
+    live object (both versions included) cost as much as the diff itself, and whether one runs
+    depends on the heap, not on the scenario (bench/planner.py). Paused for the call only, and
+    only re-enabled if it was on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def iter_bits(bits: int) -> Iterator[int]:
@@ -75,23 +99,33 @@ class ScenarioDiff:
 
     @cached_property
     def inserted(self) -> list[int]:
-        return [n for n in self.new.order if n not in self.matching.key_new]
+        """New steps that stand for no old one (ambiguous twins are neither: see anchors.py)."""
+        twins = {n for _, _, news in self.matching.ambiguous for n in news}
+        return [n for n in self.new.order if n not in self.matching.key_new and n not in twins]
 
     @cached_property
     def deleted(self) -> list[int]:
-        return [o for o in self.old.order if o not in self.matching.key_old]
+        """Old steps no new one stands for (ambiguous twins excepted)."""
+        twins = {o for _, olds, _ in self.matching.ambiguous for o in olds}
+        return [o for o in self.old.order if o not in self.matching.key_old and o not in twins]
 
     @cached_property
     def new_of_old(self) -> dict[int, int]:
         return dict(self.matching.pairs)
+
+    @cached_property
+    def new_of_key(self) -> dict[str, int]:
+        return {key: n for n, key in self.matching.key_new.items()}
 
     # -- exits of anchors ----------------------------------------------------------------------
 
     def _compare_exits(self, o: int, n: int) -> None:
         """Match each exit of the anchor in V2 with one in V1 by where it leads (an inserted
         target stands for the anchors right after it), then compare conditions and priorities."""
-        old_exits = [(e, self._first_anchors_old[e.target]) for e in self.old.out_edges[o]]
-        new_exits = [(e, self._first_anchors_new[e.target]) for e in self.new.out_edges[n]]
+        if self._same_exits(self.old.out_edges[o], self.new.out_edges[n]):
+            return
+        old_exits = [(e, self.first_anchors_old[e.target]) for e in self.old.out_edges[o]]
+        new_exits = [(e, self.first_anchors_new[e.target]) for e in self.new.out_edges[n]]
         kinds: set[str] = set()
         unmatched_old = list(range(len(old_exits)))
         for new_edge, targets in new_exits:
@@ -113,13 +147,34 @@ class ScenarioDiff:
         if kinds and self.new.is_fork(n):
             self.fork_changes[n] = _fork(self.new, n, sorted(kinds))
 
-    @cached_property
-    def _first_anchors_new(self) -> list[frozenset[str]]:
-        return _first_anchors(self.new, self.matching.key_new)
+    def _same_exits(self, old: list[Edge], new: list[Edge]) -> bool:
+        """The common case, cheaply: the same exits, in the same order, to the same places (so
+        the general matching below would find nothing)."""
+        if len(old) != len(new):
+            return False
+        first_old, first_new = self.first_anchors_old, self.first_anchors_new
+        for old_edge, new_edge in zip(old, new, strict=True):
+            targets = first_new[new_edge.target]
+            old_t, new_t = old_edge.transition, new_edge.transition
+            if (
+                not targets
+                or targets != first_old[old_edge.target]
+                or old_t.condition != new_t.condition
+                or old_t.priority != new_t.priority
+            ):
+                return False
+        return True
 
     @cached_property
-    def _first_anchors_old(self) -> list[frozenset[str]]:
-        return _first_anchors(self.old, self.matching.key_old)
+    def first_anchors_new(self) -> list[frozenset[str]]:
+        """Per new step: the anchor keys first reached after it (itself if an anchor)."""
+        twins = {n: f"{h}?" for h, _, news in self.matching.ambiguous for n in news}
+        return _first_anchors(self.new, self.matching.key_new | twins)
+
+    @cached_property
+    def first_anchors_old(self) -> list[frozenset[str]]:
+        twins = {o: f"{h}?" for h, olds, _ in self.matching.ambiguous for o in olds}
+        return _first_anchors(self.old, self.matching.key_old | twins)
 
     # -- what flows along the new version ------------------------------------------------------
 
@@ -127,12 +182,45 @@ class ScenarioDiff:
     def impact_before(self) -> list[int]:
         """Per new step: OR of Impact bits (1 gap fill, 2 re-route) of the changes before it."""
         own = [0] * len(self.new)
-        for n in self.fork_changes:
+        for n in self.redirecting:
             own[n] = 1 << Impact.RE_ROUTE
         for n in self.inserted:
-            if n not in self.fork_changes and self.new.step(n).collects_fields:
+            if n not in self.redirecting and self.new.step(n).collects_fields:
                 own[n] = 1 << Impact.GAP_FILL
         return flow_forward(self.new, own)
+
+    @cached_property
+    def redirecting(self) -> frozenset[int]:
+        """The new or changed forks that can send a customer elsewhere. A fork whose every exit
+        leads, without loops or dead ends, to the same first anchors (V2 `A -> {Ask Phone | Ask
+        Email} -> B`) only decides which way to B, hence which fields are asked: its anchors are
+        gap fills, not re-routes. It stays a changed fork so the JIT walk evaluates it."""
+        first, escapes = self.first_anchors_new, self._escapes_new
+        redirecting = set()
+        for n in self.fork_changes:
+            exits = {e.target for e in self.new.out_edges[n]}
+            sets = {first[t] for t in exits}
+            if len(sets) != 1 or not next(iter(sets)) or any(escapes[t] for t in exits):
+                redirecting.add(n)
+        return frozenset(redirecting)
+
+    @cached_property
+    def _escapes_new(self) -> list[bool]:
+        """Per new step: a customer leaving it may loop back or stop before the first anchors
+        (a dead end, or a cycle through steps that are not anchors)."""
+        keyed = self.matching.key_new.keys() | {n for _, _, news in self.matching.ambiguous for n in news}
+        back, graph = self.new.back_edges, self.new
+        escapes = [False] * len(graph)
+        for v in reversed(graph.order):
+            if v in keyed:
+                continue
+            edges = graph.out_edges[v]
+            escapes[v] = (
+                not edges
+                or any((v, e.target) in back for e in edges)
+                or any(escapes[e.target] for e in graph.forward_out[v])
+            )
+        return escapes
 
     def impact_at(self, n: int) -> Impact:
         bits = self.impact_before[n]
@@ -159,25 +247,26 @@ class ScenarioDiff:
         return flow_forward(self.new, own)
 
     def fields_at(self, n: int) -> list[str]:
-        return [self.field_names[i] for i in iter_bits(self.fields_before[n])]
+        bits = self.fields_before[n]
+        names = self._field_lists.get(bits)
+        if names is None:  # most anchors share their set of fields with many others
+            names = self._field_lists[bits] = [self.field_names[i] for i in iter_bits(bits)]
+        return list(names)
+
+    @cached_property
+    def _field_lists(self) -> dict[int, list[str]]:
+        return {}
 
     @cached_property
     def forks(self) -> list[int]:
         return sorted(self.fork_changes, key=self.new.rank.__getitem__)
-
-    @cached_property
-    def forks_before(self) -> list[int]:
-        own = [0] * len(self.new)
-        for i, n in enumerate(self.forks):
-            own[n] = 1 << i
-        return flow_forward(self.new, own)
 
     # -- the transformation map ----------------------------------------------------------------
 
     def transformation_map(self) -> TransformationMap:
         gaps = _GapListing(self)
         anchors = [
-            Anchor(
+            Anchor.model_construct(  # built from validated parts: validating again doubles the cost
                 anchor_content_hash=self.matching.key_new[n],
                 content_hash=self.new.hashes[n],
                 anchor_name=self.new.step(n).name,
@@ -226,7 +315,8 @@ class ScenarioDiff:
 
 
 def _first_anchors(graph: ScenarioGraph, keys: dict[int, str]) -> list[frozenset[str]]:
-    """Per step: itself if an anchor, else the first anchors reached after it."""
+    """Per step: itself if an anchor, else the first anchors reached after it. Ambiguous twins
+    stand for "some copy of that step" here, so an exit to one matches an exit to another."""
     first: list[frozenset[str]] = [frozenset()] * len(graph)
     for i in reversed(graph.order):
         if i in keys:
@@ -321,6 +411,11 @@ class _Catalogue:
         return lists
 
 
+def _edge_rank(graph: ScenarioGraph) -> Callable[[tuple[int, int]], tuple[int, int]]:
+    """Sort key of an edge (source, target): topological, not by position in the document."""
+    return lambda key: (graph.rank[key[0]], graph.rank[key[1]])
+
+
 class _GapListing:
     """upstream_changes / downstream_changes of each anchor, from both versions' catalogues."""
 
@@ -331,30 +426,36 @@ class _GapListing:
             self.new.add_node("inserted", n, _node_change(diff.new, n))
         for n in diff.forks:
             self.new.add_node("fork", n, diff.fork_changes[n])
-        for key, change in sorted(diff.added_edges.items()):
-            self.new.add_edge(key, change)
+        for key in sorted(diff.added_edges, key=_edge_rank(diff.new)):
+            self.new.add_edge(key, diff.added_edges[key])
         self.old = _Catalogue(diff.old)
         for o in diff.deleted:
             self.old.add_node("removed", o, _node_change(diff.old, o))
-        for key, change in sorted(diff.removed_edges.items()):
-            self.old.add_edge(key, change)
+        for key in sorted(diff.removed_edges, key=_edge_rank(diff.old)):
+            self.old.add_edge(key, diff.removed_edges[key])
         keys_new, keys_old = diff.matching.key_new, diff.matching.key_old
         self.up_new, self.down_new = self.new.gaps(keys_new, True), self.new.gaps(keys_new, False)
         self.up_old, self.down_old = self.old.gaps(keys_old, True), self.old.gaps(keys_old, False)
 
     def upstream(self, o: int, n: int) -> Changes:
+        if not (self.up_new[n] or self.up_old[o]):
+            return NO_CHANGES
         new, old = self.new.decode(self.up_new[n]), self.old.decode(self.up_old[o])
         paths, truncated = self._paths(n) if new["inserted"] or new["fork"] else ([], False)
         return self._changes(new, old, paths, truncated)
 
     def downstream(self, o: int, n: int) -> Changes:
+        if not (self.down_new[n] or self.down_old[o]):
+            return NO_CHANGES
         return self._changes(self.new.decode(self.down_new[n]), self.old.decode(self.down_old[o]), [], False)
 
     @staticmethod
     def _changes(
         new: dict[str, list], old: dict[str, list], paths: list[GapPath], truncated: bool
     ) -> Changes:
-        return Changes(
+        if not (paths or any(new.values()) or any(old.values())):
+            return NO_CHANGES
+        return Changes.model_construct(
             inserted_nodes=new["inserted"],
             removed_nodes=old["removed"],
             new_forks=new["fork"],
@@ -365,20 +466,25 @@ class _GapListing:
 
     def _paths(self, n: int) -> tuple[list[GapPath], bool]:
         """The ways into anchor n from the anchors before it, through inserted steps; at most
-        MAX_PATHS_PER_ANCHOR. Trails are linked tuples so extending one costs O(1)."""
+        MAX_PATHS_PER_ANCHOR, in topological order of the steps they come from (not the
+        document's order). Trails are linked tuples so extending one costs O(1)."""
         graph, keys = self.diff.new, self.diff.matching.key_new
+        rank = graph.rank
+
+        def _source_rank(edge: Edge) -> tuple[int, int]:
+            return rank[edge.source], -edge.transition.priority
+
         paths: list[GapPath] = []
         stack: list[tuple[int, tuple | None]] = [(n, None)]
         while stack:
             v, trail = stack.pop()
-            for edge in reversed(graph.forward_in[v]):
-                extended = (edge, trail)
-                if edge.source in keys or not graph.forward_in[edge.source]:
-                    if len(paths) == MAX_PATHS_PER_ANCHOR:
-                        return paths, True
-                    paths.append(self._path(extended))
-                else:
-                    stack.append((edge.source, extended))
+            if trail is not None and (v in keys or not graph.forward_in[v]):
+                if len(paths) == MAX_PATHS_PER_ANCHOR:
+                    return paths, True
+                paths.append(self._path(trail))
+                continue
+            for edge in sorted(graph.forward_in[v], key=_source_rank, reverse=True):
+                stack.append((edge.source, (edge, trail)))
         return paths, False
 
     def _path(self, trail: tuple) -> GapPath:

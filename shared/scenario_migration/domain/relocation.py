@@ -15,17 +15,15 @@ def nearest_anchors(
     old: ScenarioGraph, anchors: list[int], rank: Callable[[int], int]
 ) -> dict[int, tuple[int, str]]:
     """For every old step that is not an anchor: (anchor old index, "downstream"|"upstream")."""
-    found: dict[int, tuple[int, str]] = {}
-    downstream = _bfs(anchors, rank, lambda v: (e.source for e in old.in_edges[v]))
-    upstream = _bfs(anchors, rank, lambda v: (e.target for e in old.out_edges[v]))
     anchor_set = set(anchors)
-    for v in range(len(old)):
-        if v in anchor_set:
-            continue
-        if v in downstream:
-            found[v] = (downstream[v], "downstream")
-        elif v in upstream:
-            found[v] = (upstream[v], "upstream")
+    others = [v for v in range(len(old)) if v not in anchor_set]
+    if not others:
+        return {}
+    downstream = _bfs(anchors, rank, lambda v: (e.source for e in old.in_edges[v]))
+    found = {v: (downstream[v], "downstream") for v in others if v in downstream}
+    if len(found) < len(others):  # the upstream search only when some step needs it
+        upstream = _bfs(anchors, rank, lambda v: (e.target for e in old.out_edges[v]))
+        found |= {v: (upstream[v], "upstream") for v in others if v not in found and v in upstream}
     return found
 
 

@@ -112,16 +112,29 @@ class Scenario(_Document):
 
 def content_hash(step: Step) -> str:
     """SPEC 2.1: what makes two steps "the same step" across versions, whatever their ids."""
-    identity = {
-        "name": step.name,
-        "description": step.description or "",
-        "rule_ids": sorted(str(rule) for rule in step.rule_ids),
-        "collects_profile_fields": sorted(step.collects_fields),
-        "is_checkpoint": step.is_checkpoint,
-        "checkpoint_description": step.checkpoint_description or "",
-        "performs_action": step.performs_action,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(_identity_json(step).encode()).hexdigest()[:16]
+
+
+def _identity_json(step: Step) -> str:
+    """Exactly `json.dumps(identity, sort_keys=True)` (default separators, ASCII escapes) of
+    the identity keys, written out: planning hashes every step of both versions, and the
+    generic encoder costs several times more. tests/unit/test_planner.py checks the two agree."""
+    text = _JSON_STRING
+    rules = ", ".join(map(text, sorted(str(rule) for rule in step.rule_ids)))
+    fields = ", ".join(map(text, sorted(step.collects_fields)))
+    return (
+        f'{{"checkpoint_description": {text(step.checkpoint_description or "")}, '
+        f'"collects_profile_fields": [{fields}], '
+        f'"description": {text(step.description or "")}, '
+        f'"is_checkpoint": {_JSON_BOOL[step.is_checkpoint]}, '
+        f'"name": {text(step.name)}, '
+        f'"performs_action": {_JSON_BOOL[step.performs_action]}, '
+        f'"rule_ids": [{rules}]}}'
+    )
+
+
+_JSON_STRING = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii=True)
+_JSON_BOOL = {True: "true", False: "false"}
 
 
 def parse_scenario(document: Any, limits: LimitsConfig) -> Scenario:

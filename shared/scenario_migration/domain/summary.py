@@ -1,8 +1,10 @@
 """The plan summary and its warnings (SPEC 3.1), from the diff and plan-time session counts.
 
-Session estimates only visit anchors that have sessions, so a large scenario with few occupied
-steps costs little. Checkpoint conflicts use reachability in the new version (loops included):
-a redirect target must lie strictly after every checkpoint the customer may have passed.
+Session estimates are bitsets of the anchors that have sessions, flowed once through each
+version, so each warning's estimate is a few integer operations, not a scan of the anchors.
+Checkpoint conflicts use reachability in the new version (loops included): a redirect target
+must lie strictly after every checkpoint the customer may have passed. Warnings are one per
+fork, per blocked redirect, per checkpoint, per field: never one per anchor and checkpoint.
 """
 
 from collections.abc import Iterable, Mapping
@@ -55,6 +57,7 @@ class _Review:
             for o, n in diff.matching.pairs
             if sessions_at.get(diff.old.ids[o])
         ]
+        self.sessions = _Occupancy(diff, self.occupied)
 
     def warnings(self) -> Iterable[Warning]:
         yield from self._critical()
@@ -64,39 +67,60 @@ class _Review:
         yield from self._skipped_action_warnings()
         yield from self._field_warnings()
 
-    def _sessions_where(self, bits: list[int], bit: int) -> int:
-        return sum(count for _, n, count in self.occupied if bits[n] >> bit & 1)
-
     # -- fields --------------------------------------------------------------------------------
 
+    def _fields_by_anchor(self) -> list[tuple[str, str, int]]:
+        """(anchor key, anchor name, bits of its fields on the way) in the map's order."""
+        new, before = self.diff.new, self.diff.fields_before
+        return [
+            (a.anchor_content_hash, a.anchor_name, before[new.index[a.to_step_id]]) for a in self.tmap.anchors
+        ]
+
     def fields_to_collect(self) -> list[FieldToCollect]:
-        anchors: dict[str, list[str]] = {name: [] for name in self.diff.field_names}
-        for anchor in self.tmap.anchors:
-            for name in anchor.fields_on_the_way:
-                anchors[name].append(anchor.anchor_content_hash)
+        """One pass over the anchors; each appends its key to its fields' lists (anchors share
+        a few sets of fields, so the lists to append to are looked up once per set)."""
+        names = self.diff.field_names
+        keys: list[list[str]] = [[] for _ in names]
+        lists_of: dict[int, list[list[str]]] = {0: []}
+        for key, _, bits in self._fields_by_anchor():
+            lists = lists_of.get(bits)
+            if lists is None:
+                lists = lists_of[bits] = [keys[i] for i in iter_bits(bits)]
+            for found in lists:
+                found.append(key)
         scenario = self.diff.new.scenario
         return [
-            FieldToCollect(field=name, display_name=scenario.field(name).label, anchors=keys)
-            for name, keys in anchors.items()
+            FieldToCollect.model_construct(  # up to anchors x fields keys: not validated again
+                field=name, display_name=scenario.field(name).label, anchors=anchors
+            )
+            for name, anchors in zip(names, keys, strict=True)
         ]
 
     def _field_warnings(self) -> Iterable[Warning]:
-        first_anchor = {}
-        for anchor in self.tmap.anchors:
-            for name in anchor.fields_on_the_way:
-                first_anchor.setdefault(name, anchor.anchor_name)
-        for i, name in enumerate(self.diff.field_names):
+        first_anchor: dict[str, str] = {}
+        seen = 0
+        for _, anchor_name, bits in self._fields_by_anchor():
+            for i in iter_bits(bits & ~seen):
+                first_anchor[self.diff.field_names[i]] = anchor_name
+            seen |= bits
+        after: dict[str, int] = dict.fromkeys(self.diff.field_names, 0)
+        for n in self.diff.inserted:
+            for name in self.diff.new.step(n).collects_fields:
+                after[name] |= self.sessions.after_new(n)
+        for name in self.diff.field_names:
             yield Warning(
                 severity=Severity.INFO,
                 anchor_name=first_anchor.get(name),
                 message=f"Customers may be asked for '{name}' if not in profile",
-                affected_sessions_estimate=self._sessions_where(self.diff.fields_before, i),
+                affected_sessions_estimate=self.sessions.count(after[name]),
             )
 
     # -- forks and checkpoints -----------------------------------------------------------------
 
     def _fork_warnings(self) -> Iterable[Warning]:
-        for i, n in enumerate(self.diff.forks):
+        for n in self.diff.forks:
+            if n not in self.diff.redirecting:
+                continue  # every exit leads to the same anchors: nobody is sent elsewhere
             change = self.diff.fork_changes[n]
             yield Warning(
                 severity=Severity.WARNING,
@@ -105,47 +129,71 @@ class _Review:
                     f"Sessions after '{change.step_name}' may be redirected by a new or changed fork "
                     f"({', '.join(change.kinds)})"
                 ),
-                affected_sessions_estimate=self._sessions_where(self.diff.forks_before, i),
+                affected_sessions_estimate=self.sessions.count(self.sessions.after_new(n)),
             )
 
     def _checkpoint_warnings(self) -> Iterable[Warning]:
+        """One warning per redirect a checkpoint blocks (fork, target), and one per checkpoint
+        that anchors no longer lie after: never one per (anchor, checkpoint) pair, which would
+        grow with the square of the scenario."""
         checks = CheckpointAnalysis(self.diff)
-        for fork_index, n in enumerate(self.diff.forks):
+        for n in self.diff.forks:
+            if n not in self.diff.redirecting:
+                continue
             for target, blocked in checks.blocked_redirects(n):
-                for c in iter_bits(blocked):
-                    yield self._blocked_redirect(fork_index, n, target, c, checks)
-        for o, n in self.diff.matching.pairs:
-            for c in iter_bits(checks.reordered(o, n)):
-                name = self.diff.new.step(n).name
-                yield Warning(
-                    severity=Severity.WARNING,
-                    anchor_name=name,
-                    message=(
-                        f"Customers at '{name}' may have passed checkpoint '{checks.name(c)}', which the "
-                        f"new version does not place before '{name}': they will be blocked and stay on their "
-                        "version"
-                    ),
-                    affected_sessions_estimate=int(self.sessions_at.get(self.diff.old.ids[o], 0)),
-                )
+                yield self._blocked_redirect(n, target, blocked, checks)
+        yield from self._reordered_checkpoints(checks)
 
-    def _blocked_redirect(
-        self, fork_index: int, n: int, target: int, c: int, checks: "CheckpointAnalysis"
-    ) -> Warning:
+    def _blocked_redirect(self, n: int, target: int, blocked: int, checks: "CheckpointAnalysis") -> Warning:
         fork, to = self.diff.new.step(n).name, self.diff.new.step(target).name
-        affected = sum(
-            count
-            for o, m, count in self.occupied
-            if self.diff.forks_before[m] >> fork_index & 1 and checks.passed[o] >> c & 1
-        )
+        # sessions after the fork, except where this exit leads (they are not redirected)
+        after_fork = self.sessions.after_new(n) & ~self.sessions.at_or_after_new[target]
+        passed = 0
+        for c in iter_bits(blocked):  # earliest first: usually the first one covers them all
+            passed |= self.sessions.at_or_after_old[checks.checkpoints[c]] & after_fork
+            if passed == after_fork:
+                break
         return Warning(
             severity=Severity.WARNING,
-            anchor_name=checks.name(c),
+            anchor_name=checks.name(next(iter_bits(blocked))),
             message=(
-                f"Customers who passed checkpoint '{checks.name(c)}' cannot be redirected to '{to}' by "
-                f"the fork at '{fork}': they will be blocked and stay on their version"
+                f"Customers who passed checkpoint {_names(checks, blocked)} cannot be redirected to "
+                f"'{to}' by the fork at '{fork}': they will be blocked and stay on their version"
             ),
-            affected_sessions_estimate=affected,
+            affected_sessions_estimate=self.sessions.count(passed),
         )
+
+    def _reordered_checkpoints(self, checks: "CheckpointAnalysis") -> Iterable[Warning]:
+        new = self.diff.new
+        first: dict[int, int] = {}  # checkpoint -> the first anchor (new order) it is no longer before
+        seen = seen_twice = 0
+        for o, n in sorted(self.diff.matching.pairs, key=lambda pair: new.rank[pair[1]]):
+            bits = checks.reordered(o, n)
+            if not bits:
+                continue
+            if bits & ~seen:
+                for c in iter_bits(bits & ~seen):
+                    first[c] = n
+            seen_twice |= seen & bits
+            seen |= bits
+        affected = dict.fromkeys(first, 0)
+        for o, n, count in self.occupied:
+            for c in iter_bits(checks.reordered(o, n)):
+                affected[c] += count
+        for c, n in sorted(first.items(), key=lambda item: (new.rank[item[1]], item[0])):
+            name = new.step(n).name
+            where, them = (
+                (f"'{name}' and other steps", "them") if seen_twice >> c & 1 else (f"'{name}'", f"'{name}'")
+            )
+            yield Warning(
+                severity=Severity.WARNING,
+                anchor_name=name,
+                message=(
+                    f"Customers at {where} may have passed checkpoint '{checks.name(c)}', which the new "
+                    f"version does not place before {them}: they will be blocked and stay on their version"
+                ),
+                affected_sessions_estimate=affected[c],
+            )
 
     # -- deleted and skipped steps -------------------------------------------------------------
 
@@ -169,11 +217,7 @@ class _Review:
     def _skipped_action_warnings(self) -> Iterable[Warning]:
         new = self.diff.new
         actions = [n for n in self.diff.inserted if new.step(n).performs_action or new.step(n).is_checkpoint]
-        own = [0] * len(new)
-        for i, n in enumerate(actions):
-            own[n] = 1 << i
-        before = flow_forward(new, own) if actions else own
-        for i, n in enumerate(actions):
+        for n in actions:
             name = new.step(n).name
             yield Warning(
                 severity=Severity.WARNING,
@@ -182,7 +226,7 @@ class _Review:
                     f"'{name}' performs an irreversible action and is inserted before existing steps: "
                     "migrated customers will skip it"
                 ),
-                affected_sessions_estimate=self._sessions_where(before, i),
+                affected_sessions_estimate=self.sessions.count(self.sessions.after_new(n)),
             )
 
     # -- critical ------------------------------------------------------------------------------
@@ -208,9 +252,9 @@ class _Review:
         yield from self._uncollected_condition_fields()
 
     def _uncollected_condition_fields(self) -> Iterable[Warning]:
-        scenario = self.diff.new.scenario
-        collected = {f for step in scenario.steps for f in step.collects_fields}
-        for step in scenario.steps:
+        new = self.diff.new
+        collected = {f for step in new.scenario.steps for f in step.collects_fields}
+        for step in map(new.step, new.order):  # topological, not the document's order
             for transition in step.transitions:
                 if not transition.condition:
                     continue
@@ -223,6 +267,48 @@ class _Review:
                             "which no step collects"
                         ),
                     )
+
+
+def _names(checks: "CheckpointAnalysis", bits: int, shown: int = 3) -> str:
+    """'A', 'A' or 'B', 'A', 'B', 'C' or 2 more."""
+    names = []
+    for c in iter_bits(bits):
+        if len(names) == shown:
+            return f"{', '.join(names)} or {bits.bit_count() - shown} more"
+        names.append(f"'{checks.name(c)}'")
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+class _Occupancy:
+    """Live sessions on anchors as bitsets (bit j: the j-th occupied anchor), so "how many
+    sessions sit after step v" costs one flow per version and a weighted popcount, not a scan
+    of the occupied anchors per warning."""
+
+    def __init__(self, diff: ScenarioDiff, occupied: list[tuple[int, int, int]]) -> None:
+        own_old, own_new = [0] * len(diff.old), [0] * len(diff.new)
+        for j, (o, n, _) in enumerate(occupied):
+            own_old[o] |= 1 << j
+            own_new[n] |= 1 << j
+        self.new = diff.new
+        self.at_or_after_old = flow_backward(diff.old, own_old) if occupied else own_old
+        self.at_or_after_new = flow_backward(diff.new, own_new) if occupied else own_new
+        width = max((count for *_, count in occupied), default=0).bit_length()
+        self.planes = [0] * width  # plane k: the occupied anchors whose count has bit k set
+        for j, (*_, count) in enumerate(occupied):
+            for k in range(width):
+                if count >> k & 1:
+                    self.planes[k] |= 1 << j
+
+    def after_new(self, v: int) -> int:
+        """The occupied anchors strictly after new step v on a forward path."""
+        bits = 0
+        for edge in self.new.forward_out[v]:
+            bits |= self.at_or_after_new[edge.target]
+        return bits
+
+    def count(self, bits: int) -> int:
+        """Sessions on the occupied anchors in `bits`."""
+        return sum((bits & plane).bit_count() << k for k, plane in enumerate(self.planes))
 
 
 class CheckpointAnalysis:
@@ -252,13 +338,23 @@ class CheckpointAnalysis:
         return self.diff.old.step(self.checkpoints[c]).name
 
     def blocked_redirects(self, fork: int) -> list[tuple[int, int]]:
-        """(target, checkpoints blocking it) for each exit of a changed fork."""
-        new = self.diff.new
-        passed = 0
-        for edge in new.forward_out[fork]:
-            passed |= self.passed_later[edge.target]
-        targets = sorted({e.target for e in new.out_edges[fork]}, key=new.rank.__getitem__)
-        return [(t, passed & ~self.after[t]) for t in targets if passed & ~self.after[t]]
+        """(target, checkpoints blocking it) for each exit of a changed fork. Customers are
+        redirected to an exit only if their anchor does not come after it: the checkpoints that
+        count are those passed at the anchors first reached through the *other* exits (and
+        beyond them), not at the anchors this exit leads to (no one is redirected there)."""
+        diff, new = self.diff, self.diff.new
+        first = diff.first_anchors_new
+        reached = frozenset().union(*(first[e.target] for e in new.forward_out[fork]))
+        blocked = []
+        for t in sorted({e.target for e in new.out_edges[fork]}, key=new.rank.__getitem__):
+            passed = 0
+            for key in reached - first[t]:
+                b = diff.new_of_key.get(key)  # None for a twin no anchor stands for
+                if b is not None:
+                    passed |= self.passed_later[b]
+            if passed & ~self.after[t]:
+                blocked.append((t, passed & ~self.after[t]))
+        return blocked
 
     def reordered(self, o: int, n: int) -> int:
         """Checkpoints passed before old anchor o that do not lie before it in the new version."""
