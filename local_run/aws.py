@@ -10,6 +10,7 @@ import os
 import threading
 from typing import Any
 
+import boto3
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -48,3 +49,15 @@ def start_embedded_aws(port: int) -> tuple[AtomicMotoServer, str]:
         AWS_SECRET_ACCESS_KEY="local",
     )
     return server, endpoint
+
+
+def local_client(service: str, endpoint: str, **options: Any) -> Any:
+    """A boto3 client for a local endpoint, with placeholder credentials (never real ones)."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        **options,
+    )

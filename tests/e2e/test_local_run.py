@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
+from local_run.aws import local_client
 from scenario_migration.store import keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,13 +31,7 @@ def free_port() -> int:
 class Local:
     def __init__(self, port: int) -> None:
         self.base = f"http://127.0.0.1:{port}"
-        self.lam = boto3.client(
-            "lambda",
-            endpoint_url=self.base,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        )
+        self.lam = local_client("lambda", self.base)
 
     def http(self, method: str, path: str, body: Any = None, tenant: str | None = "acme") -> tuple[int, Any]:
         request = urllib.request.Request(
@@ -228,13 +222,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(local: Local) -> None:
     """The worker fails it, the poller leaves it on the queue, and after maxReceiveCount
     receives the queue's redrive policy (template.yaml) moves it to the DLQ."""
     _, stats = local.http("GET", "/local/stats")
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=stats["aws_endpoint"],
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    sqs = local_client("sqs", stats["aws_endpoint"])
     queue = sqs.get_queue_url(QueueName="MarkingQueue")["QueueUrl"]
     dlq = sqs.get_queue_url(QueueName="MarkingDeadLetterQueue")["QueueUrl"]
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"kind": "explode", "tenant": "acme"}))
@@ -298,13 +286,7 @@ def _hash(step_document: dict) -> str:
 def _seed(endpoint: str, tenant: str, count: int, steps: list[str], hashes: dict[str, str]) -> None:
     """Live sessions written straight into the local run's table, with the store's own keys (the
     API path is covered above; 20,000 PUTs one by one would only time the HTTP front)."""
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    dynamodb = local_client("dynamodb", endpoint)
     items = []
     for i in range(count):
         session_id, where = f"bulk-{i:05d}", steps[i % len(steps)]
@@ -336,13 +318,7 @@ def _seed(endpoint: str, tenant: str, count: int, steps: list[str], hashes: dict
 
 
 def _ledgers(endpoint: str, tenant: str, plan_id: str) -> list[list[str]]:
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    dynamodb = local_client("dynamodb", endpoint)
     pages = dynamodb.get_paginator("query").paginate(
         TableName="PlansTable",
         KeyConditionExpression="pk = :pk AND begins_with(sk, :page)",
