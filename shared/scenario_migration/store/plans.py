@@ -136,15 +136,11 @@ def _plan(data: dict[str, Any]) -> MigrationPlan:
 def _summary(data: dict[str, Any]) -> Any:
     if "summary_z" in data:
         return documents.decode([data["summary_z"]])
-    if "summary_parts" in data:
-        return _read_parts(data["tenant_id"], data["id"], SUMMARY_PREFIX, data["summary_parts"])
-    return json.loads(data["summary_json"])  # plans written before summaries were compressed
+    return _read_parts(data["tenant_id"], data["id"], SUMMARY_PREFIX, data["summary_parts"])
 
 
 def _policies(data: dict[str, Any]) -> Any:
-    if "policies_z" in data:
-        return documents.decode([data["policies_z"]])
-    return json.loads(data.get("policies_json") or "{}")  # written before policies were compressed
+    return documents.decode([data["policies_z"]])
 
 
 def list_plans(
@@ -264,7 +260,7 @@ def put_policies(
         response = client().update_item(
             TableName=_table(),
             Key=_key(tenant, plan_id),
-            UpdateExpression="SET policies_z = :p, updated_at = :u REMOVE policies_json",
+            UpdateExpression="SET policies_z = :p, updated_at = :u",
             ConditionExpression="attribute_exists(pk) AND #s = :pending",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=to_item(
