@@ -35,7 +35,7 @@ import time
 import uuid
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "shared"), str(ROOT)]
+
+from stack import local_aws  # noqa: E402 - bench/stack.py, beside this script
 
 SCENARIO_ID = "fanout"
 WRITES = {
@@ -69,33 +71,6 @@ def flow(version: int, anchors: int) -> dict[str, Any]:
             for step, nxt in zip(ids, [*ids[1:], None], strict=True)
         ],
     }
-
-
-@contextlib.contextmanager
-def local_dynamodb() -> Iterator[None]:
-    """DynamoDB Local with the template's tables; SQS is replaced by an in-memory queue."""
-    from local_run import dynamodb_local
-    from local_run.template import create_resources, function_environment, load_template
-
-    reason = dynamodb_local.unavailable()
-    if reason:
-        sys.exit(f"bench/fanout.py: {reason}")
-    dynamodb = dynamodb_local.start()
-    os.environ.update(
-        AWS_ENDPOINT_URL_DYNAMODB=dynamodb.endpoint,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="local",  # never real credentials
-        AWS_SECRET_ACCESS_KEY="local",
-    )
-    try:
-        template = load_template()
-        resources = template.raw["Resources"]
-        template.raw["Resources"] = {k: v for k, v in resources.items() if v["Type"] != "AWS::SQS::Queue"}
-        os.environ.update(function_environment(template, create_resources(template)))
-        os.environ.update(MARKING_QUEUE_URL="in-memory", POWERTOOLS_LOG_LEVEL="WARNING")
-        yield
-    finally:
-        dynamodb.stop()
 
 
 class Queue:
@@ -441,7 +416,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    with local_dynamodb():
+    with local_aws("bench/fanout.py"):
         from scenario_migration.services import deployments
         from scenario_migration.store import dynamodb
 

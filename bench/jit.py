@@ -19,7 +19,6 @@ events), then calls the JIT *handler* as Lambda would and prints:
 import argparse
 import contextlib
 import io
-import logging
 import os
 import re
 import statistics
@@ -29,12 +28,14 @@ import time
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "shared"), str(ROOT)]
+
+from stack import local_aws  # noqa: E402 - bench/stack.py, beside this script
 
 FAST_PATH_TARGET = 1.5
 MIGRATION_TARGET = 4
@@ -65,30 +66,6 @@ V2 = flow(
         ("confirm", "Confirm", []),
     ],
 )
-
-
-@contextlib.contextmanager
-def local_aws() -> Iterator[str]:
-    """DynamoDB Local for DynamoDB, the embedded moto for SQS; the template's tables and queues."""
-    from local_run import dynamodb_local
-    from local_run.aws import start_embedded_aws
-    from local_run.template import create_resources, function_environment, load_template
-
-    reason = dynamodb_local.unavailable()
-    if reason:
-        sys.exit(f"bench/jit.py: {reason}")
-    dynamodb = dynamodb_local.start()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-    server, _ = start_embedded_aws(0)  # sets AWS_ENDPOINT_URL (SQS) and fake credentials
-    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint
-    try:
-        template = load_template()
-        os.environ.update(function_environment(template, create_resources(template)))
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the migrations' INFO lines would bury the figures
-        yield dynamodb.endpoint
-    finally:
-        server.stop()
-        dynamodb.stop()
 
 
 class RequestCounter:
@@ -274,7 +251,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-    with local_aws():
+    with local_aws("bench/jit.py"):
         from scenario_migration.store import dynamodb, keys
         from scenario_migration.store.dynamodb import to_item
 

@@ -17,6 +17,7 @@ import pytest
 
 from local_run.aws import local_client
 from scenario_migration.store import keys
+from tests.documents import V1_PAYMENT, order_flow, step
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -89,46 +90,16 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
         raise
 
 
-def step(step_id: str, name: str, *to: str | dict, **extra: Any) -> dict:
-    return {
-        "id": step_id,
-        "name": name,
-        "transitions": [t if isinstance(t, dict) else {"to_step_id": t} for t in to],
-        **extra,
-    }
-
-
-V1 = {
-    "id": "order-flow",
-    "name": "Order Flow",
-    "version": 1,
-    "entry_step_id": "welcome",
-    "steps": [
-        step("welcome", "Welcome", "checkout"),
-        step("checkout", "Checkout", "payment"),
-        step("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
-        step("confirm", "Confirm"),
-    ],
-}
-V2 = {
-    "name": "Order Flow",
-    "version": 2,
-    "entry_step_id": "welcome",
-    "fields": [
-        {
-            "name": "age",
-            "type": "integer",
-            "question": "Before we continue, what is your age?",
-            "extraction_hints": ["age", "years old"],
-        }
-    ],
-    "steps": [
+V1 = V1_PAYMENT
+V2 = order_flow(  # the seed's age fork before Checkout, and a step after Confirm
+    2,
+    [
         step("welcome", "Welcome", "age_check"),
         step(
             "age_check",
             "Age Verification",
-            {"to_step_id": "rejection", "condition": "age < 18", "priority": 1},
-            {"to_step_id": "checkout", "condition": "age >= 18"},
+            ("rejection", "age < 18", 1),
+            ("checkout", "age >= 18", 0),
             collects_fields=["age"],
         ),
         step("rejection", "Rejection"),
@@ -137,7 +108,7 @@ V2 = {
         step("confirm", "Confirm", "receipt"),
         step("receipt", "Receipt"),
     ],
-}
+)
 
 
 def test_the_quickstart_end_to_end(local: Local) -> None:

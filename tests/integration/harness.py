@@ -126,3 +126,43 @@ def drain(queue_url: str, *, limit: int = 10_000, on_event: Any = None) -> list[
             else:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     raise AssertionError("the queue never emptied")
+
+
+# -- the operator's steps, as the tests take them ------------------------------------------------------
+
+
+def register(api: Api, v1: dict[str, Any], sessions: dict[str, dict[str, Any]]) -> None:
+    """Version 1 of the scenario, and the runtime's reports of sessions on it."""
+    assert api.post("/api/v1/scenarios", v1).status == 201
+    for session_id, body in sessions.items():
+        assert api.put(f"/api/v1/sessions/{session_id}", body).status == 200, session_id
+
+
+def propose(api: Api, document: dict[str, Any]) -> dict[str, Any]:
+    """A migration plan of the order flow to `document` (pending)."""
+    response = api.post(
+        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": document, "created_by": "op"}
+    )
+    assert response.status == 201, response.body
+    return response.body
+
+
+def approve(api: Api, plan: dict[str, Any]) -> None:
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+
+
+def deploy_version(api: Api, queue_url: str, document: dict[str, Any]) -> dict[str, Any]:
+    """Plan, approve and deploy `document`, then let the worker mark everything."""
+    plan = propose(api, document)
+    approve(api, plan)
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    drain(queue_url)
+    return plan
+
+
+def world(
+    api: Api, queue_url: str, v1: dict[str, Any], v2: dict[str, Any], sessions: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Sessions on v1, and v2 deployed with every session marked."""
+    register(api, v1, sessions)
+    return deploy_version(api, queue_url, v2)

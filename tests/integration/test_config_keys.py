@@ -14,8 +14,9 @@ from scenario_migration.config import get_settings
 from scenario_migration.domain.extraction import RuleExtractor
 from scenario_migration.services import jit as jit_service
 from scenario_migration.services import retention
-from tests.integration.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
-from tests.integration.harness import Api, drain, invoke_jit
+from tests.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
+from tests.integration.harness import Api, drain, invoke_jit, propose, register, world
+from tests.integration.harness import approve as approve_plan
 from tests.unit.test_bedrock_extractor import MODEL, converse_answer, runtime_client
 
 
@@ -35,14 +36,10 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 
 
 def plan_for(api: Api, document: dict, sessions: dict[str, dict] | None = None, approve: bool = True) -> dict:
-    assert api.post("/api/v1/scenarios", V1).status == 201
-    for session_id, body in (sessions or {}).items():
-        assert api.put(f"/api/v1/sessions/{session_id}", body).status == 200
-    plan = api.post(
-        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": document, "created_by": "op"}
-    ).body
+    register(api, V1, sessions or {})
+    plan = propose(api, document)
     if approve:
-        assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+        approve_plan(api, plan)
     return plan
 
 
@@ -190,22 +187,11 @@ def called_with(model_id: str) -> dict[str, Any]:
     }
 
 
-def deployed_gap_plan(api: Api, queue_url: str, sessions: list[str]) -> None:
-    assert api.post("/api/v1/scenarios", V1).status == 201
-    for session_id in sessions:
-        assert api.put(f"/api/v1/sessions/{session_id}", report("checkout")).status == 200
-    plan = api.post(
-        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_GAP, "created_by": "op"}
-    ).body
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
-    drain(queue_url)
-
-
 def test_extractor_keys(
     api: Api, tenant: str, queue_url: str, configure: Callable[..., None], stubbed_container_client: Stubber
 ) -> None:
-    deployed_gap_plan(api, queue_url, ["rules", "bedrock", "other-model", "throttled"])
+    sessions = ["rules", "bedrock", "other-model", "throttled"]
+    world(api, queue_url, V1, V2_GAP, {session_id: report("checkout") for session_id in sessions})
     said = {"conversation": [{"role": "customer", "text": "I turned thirty-four last week"}]}
 
     def customer(session_id: str) -> dict[str, Any]:

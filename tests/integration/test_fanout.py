@@ -15,9 +15,9 @@ from local_run.functions import LambdaContext
 from local_run.poller import sqs_event
 from scenario_migration.services import deployments
 from scenario_migration.store import dynamodb, keys, work_queue
+from tests.documents import V1, V2_DOWNSTREAM, report
 from tests.integration import harness
-from tests.integration.documents import V1, V2_DOWNSTREAM, report
-from tests.integration.harness import Api, drain
+from tests.integration.harness import Api, approve, drain, propose, register
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "SendMessageBatch"}
 
@@ -28,12 +28,8 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def setup_plan(api: Api, sessions: dict[str, dict[str, Any]], policies: dict | None = None) -> dict:
-    assert api.post("/api/v1/scenarios", V1).status == 201
-    for session_id, body in sessions.items():
-        assert api.put(f"/api/v1/sessions/{session_id}", body).status == 200, session_id
-    plan = api.post(
-        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_DOWNSTREAM, "created_by": "op"}
-    ).body
+    register(api, V1, sessions)
+    plan = propose(api, V2_DOWNSTREAM)
     if policies:
         keyed = {
             a["anchor_content_hash"]: policies[a["anchor_name"]]
@@ -41,7 +37,7 @@ def setup_plan(api: Api, sessions: dict[str, dict[str, Any]], policies: dict | N
             if a["anchor_name"] in policies
         }
         assert api.put(f"/api/v1/migration-plans/{plan['id']}/policies", {"policies": keyed}).status == 200
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+    approve(api, plan)
     return plan
 
 

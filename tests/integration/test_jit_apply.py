@@ -8,7 +8,7 @@ import pytest
 from scenario_migration.config import get_settings, load_settings
 from scenario_migration.services import jit
 from scenario_migration.store import dynamodb
-from tests.integration.documents import (
+from tests.documents import (
     V1,
     V1_PAYMENT,
     V2_DOWNSTREAM,
@@ -19,24 +19,7 @@ from tests.integration.documents import (
     report,
     step,
 )
-from tests.integration.harness import Api, drain, invoke_jit
-
-
-def deploy_version(api: Api, queue_url: str, document: dict) -> dict:
-    plan = api.post(
-        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": document, "created_by": "op"}
-    ).body
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
-    drain(queue_url)
-    return plan
-
-
-def world(api: Api, queue_url: str, v1: dict, v2: dict, sessions: dict[str, dict]) -> dict:
-    assert api.post("/api/v1/scenarios", v1).status == 201
-    for session_id, body in sessions.items():
-        assert api.put(f"/api/v1/sessions/{session_id}", body).status == 200
-    return deploy_version(api, queue_url, v2)
+from tests.integration.harness import Api, deploy_version, invoke_jit, world
 
 
 def status(api: Api, plan: dict) -> dict:

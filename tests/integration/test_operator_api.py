@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.integration.documents import V1, V2_DOWNSTREAM, V2_GAP, order_flow, report, step
+from tests.documents import V1, V2_DOWNSTREAM, V2_GAP, order_flow, report, step
 from tests.integration.harness import Api
 
 

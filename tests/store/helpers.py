@@ -13,7 +13,7 @@ from scenario_migration.store import keys
 from scenario_migration.store import plans as plan_store
 from scenario_migration.store import scenarios as scenario_store
 from scenario_migration.store import sessions as session_store
-from tests.integration.documents import V1, V2_DOWNSTREAM
+from tests.documents import V1, V2_DOWNSTREAM
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _RESULT = plan_migration(Scenario.model_validate(V1), Scenario.model_validate(V2_DOWNSTREAM))

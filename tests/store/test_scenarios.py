@@ -8,7 +8,7 @@ import pytest
 
 from scenario_migration.errors import Conflict
 from scenario_migration.store import documents, plans, scenarios
-from tests.integration.documents import V1, V2_DOWNSTREAM
+from tests.documents import V1, V2_DOWNSTREAM
 from tests.store.helpers import T0, new_plan, new_scenario
 
 

@@ -13,43 +13,14 @@ from scenario_migration.domain.lifecycle import AnchorPolicy, ScopeFilter
 from scenario_migration.domain.plan import MigrationScenario
 from scenario_migration.domain.planner import plan_migration
 from scenario_migration.domain.scenario import Scenario
+from tests.documents import AGE_FIELD, order_flow
+from tests.documents import step as s
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-AGE = {
-    "name": "age",
-    "type": "integer",
-    "question": "Before we continue, what is your age?",
-    "extraction_hints": ["age", "years old"],
-    "minimum": 0,
-    "maximum": 130,
-}
 
 
-def scenario(version: int, steps: list[tuple], fields: tuple = (AGE,)) -> Scenario:
-    """steps: (id, name, [(to, condition, priority)], extra attributes)."""
-    return Scenario.model_validate(
-        {
-            "id": "order-flow",
-            "name": "Order Flow",
-            "version": version,
-            "entry_step_id": steps[0][0],
-            "fields": list(fields),
-            "steps": [
-                {
-                    "id": i,
-                    "name": n,
-                    **extra,
-                    "transitions": [{"to_step_id": t, "condition": c, "priority": p} for t, c, p in tr],
-                }
-                for i, n, tr, extra in steps
-            ],
-        }
-    )
-
-
-def s(step_id: str, name: str, *to: str | tuple, **extra: Any) -> tuple:
-    transitions = [t if isinstance(t, tuple) else (t, None, 0) for t in to]
-    return (step_id, name, transitions, extra)
+def scenario(version: int, steps: list[dict[str, Any]], fields: tuple = (AGE_FIELD,)) -> Scenario:
+    return Scenario.model_validate(order_flow(version, steps, fields=fields))
 
 
 V1 = scenario(

@@ -33,6 +33,8 @@ from scenario_migration.domain.plan import (
 from scenario_migration.domain.planner import plan_migration
 from scenario_migration.domain.scenario import Scenario, Step, content_hash, parse_scenario
 from scenario_migration.errors import ScenarioInvalid
+from tests.documents import order_flow
+from tests.documents import step as s
 
 CLEAN, GAP, REROUTE = MigrationScenario.CLEAN_GRAFT, MigrationScenario.GAP_FILL, MigrationScenario.RE_ROUTE
 NOTHING = Changes()
@@ -42,26 +44,8 @@ AGE = {"name": "age", "type": "integer", "question": "Before we continue, what i
 # -- building documents ----------------------------------------------------------------------------
 
 
-def s(step_id: str, name: str, *to: str | tuple, **extra: Any) -> dict[str, Any]:
-    """A step document; each exit is a target id or (target id, condition, priority)."""
-    exits = [t if isinstance(t, tuple) else (t, None, 0) for t in to]
-    return {
-        "id": step_id,
-        "name": name,
-        **extra,
-        "transitions": [{"to_step_id": t, "condition": c, "priority": p} for t, c, p in exits],
-    }
-
-
 def doc(*steps: dict[str, Any], version: int = 1, fields: tuple = (AGE,)) -> dict[str, Any]:
-    return {
-        "id": "order-flow",
-        "name": "Order Flow",
-        "version": version,
-        "entry_step_id": steps[0]["id"],
-        "fields": list(fields),
-        "steps": list(steps),
-    }
+    return order_flow(version, list(steps), fields=fields)
 
 
 def scenario(*steps: dict[str, Any], version: int = 1, fields: tuple = (AGE,)) -> Scenario:

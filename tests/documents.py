@@ -1,4 +1,4 @@
-"""Scenario documents used by the integration tests: the seed's order flow and its versions."""
+"""Scenario documents for the tests: builders, and the seed's order flow with its versions."""
 
 from typing import Any
 
@@ -12,9 +12,13 @@ AGE_FIELD = {
 }
 
 
-def step(step_id: str, name: str, *to: str | tuple, **extra: Any) -> dict[str, Any]:
+def step(step_id: str, name: str, *to: str | tuple | dict, **extra: Any) -> dict[str, Any]:
+    """A step document; each exit is a target id, (target id, condition, priority) or a
+    transition document."""
     transitions = [
-        {"to_step_id": t[0], "condition": t[1], "priority": t[2]}
+        t
+        if isinstance(t, dict)
+        else {"to_step_id": t[0], "condition": t[1], "priority": t[2]}
         if isinstance(t, tuple)
         else {"to_step_id": t}
         for t in to
@@ -22,13 +26,18 @@ def step(step_id: str, name: str, *to: str | tuple, **extra: Any) -> dict[str, A
     return {"id": step_id, "name": name, "transitions": transitions, **extra}
 
 
-def order_flow(version: int, steps: list[dict[str, Any]], scenario_id: str = "order-flow") -> dict[str, Any]:
+def order_flow(
+    version: int,
+    steps: list[dict[str, Any]],
+    scenario_id: str = "order-flow",
+    fields: tuple[dict[str, Any], ...] = (AGE_FIELD,),
+) -> dict[str, Any]:
     return {
         "id": scenario_id,
         "name": "Order Flow",
         "version": version,
         "entry_step_id": steps[0]["id"],
-        "fields": [AGE_FIELD],
+        "fields": list(fields),
         "steps": steps,
     }
 

@@ -1,0 +1,32 @@
+"""The benchmarks' AWS: DynamoDB on AWS's DynamoDB Local (real per-request costs), SQS on the
+embedded moto, with template.yaml's tables and queues and the functions' environment set."""
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def local_aws(script: str) -> Iterator[str]:
+    """Yields DynamoDB Local's endpoint; exits with the reason when it cannot run here."""
+    from local_run import dynamodb_local
+    from local_run.aws import start_embedded_aws
+    from local_run.template import create_resources, function_environment, load_template
+
+    reason = dynamodb_local.unavailable()
+    if reason:
+        sys.exit(f"{script}: {reason}")
+    dynamodb = dynamodb_local.start()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+    server, _ = start_embedded_aws(0)  # sets AWS_ENDPOINT_URL (SQS) and placeholder credentials
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint
+    try:
+        template = load_template()
+        os.environ.update(function_environment(template, create_resources(template)))
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # the services' INFO lines would bury the figures
+        yield dynamodb.endpoint
+    finally:
+        server.stop()
+        dynamodb.stop()
