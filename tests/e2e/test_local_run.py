@@ -17,7 +17,7 @@ import pytest
 
 from local_run.aws import local_client
 from scenario_migration.store import keys
-from tests.documents import V1_PAYMENT, order_flow, step
+from tests.documents import V1_PAYMENT, V2_FORK_PAYMENT, step
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -90,25 +90,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
         raise
 
 
-V1 = V1_PAYMENT
-V2 = order_flow(  # the seed's age fork before Checkout, and a step after Confirm
-    2,
-    [
-        step("welcome", "Welcome", "age_check"),
-        step(
-            "age_check",
-            "Age Verification",
-            ("rejection", "age < 18", 1),
-            ("checkout", "age >= 18", 0),
-            collects_fields=["age"],
-        ),
-        step("rejection", "Rejection"),
-        step("checkout", "Checkout", "payment"),
-        step("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
-        step("confirm", "Confirm", "receipt"),
-        step("receipt", "Receipt"),
-    ],
-)
+V1, V2 = V1_PAYMENT, V2_FORK_PAYMENT  # the seed's age fork before Checkout, a checkpoint after it
 
 
 def test_the_quickstart_end_to_end(local: Local) -> None:
