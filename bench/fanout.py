@@ -1,12 +1,12 @@
 """Deploy fan-out (marking) against AWS's DynamoDB Local, beside a raw BatchWriteItem baseline.
 
-Run: python bench/fanout.py [--sessions 5000 20000] [--anchors 5] [--variants built partiql].
+Run: python bench/fanout.py [--sessions 5000 20000] [--anchors 5].
 Needs Java and DynamoDB Local (`make dynamodb-local`).
 
-For each N and variant: seeds N live sessions spread over the anchors of a scenario (through the
-sessions service, as the runtime's reports would), plans, approves and deploys a new version
-(every step an anchor), then feeds the marking worker's *handler* SQS-shaped events (BatchSize
-from template.yaml) from an in-memory queue that keeps the real message bodies the service sends,
+For each N: seeds N live sessions spread over the anchors of a scenario (through the sessions
+service, as the runtime's reports would), plans, approves and deploys a new version (every step
+an anchor), then feeds the marking worker's *handler* SQS-shaped events (BatchSize from
+template.yaml) from an in-memory queue that keeps the real message bodies the service sends,
 until the queue is empty. Then writes N items of the same size and index keys as a marked
 session to the same table with BatchWriteItem (25 per request, one thread): the raw baseline.
 Prints sessions marked per second and its ratio to the baseline's items per second, DynamoDB
@@ -16,13 +16,10 @@ units show too), and the per-page constant.
 Targets (SPEC 13): at most one write request per marked session plus a constant per page, and
 marking throughput at least half the baseline's.
 
-Variants: `built` is the code as it is (one conditional UpdateItem per session; the `by_position`
-index projects only what marking reads, so a marker write costs no index write). `partiql`
-measures an alternative without touching the service: the page's marker writes made by a
-prototype store operation (PartiQL BatchExecuteStatement, 25 conditional updates per request, see
-`partiql_mark_sessions`). It is not adopted: moto, the local run's and the tests' fallback, does
-not run such statements. A warm-up run (not shown) comes first: DynamoDB Local is a JVM and its
-first thousands of requests are slower.
+Marker writes are conditional updates in transactions of up to 100 (the `by_position` index
+projects only what marking reads, so a marker costs no index write; a transactional write costs
+2 units where a plain one costs 1). A warm-up run (not shown) comes first: DynamoDB Local is a
+JVM and its first thousands of requests are slower.
 """
 
 import argparse
@@ -35,7 +32,6 @@ import time
 import uuid
 import warnings
 from collections import Counter, deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +49,6 @@ WRITES = {
     "DeleteItem",
     "BatchWriteItem",
     "TransactWriteItems",
-    "BatchExecuteStatement",
 }
 THROUGHPUT_TARGET = 0.5
 PAGE_CONSTANT_TARGET = 3  # write requests per page besides the marker writes (claim + commit today)
@@ -98,18 +93,33 @@ class Queue:
             )
 
 
+def _marks(body: dict[str, Any]) -> bool:
+    """A transaction of marker writes (its items update the sessions table)."""
+    return any(
+        action.get("Update", {}).get("TableName") == os.environ["SESSIONS_TABLE"]
+        for action in body.get("TransactItems", [])
+    )
+
+
 class Meter:
-    """DynamoDB requests (HTTP attempts) and consumed capacity, by operation, of one client."""
+    """DynamoDB requests (HTTP attempts) and consumed capacity, by operation, of one client.
+
+    DynamoDB Local under-reports transactions (one item's units for the whole request), so a
+    transaction's items are priced by AWS's rule instead: 2 units per KB of each item written.
+    `price_transactions` learns each item's size from a no-op write (REMOVE of an absent
+    attribute, priced by item size) made with another client after the run."""
 
     def __init__(self, client: Any) -> None:
         self.requests: Counter[str] = Counter()
         self.units: Counter[str] = Counter()  # operation -> capacity units (table + indexes)
         self.index_units = 0.0
-        self.marker_requests = 0  # UpdateItem or BatchExecuteStatement on the sessions table
+        self.marker_requests = 0  # TransactWriteItems of marker writes (on the sessions table)
         self.marker_units = 0.0
+        self.transacted: list[tuple[str, str]] = []  # (table, key as JSON) of each transaction item
         events = client.meta.events
         events.register("provide-client-params.dynamodb", self._ask_capacity)
         events.register("before-send.dynamodb", self._count)
+        events.register("provide-client-params.dynamodb.TransactWriteItems", self._keep_keys)
         events.register("after-call.dynamodb", self._capacity)
 
     @staticmethod
@@ -119,24 +129,46 @@ class Meter:
     def _count(self, request: Any, **_: Any) -> None:
         operation = request.headers.get("X-Amz-Target", b"?").decode().rsplit(".", 1)[-1]
         self.requests[operation] += 1
-        if operation == "BatchExecuteStatement" or (
-            operation == "UpdateItem"
-            and json.loads(request.body)["TableName"] == os.environ["SESSIONS_TABLE"]
-        ):
+        if operation == "TransactWriteItems" and _marks(json.loads(request.body)):
             self.marker_requests += 1
 
-    def _capacity(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    @staticmethod
+    def _keep_keys(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["bench_keys"] = [_item_key(action) for action in params["TransactItems"]]
+
+    def _capacity(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            if "ConsumedCapacity" in parsed:  # it succeeded: its items were written
+                self.transacted += context["bench_keys"]
+            return
         consumed = parsed.get("ConsumedCapacity") or []
         for entry in consumed if isinstance(consumed, list) else [consumed]:
             self.units[model.name] += entry.get("CapacityUnits", 0)
             for index in (entry.get("GlobalSecondaryIndexes") or {}).values():
                 self.index_units += index.get("CapacityUnits", 0)
-            if model.name == "UpdateItem" and entry.get("TableName") == os.environ["SESSIONS_TABLE"]:
-                self.marker_units += entry.get("CapacityUnits", 0)
+
+    def price_transactions(self) -> None:
+        """Add 2 x (each transacted item's units, table and indexes) to the totals."""
+        import boto3
+
+        probe, sizes = boto3.client("dynamodb"), {}
+        for table, key in set(self.transacted):
+            consumed = probe.update_item(
+                TableName=table,
+                Key=json.loads(key),
+                UpdateExpression="REMOVE bench_absent",
+                ReturnConsumedCapacity="INDEXES",
+            )["ConsumedCapacity"]
+            sizes[table, key] = consumed["CapacityUnits"]
+        for table, key in self.transacted:
+            self.units["TransactWriteItems"] += 2 * sizes[table, key]
+            if table == os.environ["SESSIONS_TABLE"]:
+                self.marker_units += 2 * sizes[table, key]
 
     def reset(self) -> None:
         self.requests.clear()
         self.units.clear()
+        self.transacted.clear()
         self.index_units = self.marker_units = 0.0
         self.marker_requests = 0
 
@@ -145,6 +177,12 @@ class Meter:
 
     def write_units(self) -> float:
         return sum(n for op, n in self.units.items() if op in WRITES)
+
+
+def _item_key(action: dict[str, Any]) -> tuple[str, str]:
+    (body,) = action.values()
+    key = body["Key"] if "Key" in body else {k: body["Item"][k] for k in ("pk", "sk")}
+    return body["TableName"], json.dumps(key, sort_keys=True)
 
 
 def seed(tenant: str, sessions: int, anchors: int) -> str:
@@ -248,6 +286,7 @@ def marking(sessions: int, anchors: int, meter: Meter) -> Run:
     started = time.perf_counter()
     events, messages = drain(queue)
     elapsed = time.perf_counter() - started
+    meter.price_transactions()
     status = deployments.status(tenant, plan_id)
     assert status["sessions_marked"] == sessions and status["status"] == "deployed", status
     run = Run(
@@ -297,138 +336,55 @@ def baseline(sessions: int, item: dict[str, Any]) -> float:
     return time.perf_counter() - started
 
 
-def report(label: str, r: Run) -> None:
+def report(r: Run) -> None:
     n = r.sessions
     ratio = r.rate / r.raw_rate
-    print(f"  {label}")
     print(
-        f"    marking: {r.rate:,.0f} sessions/s ({r.elapsed:.2f} s; {r.events} worker invocations, "
+        f"  marking: {r.rate:,.0f} sessions/s ({r.elapsed:.2f} s; {r.events} worker invocations, "
         f"{r.pages} pages of {n / r.pages:.0f} on average, {r.units} work units)"
     )
     print(
-        f"    raw BatchWriteItem: {r.raw_rate:,.0f} items/s ({r.raw_seconds:.2f} s), "
+        f"  raw BatchWriteItem: {r.raw_rate:,.0f} items/s ({r.raw_seconds:.2f} s), "
         f"{r.raw_units / n:.2f} write units/item (index {r.raw_index_units / n:.2f})"
     )
     print(
-        f"    marking / raw: {ratio:.2f}  target >= {THROUGHPUT_TARGET}: "
+        f"  marking / raw: {ratio:.2f}  target >= {THROUGHPUT_TARGET}: "
         f"{'met' if ratio >= THROUGHPUT_TARGET else 'MISSED'}"
     )
     by_op = ", ".join(f"{op} {k}" for op, k in sorted(r.requests.items()))
-    print(f"    DynamoDB requests per marked session: {sum(r.requests.values()) / n:.3f} ({by_op})")
+    print(f"  DynamoDB requests per marked session: {sum(r.requests.values()) / n:.3f} ({by_op})")
     writes_ok = r.marker_requests <= n and r.per_page <= PAGE_CONSTANT_TARGET
     print(
-        f"    write requests per marked session: {r.writes / n:.3f} = {r.marker_requests / n:.3f} marker "
+        f"  write requests per marked session: {r.writes / n:.3f} = {r.marker_requests / n:.3f} marker "
         f"writes + {r.per_page:.2f} per page  target <= 1 + constant/page: {'met' if writes_ok else 'MISSED'}"
     )
-    if r.marker_units:
-        rest = (r.write_units - r.marker_units) / r.pages
-        print(
-            f"    write units per marked session: {r.write_units / n:.2f} (index {r.index_units / n:.2f}; "
-            f"marker writes {r.marker_units / n:.2f}; the rest {rest:.1f} per page)"
-        )
-    else:
-        print(
-            f"    write units: {r.write_units / n:.2f} per marked session besides marker writes (DynamoDB "
-            "Local reports none for BatchExecuteStatement; AWS bills each statement as an UpdateItem)"
-        )
-
-
-PARTIQL_BATCH = 25  # BatchExecuteStatement's limit
-_PROTOTYPE_POOL = ThreadPoolExecutor(max_workers=4)
-
-
-def partiql_mark_sessions(
-    tenant: str, session_ids: list[str], marker: dict[str, Any], from_version: int, step_id: str
-) -> list[str]:
-    """PROTOTYPE of the store operation this bench argues for (not the service's code): the same
-    conditional marker write as store/deployments.mark_session, 25 sessions per request with
-    PartiQL's BatchExecuteStatement. Each statement succeeds or fails on its own (not a
-    transaction: normal write units); a failed condition returns the old item (ALL_OLD), which
-    tells "ours" (this page marked it on an earlier attempt) from "skipped"."""
-    from scenario_migration.store import dynamodb, keys
-    from scenario_migration.store.dynamodb import from_item, to_item
-
-    client = dynamodb.client()
-    statement = (
-        f'UPDATE "{os.environ["SESSIONS_TABLE"]}" SET marker = ? WHERE pk = ? AND sk = ? '
-        "AND position_pk IS NOT MISSING AND scenario_version = ? AND current_step_id = ? "
-        "AND (marker IS MISSING OR marker.plan_id <> ?)"
+    rest = (r.write_units - r.marker_units) / r.pages
+    print(
+        f"  write units per marked session: {r.write_units / n:.2f} (index {r.index_units / n:.2f}; "
+        f"marker writes {r.marker_units / n:.2f}; the rest {rest:.1f} per page)"
     )
-    values = to_item({"m": marker, "v": from_version, "s": step_id, "p": marker["plan_id"]})
-
-    def statement_for(session_id: str) -> dict[str, Any]:
-        key = [{"S": keys.session_pk(tenant, session_id)}, {"S": keys.SESSION_SK}]
-        return {
-            "Statement": statement,
-            "Parameters": [values["m"], *key, values["v"], values["s"], values["p"]],
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-
-    def batch(chunk: list[str]) -> list[str]:
-        statements = [statement_for(sid) for sid in chunk]
-        outcomes = [""] * len(chunk)
-        pending = list(range(len(chunk)))
-        for attempt in range(8):
-            responses = client.batch_execute_statement(Statements=[statements[i] for i in pending])
-            retry = []
-            for i, response in zip(pending, responses["Responses"], strict=True):
-                error = response.get("Error")
-                if error is None:
-                    outcomes[i] = "marked"
-                elif error.get("Code") == "ConditionalCheckFailed":
-                    old = from_item(error.get("Item") or {}).get("marker") or {}
-                    outcomes[i] = "ours" if old.get("page_id") == marker["page_id"] else "skipped"
-                else:  # throttled or in conflict: that statement again
-                    retry.append(i)
-            if not retry:
-                return outcomes
-            pending = retry
-            time.sleep(0.02 * 2**attempt)
-        raise RuntimeError(f"{len(pending)} statement(s) kept failing")
-
-    chunks = [session_ids[i : i + PARTIQL_BATCH] for i in range(0, len(session_ids), PARTIQL_BATCH)]
-    return [outcome for outcomes in _PROTOTYPE_POOL.map(batch, chunks) for outcome in outcomes]
-
-
-VARIANTS: dict[str, tuple[bool, str]] = {  # name -> (PartiQL marking, label)
-    "built": (False, "as built (one conditional UpdateItem per session)"),
-    "partiql": (True, "prototype, not adopted: BatchExecuteStatement, 25 per request"),
-}
-
-
-def run_variant(name: str, sessions: int, anchors: int, meter: Meter) -> Run:
-    from scenario_migration.services import deployments
-
-    partiql, _ = VARIANTS[name]
-    as_built: Callable[..., list[str]] = deployments.mark_sessions
-    if partiql:
-        deployments.mark_sessions = partiql_mark_sessions
-    try:
-        return marking(sessions, anchors, meter)
-    finally:
-        deployments.mark_sessions = as_built
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sessions", type=int, nargs="+", default=[5000, 20000], help="N (one run each)")
     parser.add_argument("--anchors", type=int, default=5)
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with local_aws("bench/fanout.py"):
         from scenario_migration.services import deployments
+        from scenario_migration.store import deployments as store
         from scenario_migration.store import dynamodb
 
         meter = Meter(dynamodb.client())
-        for name in args.variants:  # warm-up: the JVM's first requests are slow (not shown)
-            run_variant(name, 1000, args.anchors, meter)
-        concurrency, page = deployments.MARK_CONCURRENCY, deployments.PAGE_SIZE
-        print(f"marking: {concurrency} marker writes in flight per page, page size {page}")
+        marking(1000, args.anchors, meter)  # warm-up: the JVM's first requests are slow (not shown)
+        print(
+            f"marking: pages of {deployments.PAGE_SIZE} sessions, transactions of up to "
+            f"{store.TRANSACTION_ITEMS} marker writes, {deployments.MARK_CONCURRENCY} in flight"
+        )
         for sessions in args.sessions:
             print(f"\nN = {sessions} sessions over {args.anchors} anchors")
-            for name in args.variants:
-                report(f"[{name}] {VARIANTS[name][1]}", run_variant(name, sessions, args.anchors, meter))
+            report(marking(sessions, args.anchors, meter))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from local_run.aws import local_client
+from scenario_migration.services import deployments
 from scenario_migration.store import keys
 from tests.documents import V1_PAYMENT, V2_FORK_PAYMENT, step
 
@@ -224,7 +225,7 @@ def test_twenty_thousand_sessions_marked_page_by_page(local: Local) -> None:
     assert done["sessions_marked"] == count
     invocations = local.http("GET", "/local/stats")[1]["invocations"]["DeployWorkerFunction"] - before
     pages = _ledgers(stats["dynamodb_endpoint"], tenant, plan["id"])
-    assert max(len(p) for p in pages) == 100  # the page size
+    assert max(len(p) for p in pages) == deployments.PAGE_SIZE == 300
     assert sum(len(p) for p in pages) == count
     expand_messages = -(-len(plan["transformation_map"]["anchors"]) * keys.POSITION_SHARDS // 200)
     assert invocations == len(pages) + expand_messages  # one page (or one expansion) per invocation

@@ -15,6 +15,7 @@ from local_run.functions import LambdaContext
 from local_run.poller import sqs_event
 from scenario_migration.services import deployments
 from scenario_migration.store import dynamodb, keys, work_queue
+from tests import faults
 from tests.documents import V1, V2_DOWNSTREAM, report
 from tests.integration import harness
 from tests.integration.harness import Api, approve, drain, propose, register
@@ -136,43 +137,56 @@ def test_a_crash_after_each_write_in_turn_never_double_counts(
         assert_exact(tenant_api, plan_n, set(sessions), list(sessions))
 
 
-def _throttled(request: Any, **_: Any) -> AWSResponse:
-    body = json.dumps(
-        {
-            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
-            "message": "injected throttle",
-        }
-    ).encode()
-
-    class Raw:
-        def stream(self, **_: Any) -> Iterator[bytes]:
-            yield body
-
-    return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, Raw())
-
-
 def test_throttling_mid_page_is_retried_by_botocore(api: Api, queue_url: str) -> None:
     sessions = spread(8, ("checkout",))
     plan = setup_plan(api, sessions)
     deploy(api, plan)
-    updates = {"requests": 0, "throttled": 0}
+    writes = {"requests": 0, "throttled": 0}
 
-    def maybe_throttle(request: Any, **_: Any) -> AWSResponse | None:
-        target = request.headers.get("X-Amz-Target", b"")
-        if (target.decode() if isinstance(target, bytes) else target).endswith(".UpdateItem"):
-            updates["requests"] += 1
-            if updates["requests"] in (2, 4, 6):  # the 2nd, 4th and 6th marking writes, mid-page
-                updates["throttled"] += 1
-                return _throttled(request)
+    def maybe_throttle(request: Any) -> AWSResponse | None:
+        if faults.operation(request) in ("PutItem", "TransactWriteItems"):
+            writes["requests"] += 1
+            if writes["requests"] in (2, 4, 6):  # a claim, marker and commit writes, mid-page
+                writes["throttled"] += 1
+                return faults.dynamodb_error(request, "ProvisionedThroughputExceededException", "injected")
         return None
 
-    client = dynamodb.client()
-    client.meta.events.register("before-send.dynamodb", maybe_throttle)
-    try:
+    with faults.answering(dynamodb.client(), maybe_throttle):
         drain(queue_url)
-    finally:
-        client.meta.events.unregister("before-send.dynamodb", maybe_throttle)
-    assert updates["throttled"] == 3
+    assert writes["throttled"] == 3
+    assert_exact(api, plan, set(sessions), list(sessions))
+
+
+def _marker_transaction(request: Any) -> list[dict]:
+    """The items of a TransactWriteItems request of marker writes (else none)."""
+    items = json.loads(request.body or b"{}").get("TransactItems", [])
+    marks = items and items[0].get("Update", {}).get("UpdateExpression") == "SET marker = :m"
+    return items if marks else []
+
+
+def test_a_conflict_with_a_jit_write_fails_the_page_and_its_redelivery_marks_it(
+    api: Api, queue_url: str
+) -> None:
+    """A marker transaction cancelled by a conflict (the session's own JIT write at that moment)
+    is raised, the message is redelivered, and the page is marked and counted once."""
+    sessions = spread(8, ("checkout",))
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    conflicts = {"left": 3}
+
+    def conflict(request: Any) -> AWSResponse | None:
+        items = _marker_transaction(request)
+        if conflicts["left"] and items:
+            conflicts["left"] -= 1
+            reasons = [{"Code": "None"}] * (len(items) - 1) + [{"Code": "TransactionConflict"}]
+            return faults.dynamodb_error(
+                request, "TransactionCanceledException", "conflict", CancellationReasons=reasons
+            )
+        return None
+
+    with faults.answering(dynamodb.client(), conflict):
+        drain(queue_url)
+    assert conflicts["left"] == 0
     assert_exact(api, plan, set(sessions), list(sessions))
 
 
@@ -301,4 +315,26 @@ def test_a_poison_message_fails_alone_in_its_batch(api: Api, queue_url: str) -> 
     assert result == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
     sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=expand[0]["ReceiptHandle"])
     drain(queue_url)
+    assert_exact(api, plan, set(sessions), list(sessions))
+
+
+def test_a_large_page_is_marked_in_transactions_of_a_hundred(
+    api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """230 sessions on one step in one index shard: one page, three marker transactions."""
+    monkeypatch.setattr(deployments, "PAGE_SIZE", 500)
+    monkeypatch.setattr(keys, "POSITION_SHARDS", 1)
+    sessions = spread(230, ("checkout",))
+    plan = setup_plan(api, sessions)
+    deploy(api, plan)
+    chunks: list[int] = []
+    mark = deployments.store.mark_sessions
+
+    def counted(tenant: str, session_ids: list[str], *args: Any) -> dict[str, str]:
+        chunks.append(len(session_ids))
+        return mark(tenant, session_ids, *args)
+
+    monkeypatch.setattr(deployments.store, "mark_sessions", counted)
+    drain(queue_url)
+    assert sorted(chunks) == [30, 100, 100]  # a botocore retry would not show here: it is one call
     assert_exact(api, plan, set(sessions), list(sessions))

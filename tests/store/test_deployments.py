@@ -142,16 +142,16 @@ def test_the_first_claim_fixes_a_page(tenant: str) -> None:
 
 
 def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
+    """One transaction per call: the failed conditions are classified, the rest written."""
     for session_id in ("here", "moved", "closed", "other-version"):
         report(tenant, session_id)
     report(tenant, "moved", "confirm", step_hash="d" * 16)
     report(tenant, "closed", live=False)
     report(tenant, "other-version", version=2)
     marker = {"plan_id": "p1", "page_id": "000000#000000", "state": "pending"}
-    outcomes = {
-        sid: deployments.mark_session(tenant, sid, marker, 1, "checkout")
-        for sid in ("here", "moved", "closed", "other-version", "never-reported")
-    }
+    outcomes = deployments.mark_sessions(
+        tenant, ["here", "moved", "closed", "other-version", "never-reported"], marker, 1, "checkout"
+    )
     assert outcomes == {
         "here": "marked",
         "moved": "skipped",
@@ -159,17 +159,25 @@ def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
         "other-version": "skipped",
         "never-reported": "skipped",
     }
-    assert deployments.mark_session(tenant, "here", marker, 1, "checkout") == "ours"  # a redelivery
+    report(tenant, "late")
+    again = deployments.mark_sessions(tenant, ["late", "here"], marker, 1, "checkout")  # a redelivery
+    assert again == {"late": "marked", "here": "ours"}
     other_page = {**marker, "page_id": "000001#000000"}
-    assert deployments.mark_session(tenant, "here", other_page, 1, "checkout") == "skipped"
+    assert deployments.mark_sessions(tenant, ["here"], other_page, 1, "checkout") == {"here": "skipped"}
     assert sessions.get_session(tenant, "never-reported") is None  # a failed condition creates nothing
     next_plan = {**marker, "plan_id": "p2"}
     assert not deployments.unmark_session(tenant, "here", "p2")
     assert deployments.unmark_session(tenant, "here", "p1")
     assert not deployments.unmark_session(tenant, "here", "p1")
     assert "marker" not in sessions.get_session(tenant, "here")
-    assert deployments.mark_session(tenant, "here", next_plan, 1, "checkout") == "marked"
+    assert deployments.mark_sessions(tenant, ["here"], next_plan, 1, "checkout") == {"here": "marked"}
     applied = {**next_plan, "state": "applied"}
     session = sessions.get_session(tenant, "here")
     sessions.write_outcome(tenant, session, {"marker": applied}, None, None)
     assert not deployments.unmark_session(tenant, "here", "p2")  # only a pending marker goes
+
+
+def test_a_marking_transaction_holds_at_most_a_hundred_sessions(tenant: str) -> None:
+    marker = {"plan_id": "p1", "page_id": "000000#000000", "state": "pending"}
+    with pytest.raises(ValueError, match="at most 100"):
+        deployments.mark_sessions(tenant, [f"s{i}" for i in range(101)], marker, 1, "checkout")

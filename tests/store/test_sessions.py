@@ -76,7 +76,7 @@ def test_a_session_moving_step_leaves_its_old_index_entry(tenant: str) -> None:
 def test_a_report_keeps_the_marker_and_bumps_the_revision(tenant: str) -> None:
     first = report(tenant, "s1")
     marker = {"plan_id": "p", "page_id": "000000#000000", "state": "pending"}
-    assert deployments.mark_session(tenant, "s1", marker, 1, "checkout") == "marked"
+    assert deployments.mark_sessions(tenant, ["s1"], marker, 1, "checkout") == {"s1": "marked"}
     again = report(tenant, "s1")
     assert again["marker"] == marker
     assert again["revision"] == first["revision"] + 1 == 2
@@ -93,7 +93,7 @@ def test_the_same_session_id_under_two_tenants(tenant: str) -> None:
     assert sessions.census(other, "order-flow", 1) == Counter({"confirm": 1})
     assert at_step(other, CHECKOUT) == {}
     marker = {"plan_id": "p", "page_id": "x", "state": "pending"}
-    assert deployments.mark_session(tenant, "shared-id", marker, 1, "checkout") == "marked"
+    assert deployments.mark_sessions(tenant, ["shared-id"], marker, 1, "checkout") == {"shared-id": "marked"}
     assert "marker" not in sessions.get_session(other, "shared-id")
     assert sessions.get_session(f"t-{uuid.uuid4().hex[:12]}", "shared-id") is None
 

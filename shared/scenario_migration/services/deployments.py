@@ -27,11 +27,13 @@ from scenario_migration.store import plans as plan_store
 from scenario_migration.store import scenarios as scenario_store
 from scenario_migration.store.scenarios import VersionInfo
 
-PAGE_SIZE = 100
+# Sessions per page: three marker transactions (bench/fanout.py: larger pages spread the page's
+# fixed cost, a Query, a ledger Put and a commit, over more sessions; the ledger stays ~12 KB).
+PAGE_SIZE = 300
 EXPAND_BATCH = 200
 LEDGERS_PER_UNMARK = 20
-# Marker writes of a page in flight at once: below the DynamoDB client's 10 pooled connections.
-MARK_CONCURRENCY = 8
+# Marker transactions of a page in flight at once (all of them; the client pools 10 connections).
+MARK_CONCURRENCY = 3
 OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
 
 
@@ -227,19 +229,24 @@ def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str
 def mark_sessions(
     tenant: str, session_ids: list[str], marker: dict[str, Any], from_version: int, step_id: str
 ) -> list[str]:
-    """One conditional write per session of the page, MARK_CONCURRENCY in flight at once (each
-    waits on the network, not the CPU); the outcome of each ("marked", "ours" or "skipped").
-    Every write finishes before the first error, if any, is raised: nothing of a failed attempt
-    is still in flight when SQS redelivers the message."""
+    """The page's sessions in transactions of up to 100 conditional writes, MARK_CONCURRENCY
+    transactions in flight at once (each waits on the network, not the CPU); the outcome of each
+    session ("marked", "ours" or "skipped"). Every transaction finishes before the first error,
+    if any, is raised: nothing of a failed attempt is still in flight when SQS redelivers."""
+    size = store.TRANSACTION_ITEMS
+    chunks = [session_ids[i : i + size] for i in range(0, len(session_ids), size)]
 
-    def write(session_id: str) -> str:
-        return store.mark_session(tenant, session_id, marker, from_version, step_id)
+    def write(chunk: list[str]) -> dict[str, str]:
+        return store.mark_sessions(tenant, chunk, marker, from_version, step_id)
 
-    if len(session_ids) <= 1:
-        return [write(sid) for sid in session_ids]
-    futures = [_writers().submit(write, sid) for sid in session_ids]
-    wait(futures)
-    return [future.result() for future in futures]
+    if len(chunks) <= 1:
+        results = [write(chunk) for chunk in chunks]
+    else:
+        futures = [_writers().submit(write, chunk) for chunk in chunks]
+        wait(futures)
+        results = [future.result() for future in futures]
+    outcomes = {sid: outcome for result in results for sid, outcome in result.items()}
+    return [outcomes[sid] for sid in session_ids]
 
 
 @lru_cache(maxsize=1)

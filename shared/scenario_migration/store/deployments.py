@@ -1,9 +1,10 @@
 """Deployment state: the start of a deploy, counters, page ledgers and session markers.
 
-Exactly-once marking at about one write per marked session: the first attempt at a page of a
-work unit claims a ledger item holding the page's session ids. Every attempt (redelivery, a
-concurrent duplicate, a retry after a crash) marks from that same list with a conditional write
-that stamps the page id into the marker, so "marked by this page" is a fact stored on the session.
+Exactly-once marking at about one write request per hundred marked sessions: the first attempt
+at a page of a work unit claims a ledger item holding the page's session ids. Every attempt
+(redelivery, a concurrent duplicate, a retry after a crash) marks from that same list with
+conditional writes (transactions of up to 100) that stamp the page id into the marker, so
+"marked by this page" is a fact stored on the session.
 The page's count is then added once, in a transaction that also moves the ledger from `claimed`
 to `counted`. See docs/architecture.md.
 """
@@ -251,32 +252,76 @@ def settle_unmarked_page(tenant: str, plan_id: str, page_id: str, unmarked: int)
 # -- markers on sessions ---------------------------------------------------------------------------
 
 
-def mark_session(
-    tenant: str, session_id: str, marker: dict[str, Any], from_version: int, step_id: str
-) -> str:
-    """Mark a live session still at (from_version, step_id) and not yet marked for this plan.
+TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 
-    Returns "marked", "ours" (an earlier attempt of the same page marked it) or "skipped"."""
-    try:
-        client().update_item(
-            TableName=session_store._table(),
-            Key=to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-            UpdateExpression="SET marker = :m",
-            ConditionExpression=(
+
+def mark_sessions(
+    tenant: str, session_ids: list[str], marker: dict[str, Any], from_version: int, step_id: str
+) -> dict[str, str]:
+    """Mark up to 100 sessions with one transaction of conditional updates: each session must be
+    live, still at (from_version, step_id) and not yet marked for this plan.
+
+    Returns each session's outcome: "marked", "ours" (an earlier attempt of the same page marked
+    it) or "skipped". A transaction is all or nothing, so when some conditions fail (a session
+    moved or closed since the page was read), those sessions are classified from the old item
+    DynamoDB returns and the rest go again in a new transaction: at most one request per
+    session, usually one per chunk. Any other cancellation (a conflict with the session's own
+    JIT write, throttling) is raised: the SQS message is redelivered and marks from the same
+    ledger, so nothing is counted twice."""
+    outcomes: dict[str, str] = {}
+    pending = list(dict.fromkeys(session_ids))  # one action per item per transaction
+    if len(pending) > TRANSACTION_ITEMS:
+        raise ValueError(f"at most {TRANSACTION_ITEMS} sessions per transaction, got {len(pending)}")
+    while pending:
+        try:
+            client().transact_write_items(
+                TransactItems=[_marker_update(tenant, sid, marker, from_version, step_id) for sid in pending]
+            )
+        except ClientError as exc:
+            pending = _settle_failed_conditions(exc, pending, marker["page_id"], outcomes)
+        else:
+            outcomes |= dict.fromkeys(pending, "marked")
+            pending = []
+    return outcomes
+
+
+def _marker_update(
+    tenant: str, session_id: str, marker: dict[str, Any], from_version: int, step_id: str
+) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": session_store._table(),
+            "Key": to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
+            "UpdateExpression": "SET marker = :m",
+            "ConditionExpression": (
                 "attribute_exists(position_pk) AND scenario_version = :v AND current_step_id = :step "
                 "AND (attribute_not_exists(marker) OR marker.plan_id <> :plan)"
             ),
-            ExpressionAttributeValues=to_item(
+            "ExpressionAttributeValues": to_item(
                 {":m": marker, ":v": from_version, ":step": step_id, ":plan": marker["plan_id"]}
             ),
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
-    except ClientError as exc:
-        if not is_condition_failure(exc):
-            raise
-        old = from_item(exc.response.get("Item") or {})
-        return "ours" if (old.get("marker") or {}).get("page_id") == marker["page_id"] else "skipped"
-    return "marked"
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _settle_failed_conditions(
+    exc: ClientError, pending: list[str], page_id: str, outcomes: dict[str, str]
+) -> list[str]:
+    """Classify the sessions whose condition failed; the ones to try again (raises `exc` when the
+    transaction was cancelled for anything but failed conditions)."""
+    reasons = exc.response.get("CancellationReasons") or []
+    codes = {reason.get("Code", "None") for reason in reasons}
+    if len(reasons) != len(pending) or not codes <= {"None", "ConditionalCheckFailed"}:
+        raise exc
+    retry = []
+    for session_id, reason in zip(pending, reasons, strict=True):
+        if reason.get("Code") != "ConditionalCheckFailed":
+            retry.append(session_id)
+            continue
+        old = from_item(reason.get("Item") or {}).get("marker") or {}
+        outcomes[session_id] = "ours" if old.get("page_id") == page_id else "skipped"
+    return retry
 
 
 def unmark_session(tenant: str, session_id: str, plan_id: str) -> bool:
