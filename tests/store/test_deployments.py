@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from scenario_migration.domain.lifecycle import PlanStatus
 from scenario_migration.errors import Conflict
 from scenario_migration.store import deployments, dynamodb, keys, plans, scenarios, sessions
+from tests import faults
 from tests.store.helpers import new_plan, new_scenario, race, report
 
 DEPLOYABLE = frozenset({PlanStatus.APPROVED})
@@ -181,3 +182,26 @@ def test_a_marking_transaction_holds_at_most_a_hundred_sessions(tenant: str) -> 
     marker = {"plan_id": "p1", "page_id": "000000#000000", "state": "pending"}
     with pytest.raises(ValueError, match="at most 100"):
         deployments.mark_sessions(tenant, [f"s{i}" for i in range(101)], marker, 1, "checkout")
+
+
+@pytest.mark.parametrize(
+    "codes", [["None", "TransactionConflict"], ["None", "ThrottlingError"], ["None", "None"]]
+)
+def test_a_marking_transaction_cancelled_for_another_reason_is_raised(tenant: str, codes: list[str]) -> None:
+    """Only failed conditions are settled here; anything else fails the page (SQS redelivers)."""
+    report(tenant, "a")
+    report(tenant, "b")
+    marker = {"plan_id": "p1", "page_id": "000000#000000", "state": "pending"}
+
+    def cancel(request: Any) -> Any:
+        if faults.operation(request) != "TransactWriteItems":
+            return None
+        reasons = [{"Code": code} for code in codes]
+        return faults.dynamodb_error(
+            request, "TransactionCanceledException", "x", CancellationReasons=reasons
+        )
+
+    with faults.answering(dynamodb.client(), cancel), pytest.raises(ClientError) as raised:
+        deployments.mark_sessions(tenant, ["a", "b"], marker, 1, "checkout")
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert "marker" not in sessions.get_session(tenant, "a")

@@ -309,10 +309,10 @@ def _settle_failed_conditions(
     exc: ClientError, pending: list[str], page_id: str, outcomes: dict[str, str]
 ) -> list[str]:
     """Classify the sessions whose condition failed; the ones to try again (raises `exc` when the
-    transaction was cancelled for anything but failed conditions)."""
+    transaction was cancelled for anything but failed conditions, so the loop always shrinks)."""
     reasons = exc.response.get("CancellationReasons") or []
     codes = {reason.get("Code", "None") for reason in reasons}
-    if len(reasons) != len(pending) or not codes <= {"None", "ConditionalCheckFailed"}:
+    if len(reasons) != len(pending) or codes - {"None"} != {"ConditionalCheckFailed"}:
         raise exc
     retry = []
     for session_id, reason in zip(pending, reasons, strict=True):
