@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "shared"), str(ROOT)]
 
-from stack import local_aws  # noqa: E402 - bench/stack.py, beside this script
+from stack import RequestCounter, local_aws, operation  # noqa: E402 - bench/stack.py, beside this script
 
 SCENARIO_ID = "fanout"
 WRITES = {
@@ -102,7 +102,7 @@ def _marks(body: dict[str, Any]) -> bool:
     )
 
 
-class Meter:
+class Meter(RequestCounter):
     """DynamoDB requests (HTTP attempts) and consumed capacity, by operation, of one client.
 
     DynamoDB Local under-reports transactions (one item's units for the whole request), so a
@@ -111,7 +111,7 @@ class Meter:
     attribute, priced by item size) made with another client after the run."""
 
     def __init__(self, client: Any) -> None:
-        self.requests: Counter[str] = Counter()
+        super().__init__(client)  # requests by operation: self.by_operation
         self.units: Counter[str] = Counter()  # operation -> capacity units (table + indexes)
         self.index_units = 0.0
         self.marker_requests = 0  # TransactWriteItems of marker writes (on the sessions table)
@@ -119,7 +119,6 @@ class Meter:
         self.transacted: list[tuple[str, str]] = []  # (table, key as JSON) of each transaction item
         events = client.meta.events
         events.register("provide-client-params.dynamodb", self._ask_capacity)
-        events.register("before-send.dynamodb", self._count)
         events.register("provide-client-params.dynamodb.TransactWriteItems", self._keep_keys)
         events.register("after-call.dynamodb", self._capacity)
 
@@ -128,9 +127,8 @@ class Meter:
         params.setdefault("ReturnConsumedCapacity", "INDEXES")
 
     def _count(self, request: Any, **_: Any) -> None:
-        operation = request.headers.get("X-Amz-Target", b"?").decode().rsplit(".", 1)[-1]
-        self.requests[operation] += 1
-        if operation == "TransactWriteItems" and _marks(json.loads(request.body)):
+        super()._count(request)
+        if operation(request) == "TransactWriteItems" and _marks(json.loads(request.body)):
             self.marker_requests += 1
 
     @staticmethod
@@ -167,14 +165,14 @@ class Meter:
                 self.marker_units += 2 * sizes[table, key]
 
     def reset(self) -> None:
-        self.requests.clear()
+        super().reset()
         self.units.clear()
         self.transacted.clear()
         self.index_units = self.marker_units = 0.0
         self.marker_requests = 0
 
     def writes(self) -> int:
-        return sum(n for op, n in self.requests.items() if op in WRITES)
+        return sum(n for op, n in self.by_operation.items() if op in WRITES)
 
     def write_units(self) -> float:
         return sum(n for op, n in self.units.items() if op in WRITES)
@@ -298,7 +296,7 @@ def marking(sessions: int, anchors: int, meter: Meter) -> Run:
         messages=messages,
         units=deployed["work_units"],
         pages=messages - -(-deployed["work_units"] // deployments.EXPAND_BATCH),  # minus the expands
-        requests=Counter(meter.requests),
+        requests=Counter(meter.by_operation),
         writes=meter.writes(),
         write_units=meter.write_units(),
         index_units=meter.index_units,

@@ -35,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "shared"), str(ROOT)]
 
-from stack import local_aws  # noqa: E402 - bench/stack.py, beside this script
+from stack import RequestCounter, local_aws  # noqa: E402 - bench/stack.py, beside this script
 
 FAST_PATH_TARGET = 1.5
 MIGRATION_TARGET = 4
@@ -66,23 +66,6 @@ V2 = flow(
         ("confirm", "Confirm", []),
     ],
 )
-
-
-class RequestCounter:
-    """DynamoDB HTTP requests by operation, on the store's client (every attempt is counted)."""
-
-    def __init__(self, client: Any) -> None:
-        self.by_operation: Counter[str] = Counter()
-        client.meta.events.register("before-send.dynamodb", self._count)
-
-    def _count(self, request: Any, **_: Any) -> None:
-        self.by_operation[request.headers.get("X-Amz-Target", b"?").decode().rsplit(".", 1)[-1]] += 1
-
-    def total(self) -> int:
-        return sum(self.by_operation.values())
-
-    def reset(self) -> None:
-        self.by_operation.clear()
 
 
 def seed(tenant: str, sessions: int) -> str:

@@ -5,7 +5,9 @@ import contextlib
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -30,3 +32,25 @@ def local_aws(script: str) -> Iterator[str]:
     finally:
         server.stop()
         dynamodb.stop()
+
+
+class RequestCounter:
+    """DynamoDB HTTP requests by operation, on one client (every attempt is counted)."""
+
+    def __init__(self, client: Any) -> None:
+        self.by_operation: Counter[str] = Counter()
+        client.meta.events.register("before-send.dynamodb", self._count)
+
+    def _count(self, request: Any, **_: Any) -> None:  # a before-send hook returning None: send it
+        self.by_operation[operation(request)] += 1
+
+    def total(self) -> int:
+        return sum(self.by_operation.values())
+
+    def reset(self) -> None:
+        self.by_operation.clear()
+
+
+def operation(request: Any) -> str:
+    """The DynamoDB operation of a prepared request ("GetItem", ...)."""
+    return request.headers.get("X-Amz-Target", b"?").decode().rsplit(".", 1)[-1]

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local_run.functions import FunctionError, Functions
+from local_run.schedules import scheduled_event
 from local_run.template import Route, Template
 
 log = logging.getLogger("local_run")
@@ -152,8 +153,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _schedule(self, name: str) -> None:
         if name not in self.server.schedules:
             return self._error(404, "not_found", f"{name} has no schedule in template.yaml")
-        from local_run.schedules import scheduled_event  # noqa: PLC0415
-
         try:
             result = self.server.functions.invoke(name, scheduled_event(name))
         except FunctionError as exc:

@@ -77,39 +77,20 @@ V2_GAP = order_flow(
         step("confirm", "Confirm"),
     ],
 )
-V2_FORK = order_flow(
-    2,
-    [
-        step("welcome", "Welcome", "age_check"),
-        step(
-            "age_check",
-            "Age Verification",
-            ("rejection", "age < 18", 1),
-            ("checkout", "age >= 18", 0),
-            collects_fields=["age"],
-        ),
-        step("rejection", "Rejection"),
-        step("checkout", "Checkout", "confirm"),
-        step("confirm", "Confirm"),
-    ],
-)
-V2_FORK_PAYMENT = order_flow(
-    2,
-    [
-        step("welcome", "Welcome", "age_check"),
-        step(
-            "age_check",
-            "Age Verification",
-            ("rejection", "age < 18", 1),
-            ("checkout", "age >= 18", 0),
-            collects_fields=["age"],
-        ),
-        step("rejection", "Rejection"),
-        step("checkout", "Checkout", "payment"),
-        step("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
-        step("confirm", "Confirm"),
-    ],
-)
+# Welcome -> Age Verification, which sends minors to Rejection and the others to Checkout.
+_AGE_FORK = [
+    step("welcome", "Welcome", "age_check"),
+    step(
+        "age_check",
+        "Age Verification",
+        ("rejection", "age < 18", 1),
+        ("checkout", "age >= 18", 0),
+        collects_fields=["age"],
+    ),
+    step("rejection", "Rejection"),
+]
+V2_FORK = order_flow(2, [*_AGE_FORK, step("checkout", "Checkout", "confirm"), step("confirm", "Confirm")])
+V2_FORK_PAYMENT = order_flow(2, [*_AGE_FORK, *V1_PAYMENT["steps"][1:]])
 
 
 def report(step_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from scenario_migration.domain.lifecycle import AnchorPolicy, ScopeFilter
 from scenario_migration.domain.plan import MigrationScenario
 from scenario_migration.domain.planner import plan_migration
 from scenario_migration.domain.scenario import Scenario
+from tests import documents
 from tests.documents import AGE_FIELD, order_flow
 from tests.documents import step as s
 
@@ -23,68 +24,16 @@ def scenario(version: int, steps: list[dict[str, Any]], fields: tuple = (AGE_FIE
     return Scenario.model_validate(order_flow(version, steps, fields=fields))
 
 
-V1 = scenario(
-    1, [s("welcome", "Welcome", "checkout"), s("checkout", "Checkout", "confirm"), s("confirm", "Confirm")]
-)
-PAYMENT_V1 = scenario(
-    1,
-    [
-        s("welcome", "Welcome", "checkout"),
-        s("checkout", "Checkout", "payment"),
-        s("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
-        s("confirm", "Confirm"),
-    ],
-)
-DOWNSTREAM = scenario(
-    2,
-    [
-        s("welcome", "Welcome", "checkout"),
-        s("checkout", "Checkout", "payment"),
-        s("payment", "Payment", "confirm"),
-        s("confirm", "Confirm"),
-    ],
-)
-GAP = scenario(
-    2,
-    [
-        s("welcome", "Welcome", "age_check"),
-        s("age_check", "Age Check", "checkout", collects_fields=["age"]),
-        s("checkout", "Checkout", "confirm"),
-        s("confirm", "Confirm"),
-    ],
-)
-FORK = scenario(
-    2,
-    [
-        s("welcome", "Welcome", "age_check"),
-        s(
-            "age_check",
-            "Age Check",
-            ("rejection", "age < 18", 1),
-            ("checkout", "age >= 18", 0),
-            collects_fields=["age"],
-        ),
-        s("rejection", "Rejection"),
-        s("checkout", "Checkout", "confirm"),
-        s("confirm", "Confirm"),
-    ],
-)
-FORK_WITH_PAYMENT = scenario(
-    2,
-    [
-        s("welcome", "Welcome", "age_check"),
-        s(
-            "age_check",
-            "Age Check",
-            ("rejection", "age < 18", 1),
-            ("checkout", "age >= 18", 0),
-            collects_fields=["age"],
-        ),
-        s("rejection", "Rejection"),
-        s("checkout", "Checkout", "payment"),
-        s("payment", "Payment", "confirm", is_checkpoint=True, performs_action=True),
-        s("confirm", "Confirm"),
-    ],
+V1, PAYMENT_V1, DOWNSTREAM, GAP, FORK, FORK_WITH_PAYMENT = (
+    Scenario.model_validate(document)
+    for document in (
+        documents.V1,
+        documents.V1_PAYMENT,
+        documents.V2_DOWNSTREAM,
+        documents.V2_GAP,
+        documents.V2_FORK,
+        documents.V2_FORK_PAYMENT,
+    )
 )
 
 

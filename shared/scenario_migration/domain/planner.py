@@ -100,14 +100,23 @@ class ScenarioDiff:
     @cached_property
     def inserted(self) -> list[int]:
         """New steps that stand for no old one (ambiguous twins are neither: see anchors.py)."""
-        twins = {n for _, _, news in self.matching.ambiguous for n in news}
+        twins = self.twins_new
         return [n for n in self.new.order if n not in self.matching.key_new and n not in twins]
 
     @cached_property
     def deleted(self) -> list[int]:
         """Old steps no new one stands for (ambiguous twins excepted)."""
-        twins = {o for _, olds, _ in self.matching.ambiguous for o in olds}
+        twins = self.twins_old
         return [o for o in self.old.order if o not in self.matching.key_old and o not in twins]
+
+    @cached_property
+    def twins_new(self) -> dict[int, str]:
+        """New steps among ambiguous twins -> "<hash>?": "some copy of that step"."""
+        return {n: f"{h}?" for h, _, news in self.matching.ambiguous for n in news}
+
+    @cached_property
+    def twins_old(self) -> dict[int, str]:
+        return {o: f"{h}?" for h, olds, _ in self.matching.ambiguous for o in olds}
 
     @cached_property
     def new_of_old(self) -> dict[int, int]:
@@ -168,13 +177,11 @@ class ScenarioDiff:
     @cached_property
     def first_anchors_new(self) -> list[frozenset[str]]:
         """Per new step: the anchor keys first reached after it (itself if an anchor)."""
-        twins = {n: f"{h}?" for h, _, news in self.matching.ambiguous for n in news}
-        return _first_anchors(self.new, self.matching.key_new | twins)
+        return _first_anchors(self.new, self.matching.key_new | self.twins_new)
 
     @cached_property
     def first_anchors_old(self) -> list[frozenset[str]]:
-        twins = {o: f"{h}?" for h, olds, _ in self.matching.ambiguous for o in olds}
-        return _first_anchors(self.old, self.matching.key_old | twins)
+        return _first_anchors(self.old, self.matching.key_old | self.twins_old)
 
     # -- what flows along the new version ------------------------------------------------------
 
@@ -208,7 +215,7 @@ class ScenarioDiff:
     def _escapes_new(self) -> list[bool]:
         """Per new step: a customer leaving it may loop back or stop before the first anchors
         (a dead end, or a cycle through steps that are not anchors)."""
-        keyed = self.matching.key_new.keys() | {n for _, _, news in self.matching.ambiguous for n in news}
+        keyed = self.matching.key_new.keys() | self.twins_new.keys()
         back, graph = self.new.back_edges, self.new
         escapes = [False] * len(graph)
         for v in reversed(graph.order):

@@ -167,18 +167,15 @@ class _Review:
         new = self.diff.new
         first: dict[int, int] = {}  # checkpoint -> the first anchor (new order) it is no longer before
         seen = seen_twice = 0
-        for o, n in sorted(self.diff.matching.pairs, key=lambda pair: new.rank[pair[1]]):
-            bits = checks.reordered(o, n)
-            if not bits:
-                continue
-            if bits & ~seen:
-                for c in iter_bits(bits & ~seen):
-                    first[c] = n
+        reordered = {(o, n): checks.reordered(o, n) for o, n in self.diff.matching.pairs}
+        for (_, n), bits in sorted(reordered.items(), key=lambda item: new.rank[item[0][1]]):
+            for c in iter_bits(bits & ~seen):
+                first[c] = n
             seen_twice |= seen & bits
             seen |= bits
         affected = dict.fromkeys(first, 0)
         for o, n, count in self.occupied:
-            for c in iter_bits(checks.reordered(o, n)):
+            for c in iter_bits(reordered[o, n]):
                 affected[c] += count
         for c, n in sorted(first.items(), key=lambda item: (new.rank[item[1]], item[0])):
             name = new.step(n).name

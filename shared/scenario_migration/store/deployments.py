@@ -310,13 +310,12 @@ def _settle_failed_conditions(
 ) -> list[str]:
     """Classify the sessions whose condition failed; the ones to try again (raises `exc` when the
     transaction was cancelled for anything but failed conditions, so the loop always shrinks)."""
-    reasons = exc.response.get("CancellationReasons") or []
-    codes = {reason.get("Code", "None") for reason in reasons}
-    if len(reasons) != len(pending) or codes - {"None"} != {"ConditionalCheckFailed"}:
+    codes = cancellation_reasons(exc)
+    if len(codes) != len(pending) or set(codes) - {"None"} != {"ConditionalCheckFailed"}:
         raise exc
     retry = []
-    for session_id, reason in zip(pending, reasons, strict=True):
-        if reason.get("Code") != "ConditionalCheckFailed":
+    for session_id, code, reason in zip(pending, codes, exc.response["CancellationReasons"], strict=True):
+        if code != "ConditionalCheckFailed":
             retry.append(session_id)
             continue
         old = from_item(reason.get("Item") or {}).get("marker") or {}

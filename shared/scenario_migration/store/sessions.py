@@ -12,7 +12,14 @@ from botocore.exceptions import ClientError
 
 from scenario_migration.errors import PayloadTooLarge
 from scenario_migration.store import keys
-from scenario_migration.store.dynamodb import client, from_item, is_item_too_large, table_name, to_item
+from scenario_migration.store.dynamodb import (
+    cancellation_reasons,
+    client,
+    from_item,
+    is_item_too_large,
+    table_name,
+    to_item,
+)
 
 TABLE_ENV = "SESSIONS_TABLE"
 POSITION_INDEX = "by_position"
@@ -177,7 +184,7 @@ def write_outcome(
     try:
         client().transact_write_items(TransactItems=items)
     except client().exceptions.TransactionCanceledException as exc:
-        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        reasons = cancellation_reasons(exc)
         if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
             raise StaleSession(session_id) from None
         raise
