@@ -18,7 +18,10 @@ import importlib, json, sys
 module, _, attribute = sys.argv[1].rpartition(".")
 handler = getattr(importlib.import_module(module), attribute)
 from scenario_migration.config import load_settings
-outside = [str(m) for m in sys.modules.values() if "/work" in str(m) and ".aws-sam" not in str(m)]
+import sysconfig
+allowed = (sys.argv[2], sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
+files = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+outside = sorted(f for f in files if f and not f.startswith(allowed))
 print(json.dumps({"callable": callable(handler), "enabled": load_settings().enabled, "outside": outside}))
 """
 
@@ -34,6 +37,7 @@ def test_the_built_function_imports_with_only_its_layer(function: str) -> None:
             "-c",
             f"import sys; sys.path[:0] = {path!r}\n{PROBE}",
             TEMPLATE.functions[function],
+            str(BUILD),
         ],
         capture_output=True,
         text=True,

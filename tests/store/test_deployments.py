@@ -74,13 +74,6 @@ def test_cancellation_reasons_name_the_failing_item(tenant: str, local_aws: dict
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert dynamodb.cancellation_reasons(cancelled.value) == ["None", "ConditionalCheckFailed"]
     assert "Item" not in dynamodb.client().get_item(TableName=table, Key=fresh)  # nothing written
-    with pytest.raises(ClientError, match="multiple operations on one item"):  # never built by the store
-        dynamodb.client().transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": table, "Item": fresh}},
-                {"Delete": {"TableName": table, "Key": fresh}},
-            ]
-        )
 
 
 def test_add_counters_are_exact_under_concurrent_increments(tenant: str) -> None:
@@ -161,7 +154,8 @@ def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
         "never-reported": "skipped",
     }
     report(tenant, "late")
-    again = deployments.mark_sessions(tenant, ["late", "here"], marker, 1, "checkout")  # a redelivery
+    # a redelivery; an id twice is one action (DynamoDB refuses two on one item in a transaction)
+    again = deployments.mark_sessions(tenant, ["late", "here", "late"], marker, 1, "checkout")
     assert again == {"late": "marked", "here": "ours"}
     other_page = {**marker, "page_id": "000001#000000"}
     assert deployments.mark_sessions(tenant, ["here"], other_page, 1, "checkout") == {"here": "skipped"}
@@ -204,4 +198,3 @@ def test_a_marking_transaction_cancelled_for_another_reason_is_raised(tenant: st
     with faults.answering(dynamodb.client(), cancel), pytest.raises(ClientError) as raised:
         deployments.mark_sessions(tenant, ["a", "b"], marker, 1, "checkout")
     assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
-    assert "marker" not in sessions.get_session(tenant, "a")

@@ -181,9 +181,11 @@ def test_a_timeout_falls_back(failures: list[str]) -> None:
     assert failures == ["ReadTimeoutError"]
 
 
-def test_no_turns_no_call(stubbed: tuple[Any, Stubber]) -> None:
+def test_no_turns_no_call(stubbed: tuple[Any, Stubber], failures: list[str]) -> None:
+    """A call would meet no stubbed response: the extractor would log it as a failure."""
     client, _ = stubbed
     assert BedrockExtractor(MODEL, client).extract(AGE, ["", "   "]) is None
+    assert failures == []
 
 
 def test_only_the_newest_turns_that_fit_are_sent() -> None:
