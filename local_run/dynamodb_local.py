@@ -64,7 +64,7 @@ def _jar() -> Path | None:
     return next(iter(sorted(PACKAGE.glob("lib/dynamodb_local_*/DynamoDBLocal.jar"), reverse=True)), None)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -109,7 +109,7 @@ def start(timeout: float = 30, jvm_options: tuple[str, ...] = ()) -> DynamoDBLoc
         raise RuntimeError(reason)
     jar = _jar()
     assert jar is not None
-    port = _free_port()
+    port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by DynamoDBLocal.stop()
     process = subprocess.Popen(
         [

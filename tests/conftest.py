@@ -3,13 +3,13 @@ DynamoDB on moto and on AWS's DynamoDB Local in turn (tests/store/backends.py). 
 uses `local_aws` runs on both; without Java or DynamoDB Local the second variant is skipped with
 the reason (`pytest -ra` shows it). Tests isolate themselves by tenant, not by new tables."""
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.integration import harness
 from tests.store import backends
+from tests.store.helpers import new_tenant
 
 
 @pytest.fixture(scope="session")
@@ -35,4 +35,4 @@ def local_aws(dynamodb_backend: str) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def tenant(local_aws: dict[str, str]) -> str:
-    return f"t-{uuid.uuid4().hex[:12]}"
+    return new_tenant()

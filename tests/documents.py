@@ -78,7 +78,7 @@ V2_GAP = order_flow(
     ],
 )
 # Welcome -> Age Verification, which sends minors to Rejection and the others to Checkout.
-_AGE_FORK = [
+AGE_FORK = [
     step("welcome", "Welcome", "age_check"),
     step(
         "age_check",
@@ -89,8 +89,8 @@ _AGE_FORK = [
     ),
     step("rejection", "Rejection"),
 ]
-V2_FORK = order_flow(2, [*_AGE_FORK, step("checkout", "Checkout", "confirm"), step("confirm", "Confirm")])
-V2_FORK_PAYMENT = order_flow(2, [*_AGE_FORK, *V1_PAYMENT["steps"][1:]])
+V2_FORK = order_flow(2, [*AGE_FORK, step("checkout", "Checkout", "confirm"), step("confirm", "Confirm")])
+V2_FORK_PAYMENT = order_flow(2, [*AGE_FORK, *V1_PAYMENT["steps"][1:]])
 
 
 def report(step_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:

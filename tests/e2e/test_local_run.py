@@ -3,7 +3,6 @@ the README's walk-through and the seed's quickstart do."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,13 @@ from typing import Any
 import pytest
 
 from local_run.aws import local_client
+from local_run.dynamodb_local import free_port
 from scenario_migration.services import deployments
 from scenario_migration.store import keys
 from tests.documents import V1_PAYMENT, V2_FORK_PAYMENT, step
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Local:

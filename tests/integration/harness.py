@@ -151,11 +151,18 @@ def approve(api: Api, plan: dict[str, Any]) -> None:
     assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
 
 
+def deploy(api: Api, plan: dict[str, Any]) -> dict[str, Any]:
+    """Deploy an approved plan: the 202's body (marking has only started)."""
+    response = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy")
+    assert response.status == 202, response.body
+    return response.body
+
+
 def deploy_version(api: Api, queue_url: str, document: dict[str, Any]) -> dict[str, Any]:
     """Plan, approve and deploy `document`, then let the worker mark everything."""
     plan = propose(api, document)
     approve(api, plan)
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    deploy(api, plan)
     drain(queue_url)
     return plan
 

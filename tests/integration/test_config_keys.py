@@ -14,10 +14,10 @@ from scenario_migration.config import get_settings
 from scenario_migration.domain.extraction import RuleExtractor
 from scenario_migration.services import jit as jit_service
 from scenario_migration.services import retention
+from tests.bedrock_stubs import MODEL, converse_answer, runtime_client
 from tests.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
 from tests.integration.harness import Api, drain, invoke_jit, propose, register, world
 from tests.integration.harness import approve as approve_plan
-from tests.unit.test_bedrock_extractor import MODEL, converse_answer, runtime_client
 
 
 @pytest.fixture
@@ -82,15 +82,8 @@ def test_auto_mark_sessions(api: Api, tenant: str, queue_url: str, configure: Ca
     assert (status["sessions_marked"], status["migrations_applied"]) == (0, 1)
 
 
-def deployed(api: Api, queue_url: str, document: dict, sessions: dict[str, dict]) -> dict:
-    plan = plan_for(api, document, sessions)
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
-    drain(queue_url)
-    return plan
-
-
 def test_gap_fill_keys(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
-    deployed(api, queue_url, V2_GAP, {k: report("checkout") for k in ("x", "y", "z", "w")})
+    world(api, queue_url, V1, V2_GAP, {k: report("checkout") for k in ("x", "y", "z", "w")})
     said = [{"role": "customer", "text": "I'm 34"}]
     configure(gap_fill__extraction_enabled="false")
     assert jit(tenant, "x", conversation=said)["outcome"] == "needs_input"
@@ -107,14 +100,14 @@ def test_gap_fill_keys(api: Api, tenant: str, queue_url: str, configure: Callabl
 
 
 def test_max_reasks(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
-    deployed(api, queue_url, V2_GAP, {"v": report("checkout")})
+    world(api, queue_url, V1, V2_GAP, {"v": report("checkout")})
     configure(gap_fill__max_reasks="0")
     assert jit(tenant, "v")["outcome"] == "needs_input"
     assert jit(tenant, "v", "no idea")["outcome"] == "kept"
 
 
 def test_re_routing_keys(api: Api, tenant: str, queue_url: str, configure: Callable[..., None]) -> None:
-    deployed(api, queue_url, V2_FORK, {k: report("checkout") for k in ("a", "b", "c")})
+    world(api, queue_url, V1, V2_FORK, {k: report("checkout") for k in ("a", "b", "c")})
     minor = {"profile": {"age": 16}}
     configure(re_routing__notification_template="Your journey has changed.")
     assert jit(tenant, "a", **minor)["message"] == "Your journey has changed."
@@ -155,7 +148,7 @@ def test_plan_retention_days(api: Api, configure: Callable[..., None]) -> None:
 def test_version_retention_days(
     api: Api, tenant: str, queue_url: str, configure: Callable[..., None]
 ) -> None:
-    deployed(api, queue_url, V2_DOWNSTREAM, {"live": report("checkout")})
+    world(api, queue_url, V1, V2_DOWNSTREAM, {"live": report("checkout")})
     later = datetime.now(UTC) + timedelta(days=10)
     configure(retention__version_retention_days="30")
     retention.run(now=later, items_per_run=100_000)
@@ -194,25 +187,22 @@ def test_extractor_keys(
     world(api, queue_url, V1, V2_GAP, {session_id: report("checkout") for session_id in sessions})
     said = {"conversation": [{"role": "customer", "text": "I turned thirty-four last week"}]}
 
-    def customer(session_id: str) -> dict[str, Any]:
-        return invoke_jit({"tenant_id": tenant, "session_id": session_id, "message": "hi", **said})
-
     assert isinstance(jit_service.configured_extractor(), RuleExtractor)
-    assert customer("rules")["outcome"] == "needs_input"  # the rules cannot read "thirty-four"
+    assert jit(tenant, "rules", **said)["outcome"] == "needs_input"  # the rules cannot read "thirty-four"
 
     stub = stubbed_container_client
     configure(gap_fill__extractor="bedrock", gap_fill__bedrock_model_id="amazon.nova-micro-v1:0")
     answer = converse_answer({"found": True, "value": 34, "confidence": 0.98})
     stub.add_response("converse", answer, called_with("amazon.nova-micro-v1:0"))
-    result = customer("bedrock")
+    result = jit(tenant, "bedrock", **said)
     assert (result["outcome"], result["filled_fields"]["age"]) == (
         "migrated",
         {"value": 34, "source": "conversation", "confidence": 0.98},
     )
     configure(gap_fill__bedrock_model_id=MODEL)
     stub.add_response("converse", answer, called_with(MODEL))
-    assert customer("other-model")["outcome"] == "migrated"
+    assert jit(tenant, "other-model", **said)["outcome"] == "migrated"
 
     stub.add_client_error("converse", "ThrottlingException", "slow down", http_status_code=429)
-    asked = customer("throttled")  # never a crash: the customer is asked
+    asked = jit(tenant, "throttled", **said)  # never a crash: the customer is asked
     assert asked["outcome"] == "needs_input" and asked["questions"][0]["field"] == "age"

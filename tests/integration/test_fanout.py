@@ -18,7 +18,7 @@ from scenario_migration.store import dynamodb, keys, work_queue
 from tests import faults
 from tests.documents import V1, V2_DOWNSTREAM, report
 from tests.integration import harness
-from tests.integration.harness import Api, approve, drain, propose, register
+from tests.integration.harness import Api, approve, deploy, drain, propose, register
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "SendMessageBatch"}
 
@@ -40,12 +40,6 @@ def setup_plan(api: Api, sessions: dict[str, dict[str, Any]], policies: dict | N
         assert api.put(f"/api/v1/migration-plans/{plan['id']}/policies", {"policies": keyed}).status == 200
     approve(api, plan)
     return plan
-
-
-def deploy(api: Api, plan: dict) -> dict:
-    response = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy")
-    assert response.status == 202, response.body
-    return response.body
 
 
 def spread(

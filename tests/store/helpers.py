@@ -16,6 +16,13 @@ from scenario_migration.store import sessions as session_store
 from tests.documents import V1, V2_DOWNSTREAM
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def new_tenant() -> str:
+    """A tenant no other test uses: tests isolate themselves by tenant, not by tables."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
 _RESULT = plan_migration(Scenario.model_validate(V1), Scenario.model_validate(V2_DOWNSTREAM))
 
 
@@ -51,8 +58,14 @@ def plans_in_order(tenant: str, count: int, **fields: Any) -> list[MigrationPlan
 
 def new_scenario(tenant: str, scenario_id: str = "order-flow", document: dict | None = None) -> None:
     document = {**(document or V1), "id": scenario_id}
-    info = scenario_store.VersionInfo(scenario_id, document["version"], document["name"], T0.isoformat(), 3)
+    info = version_info(document["version"], scenario_id, document["name"])
     scenario_store.create_scenario(tenant, info, document)
+
+
+def version_info(
+    version: int, scenario_id: str = "order-flow", name: str = "Order Flow"
+) -> scenario_store.VersionInfo:
+    return scenario_store.VersionInfo(scenario_id, version, name, T0.isoformat(), 3)
 
 
 def report(

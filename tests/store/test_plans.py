@@ -13,7 +13,7 @@ from scenario_migration.domain.lifecycle import AnchorPolicy, PlanStatus
 from scenario_migration.domain.plan import PlanSummary, Severity, Warning
 from scenario_migration.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from scenario_migration.store import plans
-from tests.store.helpers import new_plan, plans_in_order, race
+from tests.store.helpers import new_plan, new_tenant, plans_in_order, race
 
 APPROVE = (
     {PlanStatus.PENDING},
@@ -189,7 +189,7 @@ def test_listing_tokens_are_checked(tenant: str) -> None:
     plans_in_order(tenant, 3)
     _, token = listing(tenant, 1)
     assert token
-    other = f"t-{uuid.uuid4().hex[:12]}"
+    other = new_tenant()
     plans_in_order(other, 2)
     with pytest.raises(InvalidInput):  # another tenant's start key: DynamoDB would refuse it (500)
         listing(other, 1, token)
@@ -208,7 +208,7 @@ def test_listing_tokens_are_checked(tenant: str) -> None:
 
 
 def test_tenants_never_see_each_other(tenant: str) -> None:
-    other = f"t-{uuid.uuid4().hex[:12]}"
+    other = new_tenant()
     plan_id = str(uuid.uuid4())
     mine, theirs = new_plan(tenant, plan_id=plan_id), new_plan(other, plan_id=plan_id, scenario_id="x")
     plans.change_status(tenant, plan_id, *APPROVE)

@@ -2,18 +2,14 @@
 
 import json
 import secrets
-import uuid
 
 import pytest
 
 from scenario_migration.errors import Conflict
 from scenario_migration.store import documents, plans, scenarios
 from tests.documents import V1, V2_DOWNSTREAM
-from tests.store.helpers import T0, new_plan, new_scenario
-
-
-def info(version: int, scenario_id: str = "order-flow") -> scenarios.VersionInfo:
-    return scenarios.VersionInfo(scenario_id, version, "Order Flow", T0.isoformat(), 3)
+from tests.store.helpers import new_plan, new_scenario, new_tenant
+from tests.store.helpers import version_info as info
 
 
 def big_document(version: int) -> dict:
@@ -53,7 +49,7 @@ def test_the_active_version_is_never_deleted(tenant: str) -> None:
 
 
 def test_versions_under_two_tenants(tenant: str) -> None:
-    other = f"t-{uuid.uuid4().hex[:12]}"
+    other = new_tenant()
     new_scenario(tenant)
     new_scenario(other, document={**V1, "name": "Theirs"})
     assert scenarios.put_version(other, info(2), V2_DOWNSTREAM)

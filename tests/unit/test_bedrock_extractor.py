@@ -5,9 +5,7 @@ tests/integration/test_config_keys.py."""
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 
@@ -17,38 +15,16 @@ from scenario_migration.config import ConfigError, load_settings
 from scenario_migration.domain.extraction import Extracted
 from scenario_migration.domain.jit import decide
 from scenario_migration.domain.scenario import FieldSpec
+from tests.bedrock_stubs import MODEL, converse_answer, runtime_client
 from tests.unit.test_jit_decision import GAP, situation
 from tests.unit.test_jit_decision import V1 as V1_SCENARIO
 
-MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 AGE = FieldSpec.model_validate(
     {"name": "age", "type": "integer", "extraction_hints": ["age"], "minimum": 0, "maximum": 130}
 )
 EMAIL = FieldSpec.model_validate({"name": "email", "type": "email"})
 PLAN = FieldSpec.model_validate({"name": "plan", "type": "enum", "values": ["gold", "silver"]})
 TURNS = ["hello", "I am thirty-four, why?"]
-
-
-def converse_answer(tool_input: dict[str, Any] | None = None, text: str | None = None) -> dict[str, Any]:
-    content = [{"text": text}] if text is not None else []
-    if tool_input is not None:
-        content.append({"toolUse": {"toolUseId": "tooluse-1", "name": TOOL, "input": tool_input}})
-    return {
-        "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": "tool_use" if tool_input is not None else "end_turn",
-        "usage": {"inputTokens": 200, "outputTokens": 20, "totalTokens": 220},
-        "metrics": {"latencyMs": 300},
-    }
-
-
-def runtime_client(**config: Any) -> Any:
-    return boto3.client(
-        "bedrock-runtime",
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(**config),
-    )
 
 
 @pytest.fixture

@@ -33,22 +33,22 @@ from scenario_migration.domain.plan import (
 from scenario_migration.domain.planner import plan_migration
 from scenario_migration.domain.scenario import Scenario, Step, content_hash, parse_scenario
 from scenario_migration.errors import ScenarioInvalid
-from tests.documents import order_flow
+from tests import documents
+from tests.documents import AGE_FIELD, order_flow
 from tests.documents import step as s
 
 CLEAN, GAP, REROUTE = MigrationScenario.CLEAN_GRAFT, MigrationScenario.GAP_FILL, MigrationScenario.RE_ROUTE
 NOTHING = Changes()
-AGE = {"name": "age", "type": "integer", "question": "Before we continue, what is your age?"}
 
 
 # -- building documents ----------------------------------------------------------------------------
 
 
-def doc(*steps: dict[str, Any], version: int = 1, fields: tuple = (AGE,)) -> dict[str, Any]:
+def doc(*steps: dict[str, Any], version: int = 1, fields: tuple = (AGE_FIELD,)) -> dict[str, Any]:
     return order_flow(version, list(steps), fields=fields)
 
 
-def scenario(*steps: dict[str, Any], version: int = 1, fields: tuple = (AGE,)) -> Scenario:
+def scenario(*steps: dict[str, Any], version: int = 1, fields: tuple = (AGE_FIELD,)) -> Scenario:
     return parse_scenario(doc(*steps, version=version, fields=fields), get_settings().limits)
 
 
@@ -125,16 +125,8 @@ def scenarios_of(result: PlanResult) -> dict[str, MigrationScenario]:
 
 # -- the seed's versions ------------------------------------------------------------------------------
 
-V1 = scenario(
-    s("welcome", "Welcome", "checkout"), s("checkout", "Checkout", "confirm"), s("confirm", "Confirm")
-)
-AGE_CHECK = s(
-    "age_check",
-    "Age Verification",
-    ("rejection", "age < 18", 1),
-    ("checkout", "age >= 18", 0),
-    collects_fields=["age"],
-)
+V1 = scenario(*documents.V1["steps"])
+AGE_CHECK = documents.AGE_FORK[1]  # Age Verification: minors to Rejection, the others to Checkout
 
 
 # -- content hash and documents (SPEC 2) -------------------------------------------------------------
@@ -357,14 +349,7 @@ def test_inserted_data_step_upstream_is_a_gap_fill_naming_its_fields() -> None:
 
 def test_inserted_fork_upstream_is_a_re_route() -> None:
     """Seed: V2 Welcome -> Age Check -> [age < 18] Rejection | [age >= 18] Checkout -> Confirm."""
-    new = scenario(
-        s("welcome", "Welcome", "age_check"),
-        AGE_CHECK,
-        s("rejection", "Rejection"),
-        s("checkout", "Checkout", "confirm"),
-        s("confirm", "Confirm"),
-        version=2,
-    )
+    new = scenario(*documents.V2_FORK["steps"], version=2)
     result = plan(V1, new, {"welcome": 1, "checkout": 2, "confirm": 4})
     age_fork = fork(new, "age_check", "new_step")
     assert age_fork.branches == [
@@ -889,8 +874,9 @@ def test_sessions_by_anchor_and_the_estimate_count_live_sessions_at_plan_time() 
     }
     assert summary.sessions_on_deleted_steps == {"survey": 4}
     assert summary.estimated_sessions_affected == 156
-    assert plan(old, new).summary.estimated_sessions_affected == 0
-    assert plan(old, new).summary.sessions_by_anchor == dict.fromkeys(summary.sessions_by_anchor, 0)
+    empty = plan(old, new).summary
+    assert empty.estimated_sessions_affected == 0
+    assert empty.sessions_by_anchor == dict.fromkeys(summary.sessions_by_anchor, 0)
 
 
 def test_checkpoint_conflict_warns_that_redirected_customers_will_be_blocked() -> None:

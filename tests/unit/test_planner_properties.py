@@ -251,9 +251,9 @@ def test_the_plan_is_stable_and_independent_of_step_order(pair: tuple, rnd: rand
 def test_unrelated_scenarios_plan_stably_whatever_the_step_order(
     old: dict, new: dict, rnd: random.Random
 ) -> None:
-    expected = plan(old, new).model_dump_json()
-    assert plan(shuffled(old, rnd), shuffled(new, rnd)).model_dump_json() == expected
-    assert_accounts_for_every_step(plan(old, new), old, new)
+    result = plan(old, new)
+    assert plan(shuffled(old, rnd), shuffled(new, rnd)).model_dump_json() == result.model_dump_json()
+    assert_accounts_for_every_step(result, old, new)
 
 
 @settings(max_examples=25, deadline=None)  # larger graphs: fewer of them keep the file fast
