@@ -18,6 +18,10 @@ Person = Annotated[str, Field(min_length=1, max_length=256)]
 
 class ApproveRequest(BaseModel):
     approved_by: Person
+    # Critical warnings block approval unless each is listed here, by its code (or message).
+    acknowledged_warnings: Annotated[
+        list[Annotated[str, Field(max_length=4000)]], Field(max_length=1000)
+    ] = []
 
 
 class RejectRequest(BaseModel):
@@ -27,7 +31,7 @@ class RejectRequest(BaseModel):
 
 @app.post(f"{API_PREFIX}/migration-plans/<plan_id>/approve")
 def approve(plan_id: PlanId, body: ApproveRequest, tenant: TenantId) -> MigrationPlan:
-    plan = plans.approve(tenant, plan_id, body.approved_by)
+    plan = plans.approve(tenant, plan_id, body.approved_by, body.acknowledged_warnings)
     logger.info("plan approved", extra={"tenant_id": tenant, "plan_id": plan_id, "by": body.approved_by})
     return plan
 

@@ -2,7 +2,8 @@
 
 Kept lean for cold starts: no REST resolver, no Tracer; CEL is imported only when a fork has to
 be evaluated. Input errors come back as `{"outcome": "error", "error": {...}}` (never a crash),
-so the runtime can carry on with the conversation.
+so the runtime can carry on with the conversation. The tenant in the payload is trusted: only
+the runtime's role may invoke this function (docs/security.md).
 """
 
 from typing import Annotated, Any
@@ -12,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scenario_migration.config import get_settings
 from scenario_migration.domain.scenario import ID_PATTERN
-from scenario_migration.observability import logger, metrics, record_jit_outcome
+from scenario_migration.errors import validation_problems
+from scenario_migration.observability import logger, metrics
 from scenario_migration.services import jit
 
 get_settings()  # at init: an invalid configuration fails the function at start, naming the key
@@ -30,6 +32,16 @@ class JitRequest(BaseModel):
     profile: dict[str, Any] | None = None
     request_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
+    def to_request(self) -> jit.Request:
+        return jit.Request(
+            tenant_id=self.tenant_id,
+            session_id=self.session_id,
+            message=self.message,
+            conversation=jit.customer_turns(self.conversation),
+            profile=self.profile or {},
+            request_id=self.request_id,
+        )
+
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
@@ -37,12 +49,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         request = JitRequest.model_validate(event)
     except ValidationError as exc:
-        problems = [{"location": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]
         return {
             "outcome": "error",
-            "error": {"code": "invalid_input", "message": "invalid request", "details": problems},
+            "error": {
+                "code": "invalid_input",
+                "message": "invalid request",
+                "details": validation_problems(exc.errors()),
+            },
         }
     logger.append_keys(tenant_id=request.tenant_id, session_id=request.session_id)
-    result = jit.apply(request.model_dump(exclude_none=True))
-    record_jit_outcome(result)
-    return result
+    return jit.apply(request.to_request())

@@ -9,3 +9,10 @@ def utcnow() -> datetime:
 
 def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 timestamp as stored or reported (`Z` or an offset; without one, UTC): the one
+    parser of timestamps in the service."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -40,6 +40,8 @@ class _Section(BaseModel):
 class DeploymentConfig(_Section):
     auto_mark_sessions: bool
     require_approval: bool
+    # Items each plan's counters are spread over (one DynamoDB item takes ~1,000 writes/s).
+    counter_shards: Annotated[int, Field(ge=1, le=1000)]
 
 
 class GapFillConfig(_Section):
@@ -83,6 +85,10 @@ class CheckpointsConfig(_Section):
 class RetentionConfig(_Section):
     version_retention_days: Days
     plan_retention_days: Days
+    # Personal data expires (DynamoDB TTL): a closed session this long after it closed, a JIT
+    # audit record this long after it was written.
+    closed_session_days: Days
+    audit_record_days: Days
 
 
 class LimitsConfig(_Section):

@@ -1,5 +1,6 @@
 """Domain errors. The API layer maps each class to one HTTP status (see api/errors.py)."""
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -43,3 +44,23 @@ class Conflict(MigrationError):
 
 class PayloadTooLarge(MigrationError):
     code = "payload_too_large"
+
+
+def problem(location: str, message: str) -> dict[str, str]:
+    """One entry of an error's `details`: where, and what is wrong there."""
+    return {"location": location, "message": message}
+
+
+def validation_problems(errors: Iterable[Any], drop: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """pydantic's errors as `details` entries: `steps[3].name`, the leading parts in `drop`
+    (e.g. "body" of a request) left out. The one place validation errors become details."""
+    found = []
+    for error in errors:
+        parts = list(error.get("loc", ()))
+        while parts and parts[0] in drop:
+            parts.pop(0)
+        location = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+        if error.get("type") == "json_invalid":
+            location = "body"
+        found.append(problem(location or "(document)", error.get("msg", "invalid")))
+    return found

@@ -4,27 +4,29 @@ Tracer is not created here: it costs ~250 ms of import, so only functions that w
 """
 
 import time
-from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
+from scenario_migration.domain.jit import Decision
+from scenario_migration.domain.session import Outcome
 
 logger = Logger(service="scenario-migration")
 metrics = Metrics(namespace="ScenarioMigration", service="scenario-migration")
 
 
-def record_jit_outcome(result: dict[str, Any]) -> None:
+def record_jit_outcome(decision: Decision) -> None:
     """EMF metrics of a JIT application (nothing for the fast path's `none`)."""
-    outcome = result.get("outcome")
-    if outcome == "migrated":
-        scenario = result.get("migration_scenario") or "clean_graft"
+    outcome = decision.outcome
+    if outcome is Outcome.MIGRATED:
+        scenario = decision.migration_scenario.value if decision.migration_scenario else "clean_graft"
         metrics.add_metric(name=f"MigrationsApplied_{scenario}", unit=MetricUnit.Count, value=1)
-    elif outcome == "blocked":
+    elif outcome is Outcome.BLOCKED:
         metrics.add_metric(name="CheckpointBlocks", unit=MetricUnit.Count, value=1)
-    elif outcome == "needs_input":
-        metrics.add_metric(
-            name="QuestionsAsked", unit=MetricUnit.Count, value=len(result.get("questions") or [])
-        )
+    elif outcome is Outcome.NEEDS_INPUT:
+        metrics.add_metric(name="QuestionsAsked", unit=MetricUnit.Count, value=len(decision.questions))
+    if decision.condition_failure is not None:
+        metrics.add_metric(name="ConditionErrors", unit=MetricUnit.Count, value=1)
 
 
 def record_fanout_lag(sent_timestamp_ms: str | None) -> None:

@@ -170,6 +170,20 @@ def deploy_version(api: Api, queue_url: str, document: dict[str, Any]) -> dict[s
 def world(
     api: Api, queue_url: str, v1: dict[str, Any], v2: dict[str, Any], sessions: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """Sessions on v1, and v2 deployed with every session marked."""
+    """Sessions on v1, and v2 deployed with every live session marked by the fan-out (checked:
+    a JIT test must not pass on JIT's own version check while marking fails)."""
     register(api, v1, sessions)
-    return deploy_version(api, queue_url, v2)
+    plan = deploy_version(api, queue_url, v2)
+    assert_marked(api, plan, [sid for sid, body in sessions.items() if body.get("status") != "closed"])
+    return plan
+
+
+def assert_marked(api: Api, plan: dict[str, Any], session_ids: list[str]) -> None:
+    status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
+    assert (status["status"], status["sessions_marked"]) == ("deployed", len(session_ids)), status
+    for session_id in session_ids:
+        marker = api.get(f"/api/v1/sessions/{session_id}").body["marker"]
+        assert marker and (marker["plan_id"], marker["state"]) == (plan["id"], "pending"), (
+            session_id,
+            marker,
+        )

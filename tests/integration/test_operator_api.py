@@ -43,7 +43,9 @@ def test_the_seed_walk_through(api: Api, scenario: None) -> None:
     assert summary["sessions_by_anchor"][checkout["anchor_content_hash"]] == 2
     assert {
         "severity": "info",
+        "code": "field_may_be_asked:age",
         "anchor_name": "Checkout",
+        "step_name": None,
         "message": "Customers may be asked for 'age' if not in profile",
         "affected_sessions_estimate": 5,
     } in summary["warnings"]

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
-from scenario_migration.domain.planner import plan_migration
+from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
+from scenario_migration.domain.session import Session
 from scenario_migration.store import keys
 from scenario_migration.store import plans as plan_store
 from scenario_migration.store import scenarios as scenario_store
@@ -16,6 +17,7 @@ from scenario_migration.store import sessions as session_store
 from tests.documents import V1, V2_DOWNSTREAM
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+EXPIRES = 1_900_000_000  # what a closed session's expires_at is set to by `report`
 
 
 def new_tenant() -> str:
@@ -77,7 +79,7 @@ def report(
     version: int = 1,
     live: bool = True,
     scenario_id: str = "order-flow",
-) -> dict[str, Any]:
+) -> Session:
     """A position report, as the sessions service makes it."""
     position = {
         "tenant_id": tenant,
@@ -93,7 +95,7 @@ def report(
         "status": "idle" if live else "closed",
         "last_activity_at": T0.isoformat(),
     }
-    return session_store.put_position(tenant, session_id, position, live)
+    return session_store.put_position(tenant, session_id, position, live, EXPIRES)
 
 
 def ids_in_every_shard(per_shard: int) -> dict[int, list[str]]:

@@ -1,4 +1,5 @@
-"""Deployments: the deploy transaction, cancellation reasons, exact counters, markers, ledgers."""
+"""Deployments: the deploy transaction, cancellation reasons, exact sharded counters, ledgers,
+and the list of sessions waiting on the customer."""
 
 import uuid
 from typing import Any
@@ -6,14 +7,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from scenario_migration.domain.deployment import CounterMove
 from scenario_migration.domain.lifecycle import PlanStatus
 from scenario_migration.errors import Conflict
-from scenario_migration.store import deployments, dynamodb, keys, plans, scenarios, sessions
-from tests import faults
-from tests.store.helpers import new_plan, new_scenario, race, report
+from scenario_migration.store import deployments, dynamodb, keys, plans, scenarios
+from tests.store.helpers import new_plan, new_scenario, race
 
 DEPLOYABLE = frozenset({PlanStatus.APPROVED})
 AT = "2026-01-02T00:00:00Z"
+SHARDS = 4
 
 
 def approved_plan(tenant: str) -> Any:
@@ -31,7 +33,7 @@ def test_the_deploy_transaction_moves_plan_pointer_and_counters_together(tenant:
     assert scenarios.get_active(tenant, "order-flow")["active_version"] == 2
     assert scenarios.get_active(tenant, "order-flow")["plan_id"] == plan.id
     counts = deployments.counters(tenant, plan.id)
-    assert counts["units_total"] == 24 and counts["sessions_marked"] == 0
+    assert counts is not None and (counts.units_total, counts.sessions_marked) == (24, 0)
     with pytest.raises(Conflict, match="deploying"):  # the plan's condition fails first
         deployments.begin_deploy(tenant, plan, DEPLOYABLE, 24, AT)
 
@@ -43,7 +45,7 @@ def test_a_deploy_whose_source_version_moved_on_changes_nothing(tenant: str) -> 
     with pytest.raises(Conflict, match="active version"):
         deployments.begin_deploy(tenant, second, DEPLOYABLE, 8, AT)
     assert plans.get_plan(tenant, second.id).status is PlanStatus.APPROVED  # all or nothing
-    assert deployments.counters(tenant, second.id) == {}
+    assert deployments.counters(tenant, second.id) is None
     assert scenarios.get_active(tenant, "order-flow")["plan_id"] == first.id
 
 
@@ -55,20 +57,8 @@ def test_cancellation_reasons_name_the_failing_item(tenant: str, local_aws: dict
     with pytest.raises(ClientError) as cancelled:
         dynamodb.client().transact_write_items(
             TransactItems=[
-                {
-                    "Put": {
-                        "TableName": table,
-                        "Item": fresh,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
-                    "Put": {
-                        "TableName": table,
-                        "Item": existing,
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
+                {"Put": {"TableName": table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+                for item in (fresh, existing)
             ]
         )
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
@@ -76,25 +66,30 @@ def test_cancellation_reasons_name_the_failing_item(tenant: str, local_aws: dict
     assert "Item" not in dynamodb.client().get_item(TableName=table, Key=fresh)  # nothing written
 
 
-def test_add_counters_are_exact_under_concurrent_increments(tenant: str) -> None:
+def test_sharded_counters_add_up_exactly_under_concurrent_writers(tenant: str) -> None:
+    """8 writers x 10 moves each, spread over the shards their keys hash to: every move counts."""
     plan = approved_plan(tenant)
     deployments.begin_deploy(tenant, plan, DEPLOYABLE, 0, AT)
-    race(*(lambda: [deployments.add_units(tenant, plan.id, 1) for _ in range(10)] for _ in range(8)))
-    moves = (plan.id, {"migrations_applied": 1, "sessions_awaiting_input": -1}, {"last_migration_at": AT})
-    race(
-        *(
-            lambda: [sessions.write_outcome(tenant, s, {}, moves, None) for s in fresh(tenant, 5)]
-            for _ in range(6)
-        )
-    )
+
+    def writer(n: int) -> None:
+        for i in range(10):
+            shard = deployments.counter_shard(f"s{n}-{i}", SHARDS)
+            move = CounterMove({"migrations_applied": 1, "sessions_awaiting_input": -1}, AT)
+            deployments.add_counters(tenant, plan.id, shard, move)
+
+    race(*(lambda n=n: writer(n) for n in range(8)))
     counts = deployments.counters(tenant, plan.id)
-    assert counts["units_total"] == 80
-    assert (counts["migrations_applied"], counts["sessions_awaiting_input"]) == (30, -30)
+    assert counts is not None
+    assert (counts.migrations_applied, counts.sessions_awaiting_input) == (80, -80)
+    assert counts.last_migration_at == AT
+    later = CounterMove({}, "2026-01-02T00:01:00Z")
+    deployments.add_counters(tenant, plan.id, deployments.counter_shard("one", SHARDS), later)
+    assert deployments.counters(tenant, plan.id).last_migration_at == later.last_migration_at  # the latest
 
 
-def fresh(tenant: str, count: int) -> list[dict[str, Any]]:
-    """Fresh sessions (each write_outcome needs a revision of its own)."""
-    return [report(tenant, f"s-{uuid.uuid4().hex[:10]}") for _ in range(count)]
+def test_nothing_to_move_is_no_item(tenant: str) -> None:
+    """DynamoDB rejects an empty update expression and empty name or value maps (moto does not)."""
+    assert deployments.counter_item(tenant, "plan", "COUNTERS#000", CounterMove()) is None
 
 
 def test_each_page_is_counted_once_whoever_commits_it(tenant: str) -> None:
@@ -105,18 +100,56 @@ def test_each_page_is_counted_once_whoever_commits_it(tenant: str) -> None:
         deployments.claim_page(tenant, plan.id, page_id, ["a", "b", "c"], None)
     results = race(
         *(
-            lambda page_id=page_id: deployments.commit_page(tenant, plan.id, page_id, 3, True)
+            lambda page_id=page_id: deployments.commit_page(
+                tenant, plan.id, page_id, 3, last_page=True, shards=SHARDS
+            )
             for page_id in pages
             for _ in range(3)
         )
     )
     assert sorted(results) == [False] * 8 + [True] * 4
     counts = deployments.counters(tenant, plan.id)
-    assert (counts["sessions_marked"], counts["units_done"]) == (12, 4)
-    assert [deployments.settle_unmarked_page(tenant, plan.id, pages[0], 2) for _ in range(2)] == [True, False]
-    assert deployments.counters(tenant, plan.id)["sessions_unmarked"] == 2
-    ledgers, _ = deployments.list_ledgers(tenant, plan.id, None, 10)
+    assert counts is not None and (counts.sessions_marked, counts.units_done) == (12, 4)
+    settle = [
+        deployments.settle_unmarked_page(tenant, plan.id, pages[0], 2, counted=True, shards=SHARDS)
+        for _ in range(2)
+    ]
+    assert settle == [True, False]
+    assert deployments.counters(tenant, plan.id).sessions_unmarked == 2
+    ledgers, _ = deployments.list_pages(tenant, plan.id, None, 10)
     assert [ledger["state"] for ledger in ledgers] == ["unmarked", "counted", "counted", "counted"]
+
+
+def test_a_page_settled_by_a_cancel_before_its_commit_is_never_counted(tenant: str) -> None:
+    """A marking attempt in flight when the plan is cancelled: its commit comes too late."""
+    plan = approved_plan(tenant)
+    deployments.begin_deploy(tenant, plan, DEPLOYABLE, 1, AT)
+    deployments.claim_page(tenant, plan.id, "000000#000000", ["a"], None)
+    assert deployments.settle_unmarked_page(tenant, plan.id, "000000#000000", 1, counted=False, shards=SHARDS)
+    assert not deployments.commit_page(tenant, plan.id, "000000#000000", 1, last_page=True, shards=SHARDS)
+    counts = deployments.counters(tenant, plan.id)
+    assert counts is not None and (counts.sessions_marked, counts.sessions_unmarked) == (0, 0)
+
+
+def test_a_commit_writes_a_small_item_not_the_ledger_again(tenant: str) -> None:
+    """The membership (up to 300 ids, ~12 KB) is written once; counting touches a few bytes."""
+    plan = approved_plan(tenant)
+    deployments.begin_deploy(tenant, plan, DEPLOYABLE, 1, AT)
+    ids = [f"session-{uuid.uuid4()}" for _ in range(300)]
+    deployments.claim_page(tenant, plan.id, "000000#000000", ids, None)
+    calls: list[dict] = []
+    client = dynamodb.client()
+
+    def record(params: dict, **_: Any) -> None:
+        calls.append(params)
+
+    client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", record)
+    try:
+        deployments.commit_page(tenant, plan.id, "000000#000000", 300, last_page=True, shards=SHARDS)
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)
+    written = [item for call in calls for item in call["TransactItems"]]
+    assert len(str(written)) < 1000 and not any("session_ids" in str(item) for item in written)
 
 
 def test_the_first_claim_fixes_a_page(tenant: str) -> None:
@@ -129,72 +162,30 @@ def test_the_first_claim_fixes_a_page(tenant: str) -> None:
             for n in range(4)
         )
     )
-    assert len({tuple(claim["session_ids"]) for claim in claims}) == 1
-    assert deployments.get_ledger(tenant, plan.id, "000001#000000")["session_ids"] == claims[0]["session_ids"]
-    last = deployments.claim_page(tenant, plan.id, "000002#000000", [], None)
-    assert last["last_page"] is True and last["session_ids"] == []
+    assert len({tuple(ledger["session_ids"]) for ledger, _ in claims}) == 1
+    assert sorted(fresh for _, fresh in claims) == [False, False, False, True]
+    last, fresh = deployments.claim_page(tenant, plan.id, "000002#000000", [], None)
+    assert fresh and last["last_page"] is True and last["session_ids"] == []
 
 
-def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
-    """One transaction per call: the failed conditions are classified, the rest written."""
-    for session_id in ("here", "moved", "closed", "other-version"):
-        report(tenant, session_id)
-    report(tenant, "moved", "confirm", step_hash="d" * 16)
-    report(tenant, "closed", live=False)
-    report(tenant, "other-version", version=2)
-    marker = {"plan_id": "p1", "page_id": "000000#000000", "state": "pending"}
-    outcomes = deployments.mark_sessions(
-        tenant, ["here", "moved", "closed", "other-version", "never-reported"], marker, 1, "checkout"
-    )
-    assert outcomes == {
-        "here": "marked",
-        "moved": "skipped",
-        "closed": "skipped",
-        "other-version": "skipped",
-        "never-reported": "skipped",
-    }
-    report(tenant, "late")
-    # a redelivery; an id twice is one action (DynamoDB refuses two on one item in a transaction)
-    again = deployments.mark_sessions(tenant, ["late", "here", "late"], marker, 1, "checkout")
-    assert again == {"late": "marked", "here": "ours"}
-    other_page = {**marker, "page_id": "000001#000000"}
-    assert deployments.mark_sessions(tenant, ["here"], other_page, 1, "checkout") == {"here": "skipped"}
-    assert sessions.get_session(tenant, "never-reported") is None  # a failed condition creates nothing
-    next_plan = {**marker, "plan_id": "p2"}
-    assert not deployments.unmark_session(tenant, "here", "p2")
-    assert deployments.unmark_session(tenant, "here", "p1")
-    assert not deployments.unmark_session(tenant, "here", "p1")
-    assert "marker" not in sessions.get_session(tenant, "here")
-    assert deployments.mark_sessions(tenant, ["here"], next_plan, 1, "checkout") == {"here": "marked"}
-    applied = {**next_plan, "state": "applied"}
-    session = sessions.get_session(tenant, "here")
-    sessions.write_outcome(tenant, session, {"marker": applied}, None, None)
-    assert not deployments.unmark_session(tenant, "here", "p2")  # only a pending marker goes
-
-
-def test_a_marking_transaction_holds_at_most_a_hundred_sessions(tenant: str) -> None:
-    marker = {"plan_id": "p1", "page_id": "000000#000000", "state": "pending"}
-    with pytest.raises(ValueError, match="at most 100"):
-        deployments.mark_sessions(tenant, [f"s{i}" for i in range(101)], marker, 1, "checkout")
-
-
-@pytest.mark.parametrize(
-    "codes", [["None", "TransactionConflict"], ["None", "ThrottlingError"], ["None", "None"]]
-)
-def test_a_marking_transaction_cancelled_for_another_reason_is_raised(tenant: str, codes: list[str]) -> None:
-    """Only failed conditions are settled here; anything else fails the page (SQS redelivers)."""
-    report(tenant, "a")
-    report(tenant, "b")
-    marker = {"plan_id": "p1", "page_id": "000000#000000", "state": "pending"}
-
-    def cancel(request: Any) -> Any:
-        if faults.operation(request) != "TransactWriteItems":
-            return None
-        reasons = [{"Code": code} for code in codes]
-        return faults.dynamodb_error(
-            request, "TransactionCanceledException", "x", CancellationReasons=reasons
+def test_the_waiting_list(tenant: str) -> None:
+    plan = new_plan(tenant)
+    client = dynamodb.client()
+    for n in range(5):
+        put = deployments.waiting_put_item(tenant, plan.id, f"s{n}", by_fanout=n % 2 == 0)
+        client.put_item(**put["Put"])
+    first, cursor = deployments.list_waiting(tenant, plan.id, None, 3)
+    rest, end = deployments.list_waiting(tenant, plan.id, cursor, 3)
+    assert [(w["session_id"], w["by_fanout"]) for w in first + rest] == [
+        ("s0", True),
+        ("s1", False),
+        ("s2", True),
+        ("s3", False),
+        ("s4", True),
+    ]
+    assert end is None
+    client.delete_item(**deployments.waiting_delete_item(tenant, plan.id, "s0")["Delete"])
+    with pytest.raises(ClientError):  # must_exist: a second delete is a failed condition
+        client.delete_item(
+            **deployments.waiting_delete_item(tenant, plan.id, "s0", must_exist=True)["Delete"]
         )
-
-    with faults.answering(dynamodb.client(), cancel), pytest.raises(ClientError) as raised:
-        deployments.mark_sessions(tenant, ["a", "b"], marker, 1, "checkout")
-    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"

@@ -143,7 +143,12 @@ def test_large_summaries_and_policies_fit_in_dynamodb(tenant: str) -> None:
         sessions_on_deleted_steps={},
         fields_to_collect=[],
         warnings=[
-            Warning(severity=Severity.INFO, anchor_name=f"Step {h}", message=f"Customers at {h} may be asked")
+            Warning(
+                severity=Severity.INFO,
+                code=f"w:{h}",
+                anchor_name=f"Step {h}",
+                message=f"Customers at {h} may be asked",
+            )
             for h in hashes[:5000]
         ],
     )

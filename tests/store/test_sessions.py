@@ -4,10 +4,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from scenario_migration.domain.deployment import CounterMove
+from scenario_migration.domain.session import AuditRecord, Marker, MarkerState, Outcome, Session
 from scenario_migration.errors import PayloadTooLarge
-from scenario_migration.store import deployments, keys, sessions
-from tests.store.helpers import ids_in_every_shard, new_plan, new_tenant, race, report
+from scenario_migration.store import deployments, dynamodb, keys, sessions
+from scenario_migration.store.sessions import Written
+from tests import faults
+from tests.store.helpers import EXPIRES, ids_in_every_shard, new_plan, new_tenant, race, report
 
 CHECKOUT = ("c" * 16, "checkout")
 
@@ -20,7 +25,7 @@ def at_step(
     for shard in range(keys.POSITION_SHARDS):
         cursor: Any = None
         while True:
-            items, cursor = deployments.sessions_at(
+            items, cursor = sessions.sessions_at(
                 tenant, ("order-flow", version, shard), step, cursor=cursor, page_size=page_size
             )
             found.setdefault(shard, []).extend(item["session_id"] for item in items)
@@ -55,105 +60,232 @@ def test_twin_steps_are_told_apart_by_step_id(tenant: str) -> None:
     assert all_at_step(tenant, (twin_hash, "ask_email_again")) == ["two"]
 
 
-def test_a_session_moving_step_leaves_its_old_index_entry(tenant: str) -> None:
+def test_a_session_moving_step_leaves_its_old_index_entry(tenant: str, local_aws: dict[str, str]) -> None:
     report(tenant, "mover")
     assert all_at_step(tenant, CHECKOUT) == ["mover"]
     moved = report(tenant, "mover", "confirm", step_hash="d" * 16)
     assert at_step(tenant, CHECKOUT) == {}
     assert all_at_step(tenant, ("d" * 16, "confirm")) == ["mover"]
-    assert moved["revision"] == 2
+    assert moved.revision == 2
     report(tenant, "mover", "confirm", step_hash="d" * 16, version=2)  # a new version: a new partition
     assert at_step(tenant, ("d" * 16, "confirm")) == {}
     assert sessions.census(tenant, "order-flow", 1) == Counter()
     assert sessions.census(tenant, "order-flow", 2) == Counter({"confirm": 1})
-    closed = report(tenant, "mover", "confirm", step_hash="d" * 16, version=2, live=False)
-    assert "position_pk" not in closed and "position_sk" not in closed
+    report(tenant, "mover", "confirm", step_hash="d" * 16, version=2, live=False)
+    stored = dynamodb.client().get_item(
+        TableName=local_aws["SessionsTable"],
+        Key={"pk": {"S": keys.session_pk(tenant, "mover")}, "sk": {"S": keys.SESSION_SK}},
+    )["Item"]
+    assert "position_pk" not in stored and "position_sk" not in stored
+    assert int(stored["expires_at"]["N"]) == EXPIRES  # a closed session's personal data expires
     assert sessions.census(tenant, "order-flow", 2) == Counter()
     assert not sessions.has_live_sessions(tenant, "order-flow", 2)
-    assert sessions.get_session(tenant, "mover")["status"] == "closed"
+    assert sessions.get(tenant, "mover").status == "closed"
+    report(tenant, "mover", "confirm", step_hash="d" * 16, version=2)  # reopened: it no longer expires
+    assert (
+        "expires_at"
+        not in dynamodb.client().get_item(
+            TableName=local_aws["SessionsTable"],
+            Key={"pk": {"S": keys.session_pk(tenant, "mover")}, "sk": {"S": keys.SESSION_SK}},
+        )["Item"]
+    )
+
+
+def marker(
+    plan_id: str = "p1", page_id: str | None = "000000#000000", state: MarkerState = MarkerState.PENDING
+) -> Marker:
+    return Marker(plan_id=plan_id, from_version=1, target_version=2, page_id=page_id, state=state)
 
 
 def test_a_report_keeps_the_marker_and_bumps_the_revision(tenant: str) -> None:
     first = report(tenant, "s1")
-    marker = {"plan_id": "p", "page_id": "000000#000000", "state": "pending"}
-    assert deployments.mark_sessions(tenant, ["s1"], marker, 1, "checkout") == {"s1": "marked"}
+    assert sessions.mark(tenant, ["s1"], marker(), "checkout") == {"s1": Written.DONE}
+    marked = sessions.get(tenant, "s1")
+    assert marked.revision == first.revision + 1  # a marker is a write like any other
     again = report(tenant, "s1")
-    assert again["marker"] == marker
-    assert again["revision"] == first["revision"] + 1 == 2
-    assert again["created_at"] == first["created_at"]  # set on the first report only
+    assert again.marker == marker()
+    assert again.revision == marked.revision + 1
+    assert again.created_at == first.created_at  # set on the first report only
 
 
 def test_the_same_session_id_under_two_tenants(tenant: str) -> None:
     other = new_tenant()
     report(tenant, "shared-id")
     report(other, "shared-id", "confirm", step_hash="d" * 16)
-    assert sessions.get_session(tenant, "shared-id")["current_step_id"] == "checkout"
-    assert sessions.get_session(other, "shared-id")["current_step_id"] == "confirm"
+    assert sessions.get(tenant, "shared-id").current_step_id == "checkout"
+    assert sessions.get(other, "shared-id").current_step_id == "confirm"
     assert sessions.census(tenant, "order-flow", 1) == Counter({"checkout": 1})
     assert sessions.census(other, "order-flow", 1) == Counter({"confirm": 1})
     assert at_step(other, CHECKOUT) == {}
-    marker = {"plan_id": "p", "page_id": "x", "state": "pending"}
-    assert deployments.mark_sessions(tenant, ["shared-id"], marker, 1, "checkout") == {"shared-id": "marked"}
-    assert "marker" not in sessions.get_session(other, "shared-id")
-    assert sessions.get_session(new_tenant(), "shared-id") is None
+    assert sessions.mark(tenant, ["shared-id"], marker(), "checkout") == {"shared-id": Written.DONE}
+    assert sessions.get(other, "shared-id").marker is None
+    assert sessions.get(new_tenant(), "shared-id") is None
 
 
-def migrated(session: dict[str, Any], to_step: str = "confirm") -> dict[str, Any]:
-    return {
-        "scenario_version": 2,
-        "current_step_id": to_step,
-        "step_hash": "d" * 16,
-        "marker": {**(session.get("marker") or {}), "state": "applied"},
-        "last_result": {"key": "k", "at": "2026-01-02T00:00:00Z", "response": "{}"},
+def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
+    """One transaction per call: the failed conditions are classified, the rest written."""
+    for session_id in ("here", "moved", "closed", "other-version"):
+        report(tenant, session_id)
+    report(tenant, "moved", "confirm", step_hash="d" * 16)
+    report(tenant, "closed", live=False)
+    report(tenant, "other-version", version=2)
+    outcomes = sessions.mark(
+        tenant, ["here", "moved", "closed", "other-version", "never-reported"], marker(), "checkout"
+    )
+    assert outcomes == {
+        "here": Written.DONE,
+        "moved": Written.SKIPPED,
+        "closed": Written.SKIPPED,
+        "other-version": Written.SKIPPED,
+        "never-reported": Written.SKIPPED,
     }
+    report(tenant, "late")
+    # a redelivery; an id twice is one action (DynamoDB refuses two on one item in a transaction)
+    again = sessions.mark(tenant, ["late", "here", "late"], marker(), "checkout")
+    assert again == {"late": Written.DONE, "here": Written.OURS}
+    assert sessions.mark(tenant, ["here"], marker(page_id="000001#000000"), "checkout") == {
+        "here": Written.SKIPPED
+    }
+    assert sessions.get(tenant, "never-reported") is None  # a failed condition creates nothing
 
 
-def audit(session_id: str, plan_id: str, at: str) -> dict[str, Any]:
-    return {"at": at, "session_id": session_id, "plan_id": plan_id, "outcome": "migrated", "anchor": None}
+def test_unmarking_settles_only_this_page_s_pending_markers_once(tenant: str) -> None:
+    for session_id in ("a", "b", "c"):
+        report(tenant, session_id)
+    sessions.mark(tenant, ["a", "b"], marker(), "checkout")
+    sessions.mark(tenant, ["c"], marker(page_id="000009#000000"), "checkout")
+    applied = sessions.get(tenant, "b")
+    settled = applied.model_copy(
+        update={"marker": applied.marker.model_copy(update={"state": MarkerState.APPLIED})}
+    )
+    sessions.write_outcome(tenant, applied, settled, [], None)
+    outcomes = sessions.unmark(tenant, ["a", "b", "c"], "p1", "000000#000000", "2026-01-03T00:00:00Z")
+    assert outcomes == {"a": Written.DONE, "b": Written.SKIPPED, "c": Written.SKIPPED}
+    assert sessions.unmark(tenant, ["a"], "p1", "000000#000000", "2026-01-03T00:00:00Z") == {
+        "a": Written.OURS
+    }
+    states = {sid: sessions.get(tenant, sid).marker.state for sid in ("a", "b", "c")}
+    assert states == {"a": MarkerState.UNMARKED, "b": MarkerState.APPLIED, "c": MarkerState.PENDING}
+
+
+def test_a_marking_transaction_holds_at_most_a_hundred_sessions(tenant: str) -> None:
+    with pytest.raises(ValueError, match="at most 100"):
+        sessions.mark(tenant, [f"s{i}" for i in range(101)], marker(), "checkout")
+
+
+@pytest.mark.parametrize(
+    "codes", [["None", "TransactionConflict"], ["None", "ThrottlingError"], ["None", "None"]]
+)
+def test_a_marking_transaction_cancelled_for_another_reason_is_raised(tenant: str, codes: list[str]) -> None:
+    """Only failed conditions are settled here; anything else fails the page (SQS redelivers)."""
+    report(tenant, "a")
+    report(tenant, "b")
+
+    def cancel(request: Any) -> Any:
+        if faults.operation(request) != "TransactWriteItems":
+            return None
+        reasons = [{"Code": code} for code in codes]
+        return faults.dynamodb_error(
+            request, "TransactionCanceledException", "x", CancellationReasons=reasons
+        )
+
+    with faults.answering(dynamodb.client(), cancel), pytest.raises(ClientError) as raised:
+        sessions.mark(tenant, ["a", "b"], marker(), "checkout")
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+
+
+def migrated(session: Session, to_step: str = "confirm") -> Session:
+    return session.model_copy(
+        update={
+            "scenario_version": 2,
+            "current_step_id": to_step,
+            "step_hash": "d" * 16,
+            "marker": marker(state=MarkerState.APPLIED),
+        }
+    )
+
+
+def audit(session_id: str, plan_id: str, at: str) -> AuditRecord:
+    return AuditRecord(
+        at=at,
+        session_id=session_id,
+        plan_id=plan_id,
+        scenario_id="order-flow",
+        outcome=Outcome.MIGRATED,
+        from_version=1,
+        to_version=2,
+        from_step_id="checkout",
+        filled_fields={},
+        blocked=False,
+        reason="test",
+        expires_at=EXPIRES,
+    )
 
 
 def test_the_atomic_write_is_conditional_on_the_revision(tenant: str) -> None:
     plan = new_plan(tenant)
     session = report(tenant, "s1")
-    counters = (plan.id, {"migrations_applied": 1}, {"last_migration_at": "2026-01-02T00:00:00Z"})
+    move = deployments.counter_item(tenant, plan.id, "COUNTERS#000", CounterMove({"migrations_applied": 1}))
     results = race(
         *(
             lambda n=n: sessions.write_outcome(
-                tenant, session, migrated(session), counters, audit("s1", plan.id, f"2026-01-02T00:00:0{n}Z")
+                tenant, session, migrated(session), [move], audit("s1", plan.id, f"2026-01-02T00:00:0{n}Z")
             )
             for n in range(4)
         )
     )
     assert sum(result is None for result in results) == 1, results
     assert all(isinstance(r, sessions.StaleSession) for r in results if r is not None), results
-    stored = sessions.get_session(tenant, "s1")
-    assert (stored["revision"], stored["scenario_version"], stored["current_step_id"]) == (2, 2, "confirm")
-    assert stored["position_pk"] == keys.position_pk(tenant, "order-flow", 2, keys.position_shard("s1"))
-    assert deployments.counters(tenant, plan.id)["migrations_applied"] == 1  # moved once, with the winner
-    assert len(sessions.list_migrations(tenant, "s1")) == 1
+    stored = sessions.get(tenant, "s1")
+    assert (stored.revision, stored.scenario_version, stored.current_step_id) == (2, 2, "confirm")
+    assert sessions.sessions_at(
+        tenant, ("order-flow", 2, keys.position_shard("s1")), ("d" * 16, "confirm"), cursor=None, page_size=10
+    )[0]
+    assert deployments.counters(tenant, plan.id).migrations_applied == 1  # moved once, with the winner
+    assert [r.reason for r in sessions.list_migrations(tenant, "s1")] == ["test"]
     with pytest.raises(sessions.StaleSession):  # the revision read before is stale now
-        sessions.write_outcome(tenant, session, migrated(session), None, None)
+        sessions.write_outcome(tenant, session, migrated(session), [], None)
+
+
+def test_a_marker_written_after_the_jit_read_makes_the_jit_write_stale(tenant: str) -> None:
+    """Issue 10 §5: the marker bumps the revision, so a JIT decision taken on the unmarked
+    session cannot overwrite the fresh marker (its plan's pending count would stay at 1)."""
+    session = report(tenant, "s1")
+    assert sessions.mark(tenant, ["s1"], marker(), "checkout") == {"s1": Written.DONE}
+    with pytest.raises(sessions.StaleSession):
+        sessions.write_outcome(tenant, session, migrated(session), [], None)
+    assert sessions.get(tenant, "s1").marker.state is MarkerState.PENDING
 
 
 def test_an_atomic_write_with_no_attribute_to_set(tenant: str) -> None:
     """No ExpressionAttributeNames at all then: DynamoDB rejects an empty map (moto does not)."""
     session = report(tenant, "s1")
-    sessions.write_outcome(tenant, session, {}, None, None)
-    assert sessions.get_session(tenant, "s1")["revision"] == session["revision"] + 1
-    assert deployments.counter_update(tenant, "plan", {}, {"last_migration_at": None}) is None
-    moves = ("plan", {}, {"last_migration_at": None})  # nothing to move: no counters item at all
-    sessions.write_outcome(tenant, sessions.get_session(tenant, "s1"), {}, moves, None)
-    assert sessions.get_session(tenant, "s1")["revision"] == session["revision"] + 2
+    sessions.write_outcome(tenant, session, session, [], None)
+    assert sessions.get(tenant, "s1").revision == session.revision + 1
+
+
+def test_settling_a_waiting_session_of_a_cancelled_plan(tenant: str) -> None:
+    plan = new_plan(tenant)
+    session = report(tenant, "s1")
+    waiting = session.model_copy(update={"marker": marker(plan.id, state=MarkerState.AWAITING_INPUT)})
+    sessions.write_outcome(tenant, session, waiting, [], None)
+    at = "2026-01-03T00:00:00Z"
+    assert sessions.settle_waiting(tenant, "s1", plan.id, at, [])
+    assert sessions.get(tenant, "s1").marker.state is MarkerState.UNMARKED
+    assert not sessions.settle_waiting(tenant, "s1", plan.id, at, [])  # not waiting any more
 
 
 def test_a_session_larger_than_an_item_is_refused_as_too_large(tenant: str) -> None:
     """The API takes bodies up to 10 MB; an item stops at 400 KB: a 413, not a 500."""
     first = report(tenant, "big")
-    position = {k: first[k] for k in ("scenario_id", "scenario_version", "current_step_id", "step_hash")}
-    position |= {
+    position = {
+        "scenario_id": first.scenario_id,
+        "scenario_version": first.scenario_version,
+        "current_step_id": first.current_step_id,
+        "step_hash": first.step_hash,
         "variables_json": '{"notes": "' + "x" * 450_000 + '"}',
         "last_activity_at": "2026-01-02T00:00:00Z",
     }
     with pytest.raises(PayloadTooLarge):
         sessions.put_position(tenant, "big", position, True)
-    assert sessions.get_session(tenant, "big")["revision"] == first["revision"]
+    assert sessions.get(tenant, "big").revision == first.revision

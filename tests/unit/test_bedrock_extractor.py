@@ -76,7 +76,7 @@ def test_a_low_confidence_answer_is_not_used(stubbed: tuple[Any, Stubber], failu
     assert extractor.extract(AGE, TURNS) == Extracted(34, 0.5)
     stub.add_response("converse", converse_answer({"found": True, "value": 34, "confidence": 0.5}))
     decision = decide(situation(V1_SCENARIO, GAP, "checkout", conversation=TURNS), extractor)
-    assert decision.outcome == "needs_input" and decision.questions[0]["field"] == "age"  # below 0.85
+    assert decision.outcome == "needs_input" and decision.questions[0].field == "age"  # below 0.85
     assert failures == []
 
 

@@ -8,11 +8,12 @@ import pytest
 from scenario_migration.config import load_settings
 from scenario_migration.domain.extraction import RuleExtractor
 from scenario_migration.domain.graph import ScenarioGraph
-from scenario_migration.domain.jit import Customer, PendingInput, SessionState, Situation, decide
-from scenario_migration.domain.lifecycle import AnchorPolicy, ScopeFilter
+from scenario_migration.domain.jit import Customer, Situation, decide
+from scenario_migration.domain.lifecycle import DEFAULT_POLICY, AnchorPolicy, ScopeFilter
 from scenario_migration.domain.plan import MigrationScenario
-from scenario_migration.domain.planner import plan_migration
+from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
+from scenario_migration.domain.session import Marker, MarkerState, Outcome, PendingInput, Session
 from tests import documents
 from tests.documents import AGE_FIELD, order_flow
 from tests.documents import step as s
@@ -37,23 +38,56 @@ V1, PAYMENT_V1, DOWNSTREAM, GAP, FORK, FORK_WITH_PAYMENT = (
 )
 
 
+class OnePolicy:
+    """A plan whose every anchor has `policy`."""
+
+    def __init__(self, policy: AnchorPolicy | None) -> None:
+        self.policy = policy or DEFAULT_POLICY
+
+    def policy_for(self, anchor_key: str) -> AnchorPolicy:
+        return self.policy
+
+
+def session(old: Scenario, step: str, **kw: Any) -> Session:
+    pending: PendingInput | None = kw.pop("pending", None)
+    marker = (
+        Marker(
+            plan_id="p",
+            from_version=old.version,
+            target_version=2,
+            state=MarkerState.AWAITING_INPUT,
+            input=pending,
+        )
+        if pending
+        else None
+    )
+    return Session(
+        tenant_id="t",
+        session_id="s",
+        scenario_id="order-flow",
+        scenario_version=old.version,
+        current_step_id=step,
+        step_hash=old.step_by_id[step].content_hash,
+        channel=kw.pop("channel", "whatsapp"),
+        visited_step_ids=kw.pop("visited", []),
+        variables=kw.pop("variables", {}),
+        created_at=NOW - timedelta(days=kw.pop("age_days", 3)),
+        marker=marker,
+    )
+
+
 def situation(old: Scenario, new: Scenario, step: str, **kw: Any) -> Situation:
     settings = kw.pop("settings", load_settings())
-    visited = kw.pop("visited", [])
     return Situation(
         old=ScenarioGraph(old),
         new=ScenarioGraph(new),
         tmap=plan_migration(old, new).transformation_map,
-        session=SessionState(
-            current_step_id=step,
-            visited_step_ids=visited,
-            variables=kw.pop("variables", {}),
-            checkpoints_passed=kw.pop("checkpoints", []),
-            channel=kw.pop("channel", "whatsapp"),
-            created_at=NOW - timedelta(days=kw.pop("age_days", 3)),
+        session=session(
+            old,
+            step,
+            **{k: kw.pop(k) for k in ("pending", "channel", "visited", "variables", "age_days") if k in kw},
         ),
-        policy=kw.pop("policy", None),
-        pending=kw.pop("pending", PendingInput()),
+        plan=OnePolicy(kw.pop("policy", None)),
         customer=Customer(
             message=kw.pop("message", None),
             conversation=kw.pop("conversation", []),
@@ -61,7 +95,6 @@ def situation(old: Scenario, new: Scenario, step: str, **kw: Any) -> Situation:
         ),
         settings=settings,
         now=NOW,
-        max_reasks=settings.gap_fill.max_reasks,
     )
 
 
@@ -72,7 +105,7 @@ def run(sit: Situation):
 def test_clean_graft_teleports_silently_to_the_anchor() -> None:
     d = run(situation(V1, DOWNSTREAM, "checkout"))
     assert (d.outcome, d.to_step_id, d.migration_scenario) == (
-        "migrated",
+        Outcome.MIGRATED,
         "checkout",
         MigrationScenario.CLEAN_GRAFT,
     )
@@ -86,33 +119,39 @@ def test_clean_graft_teleports_silently_to_the_anchor() -> None:
 def test_gap_fill_is_silent_when_the_field_is_known(profile: dict, conversation: list, source: str) -> None:
     d = run(situation(V1, GAP, "checkout", profile=profile, conversation=conversation))
     assert (d.outcome, d.to_step_id, d.migration_scenario) == (
-        "migrated",
+        Outcome.MIGRATED,
         "checkout",
         MigrationScenario.GAP_FILL,
     )
-    assert d.filled_fields["age"]["source"] == source
+    assert d.filled_fields["age"].source == source
     assert d.message is None
 
 
 def test_the_current_message_counts_as_the_latest_turn() -> None:
     d = run(situation(V1, GAP, "checkout", message="I'm 34 years old, where is my order?"))
-    assert (d.outcome, d.to_step_id) == ("migrated", "checkout")
-    assert d.filled_fields["age"]["value"] == 34 and d.filled_fields["age"]["source"] == "conversation"
+    assert (d.outcome, d.to_step_id) == (Outcome.MIGRATED, "checkout")
+    assert d.filled_fields["age"].value == 34 and d.filled_fields["age"].source == "conversation"
 
 
 def test_an_unusable_answer_is_not_mined_as_conversation() -> None:
     asked = run(situation(V1, GAP, "checkout"))
     again = run(situation(V1, GAP, "checkout", pending=asked.pending, message="I am 20 and my brother is 12"))
-    assert again.outcome == "needs_input" and again.pending.attempts == 1
+    assert again.outcome == Outcome.NEEDS_INPUT and again.pending.attempts == 1
 
 
 def test_gap_fill_asks_then_completes_with_the_answer() -> None:
     asked = run(situation(V1, GAP, "checkout"))
-    assert asked.outcome == "needs_input"
-    assert asked.questions == [{"field": "age", "text": "Before we continue, what is your age?"}]
+    assert asked.outcome == Outcome.NEEDS_INPUT
+    assert [q.model_dump() for q in asked.questions] == [
+        {"field": "age", "text": "Before we continue, what is your age?"}
+    ]
     done = run(situation(V1, GAP, "checkout", pending=asked.pending, message="34"))
-    assert (done.outcome, done.to_step_id) == ("migrated", "checkout")
-    assert done.filled_fields["age"] == {"value": 34, "source": "customer", "confidence": 1.0}
+    assert (done.outcome, done.to_step_id) == (Outcome.MIGRATED, "checkout")
+    assert done.filled_fields["age"].model_dump(mode="json") == {
+        "value": 34,
+        "source": "customer",
+        "confidence": 1.0,
+    }
 
 
 def test_unusable_answers_are_asked_again_at_most_max_reasks_times() -> None:
@@ -121,22 +160,22 @@ def test_unusable_answers_are_asked_again_at_most_max_reasks_times() -> None:
     for answer in ["thirty-four", "no idea", "dunno"]:
         d = run(situation(V1, GAP, "checkout", pending=d.pending, message=answer))
         outcomes.append(d.outcome)
-    assert outcomes == ["needs_input", "needs_input", "kept"]
+    assert outcomes == [Outcome.NEEDS_INPUT, Outcome.NEEDS_INPUT, Outcome.KEPT]
 
 
 def test_session_variables_fill_the_gap_and_nothing_known_is_asked() -> None:
     d = run(situation(V1, GAP, "checkout", variables={"age": "52"}))
-    assert d.outcome == "migrated" and d.filled_fields["age"]["source"] == "session"
+    assert d.outcome == Outcome.MIGRATED and d.filled_fields["age"].source == "session"
 
 
 def test_low_confidence_extraction_is_confirmed_with_the_customer() -> None:
     asked = run(situation(V1, GAP, "checkout", conversation=["34"]))  # a bare number: 0.6 < 0.85
-    assert asked.outcome == "needs_input" and asked.questions[0]["text"].startswith("Before we continue")
+    assert asked.outcome == Outcome.NEEDS_INPUT and asked.questions[0].text.startswith("Before we continue")
     settings = load_settings(
         gap_fill={**load_settings().gap_fill.model_dump(), "extraction_confidence_threshold": 0.5}
     )
     confirm = run(situation(V1, GAP, "checkout", conversation=["34"], settings=settings))
-    assert confirm.outcome == "needs_input" and "confirm" in confirm.questions[0]["text"]
+    assert confirm.outcome == Outcome.NEEDS_INPUT and "confirm" in confirm.questions[0].text
     yes = run(
         situation(
             V1,
@@ -148,23 +187,28 @@ def test_low_confidence_extraction_is_confirmed_with_the_customer() -> None:
             message="yes",
         )
     )
-    assert yes.outcome == "migrated" and yes.filled_fields["age"]["value"] == 34
+    assert yes.outcome == Outcome.MIGRATED and yes.filled_fields["age"].value == 34
 
 
-@pytest.mark.parametrize(("age", "target", "redirected"), [(17, "rejection", True), (30, "checkout", False)])
-def test_re_route_follows_the_customer_data(age: int, target: str, redirected: bool) -> None:
+@pytest.mark.parametrize(
+    ("age", "target", "scenario"),
+    [(17, "rejection", MigrationScenario.RE_ROUTE), (30, "checkout", MigrationScenario.GAP_FILL)],
+)
+def test_re_route_follows_the_customer_data(age: int, target: str, scenario: MigrationScenario) -> None:
+    """Per customer: redirected is a re-route; reaching the anchor through the new Age Verification
+    (its field filled from the profile) is a gap fill."""
     d = run(situation(V1, FORK, "checkout", profile={"age": age}))
-    assert (d.outcome, d.to_step_id, d.redirected) == ("migrated", target, redirected)
-    assert d.migration_scenario is MigrationScenario.RE_ROUTE
+    assert (d.outcome, d.to_step_id, d.migration_scenario) == (Outcome.MIGRATED, target, scenario)
+    redirected = scenario is MigrationScenario.RE_ROUTE
     expected_message = load_settings().re_routing.notification_template if redirected else None
     assert d.message == expected_message
 
 
 def test_re_route_asks_for_the_condition_field_first() -> None:
     d = run(situation(V1, FORK, "checkout"))
-    assert d.outcome == "needs_input" and d.questions[0]["field"] == "age"
+    assert d.outcome == Outcome.NEEDS_INPUT and d.questions[0].field == "age"
     answered = run(situation(V1, FORK, "checkout", pending=d.pending, message="17"))
-    assert (answered.outcome, answered.to_step_id) == ("migrated", "rejection")
+    assert (answered.outcome, answered.to_step_id) == (Outcome.MIGRATED, "rejection")
 
 
 def test_checkpoint_passed_blocks_a_redirect_that_would_undo_it() -> None:
@@ -179,11 +223,11 @@ def test_checkpoint_passed_blocks_a_redirect_that_would_undo_it() -> None:
             visited=["welcome", "checkout", "payment"],
         )
     )
-    assert d.outcome == "blocked" and "Payment" in d.reason
+    assert d.outcome == Outcome.BLOCKED and "Payment" in d.reason
     adult = run(
         situation(PAYMENT_V1, FORK_WITH_PAYMENT, "confirm", profile={"age": 30}, checkpoints=[payment_hash])
     )
-    assert (adult.outcome, adult.to_step_id) == ("migrated", "confirm")
+    assert (adult.outcome, adult.to_step_id) == (Outcome.MIGRATED, "confirm")
 
 
 def test_checkpoint_blocking_can_be_turned_off() -> None:
@@ -199,7 +243,7 @@ def test_checkpoint_blocking_can_be_turned_off() -> None:
             settings=settings,
         )
     )
-    assert (d.outcome, d.to_step_id) == ("migrated", "rejection")
+    assert (d.outcome, d.to_step_id) == (Outcome.MIGRATED, "rejection")
 
 
 def test_sibling_branches_ask_only_the_customer_s_own_way() -> None:
@@ -227,13 +271,13 @@ def test_sibling_branches_ask_only_the_customer_s_own_way() -> None:
         fields=contact,
     )
     d = run(situation(old, new, "done", visited=["start", "by_phone"]))
-    assert d.outcome == "needs_input" and d.questions[0]["field"] == "phone"
+    assert d.outcome == Outcome.NEEDS_INPUT and d.questions[0].field == "phone"
     d = run(
         situation(
             old, new, "done", visited=["start", "by_phone"], pending=d.pending, message="+33 6 12 34 56 78"
         )
     )
-    assert d.outcome == "migrated" and set(d.filled_fields) == {"phone"}
+    assert d.outcome == Outcome.MIGRATED and set(d.filled_fields) == {"phone"}
 
 
 def test_deleted_step_lands_on_the_nearest_anchor_not_the_entry() -> None:
@@ -247,7 +291,7 @@ def test_deleted_step_lands_on_the_nearest_anchor_not_the_entry() -> None:
         ],
     )
     d = run(situation(old, DOWNSTREAM, "survey"))
-    assert (d.outcome, d.to_step_id) == ("migrated", "checkout")
+    assert (d.outcome, d.to_step_id) == (Outcome.MIGRATED, "checkout")
 
 
 def test_three_versions_straight_to_the_active_one_asking_only_what_it_needs() -> None:
@@ -261,20 +305,23 @@ def test_three_versions_straight_to_the_active_one_asking_only_what_it_needs() -
         ],
     )
     at_checkout = run(situation(V1, v3, "checkout"))
-    assert (at_checkout.outcome, at_checkout.to_step_id) == ("migrated", "checkout")  # age is after it in V3
+    assert (at_checkout.outcome, at_checkout.to_step_id) == (
+        Outcome.MIGRATED,
+        "checkout",
+    )  # age is after it in V3
     at_confirm = run(situation(V1, v3, "confirm"))
-    assert at_confirm.outcome == "needs_input" and at_confirm.questions[0]["field"] == "age"
+    assert at_confirm.outcome == Outcome.NEEDS_INPUT and at_confirm.questions[0].field == "age"
 
 
 @pytest.mark.parametrize(
     ("scope", "channel", "age_days", "outcome"),
     [
-        ({"include_channels": ["whatsapp"]}, "web", 1, "kept"),
-        ({"include_channels": ["whatsapp"], "exclude_channels": ["whatsapp"]}, "whatsapp", 1, "kept"),
-        ({"max_session_age_days": 0}, "web", 0, "migrated"),
-        ({"max_session_age_days": 30}, "web", 30, "migrated"),
-        ({"max_session_age_days": 30}, "web", 31, "kept"),
-        ({"min_session_age_days": 2}, "web", 1, "kept"),
+        ({"include_channels": ["whatsapp"]}, "web", 1, Outcome.KEPT),
+        ({"include_channels": ["whatsapp"], "exclude_channels": ["whatsapp"]}, "whatsapp", 1, Outcome.KEPT),
+        ({"max_session_age_days": 0}, "web", 0, Outcome.MIGRATED),
+        ({"max_session_age_days": 30}, "web", 30, Outcome.MIGRATED),
+        ({"max_session_age_days": 30}, "web", 31, Outcome.KEPT),
+        ({"min_session_age_days": 2}, "web", 1, Outcome.KEPT),
     ],
 )
 def test_scope_filters_keep_sessions_on_their_version(
@@ -287,27 +334,27 @@ def test_scope_filters_keep_sessions_on_their_version(
 
 def test_update_downstream_false_keeps_the_session() -> None:
     d = run(situation(V1, DOWNSTREAM, "checkout", policy=AnchorPolicy(update_downstream=False)))
-    assert d.outcome == "kept"
+    assert d.outcome == Outcome.KEPT
 
 
 def test_re_routing_disabled_keeps_customers_on_their_own_way() -> None:
     settings = load_settings(re_routing={**load_settings().re_routing.model_dump(), "enabled": False})
     d = run(situation(V1, FORK, "checkout", profile={"age": 17}, settings=settings))
-    assert (d.outcome, d.to_step_id, d.redirected) == ("migrated", "checkout", False)
+    assert (d.outcome, d.to_step_id, d.message) == (Outcome.MIGRATED, "checkout", None)
 
 
 def test_extraction_disabled_asks_instead() -> None:
     settings = load_settings(gap_fill={**load_settings().gap_fill.model_dump(), "extraction_enabled": False})
     d = run(situation(V1, GAP, "checkout", conversation=["I'm 34"], settings=settings))
-    assert d.outcome == "needs_input"
+    assert d.outcome == Outcome.NEEDS_INPUT
 
 
 def test_max_conversation_turns_limits_what_extraction_reads() -> None:
     settings = load_settings(gap_fill={**load_settings().gap_fill.model_dump(), "max_conversation_turns": 1})
     d = run(situation(V1, GAP, "checkout", conversation=["I'm 34", "thanks"], settings=settings))
-    assert d.outcome == "needs_input"
+    assert d.outcome == Outcome.NEEDS_INPUT
     d = run(situation(V1, GAP, "checkout", conversation=["I'm 34", "thanks"]))
-    assert d.outcome == "migrated"
+    assert d.outcome == Outcome.MIGRATED
 
 
 def test_notify_user_off_gives_no_message_on_redirect() -> None:

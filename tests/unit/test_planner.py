@@ -30,7 +30,7 @@ from scenario_migration.domain.plan import (
     Severity,
     Warning,
 )
-from scenario_migration.domain.planner import plan_migration
+from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario, Step, content_hash, parse_scenario
 from scenario_migration.errors import ScenarioInvalid
 from tests import documents
@@ -90,6 +90,7 @@ def anchor(
     return Anchor(
         anchor_content_hash=key or step.content_hash,
         content_hash=step.content_hash,
+        from_content_hash=step.content_hash,
         anchor_name=step.name,
         from_step_id=from_id,
         to_step_id=to_id,
@@ -113,9 +114,22 @@ def fork(version: Scenario, step_id: str, *kinds: str) -> ForkChange:
     )
 
 
-def warning(severity: Severity, anchor_name: str | None, message: str, affected: int = 0) -> Warning:
+def warning(
+    severity: Severity,
+    code: str,
+    anchor_name: str | None,
+    message: str,
+    affected: int = 0,
+    *,
+    step_name: str | None = None,
+) -> Warning:
     return Warning(
-        severity=severity, anchor_name=anchor_name, message=message, affected_sessions_estimate=affected
+        severity=severity,
+        code=code,
+        anchor_name=anchor_name,
+        step_name=step_name,
+        message=message,
+        affected_sessions_estimate=affected,
     )
 
 
@@ -343,7 +357,13 @@ def test_inserted_data_step_upstream_is_a_gap_fill_naming_its_fields() -> None:
         FieldToCollect(field="age", display_name="age", anchors=[h(new, "checkout")])
     ]
     assert summary.warnings == [
-        warning(Severity.INFO, "Checkout", "Customers may be asked for 'age' if not in profile", 45)
+        warning(
+            Severity.INFO,
+            "field_may_be_asked:age",
+            "Checkout",
+            "Customers may be asked for 'age' if not in profile",
+            45,
+        )
     ]
 
 
@@ -391,11 +411,19 @@ def test_inserted_fork_upstream_is_a_re_route() -> None:
     assert result.summary.warnings == [
         warning(
             Severity.WARNING,
-            "Age Verification",
+            "redirecting_fork:age_check",
+            "Checkout",
             "Sessions after 'Age Verification' may be redirected by a new or changed fork (new_step)",
             6,
+            step_name="Age Verification",
         ),
-        warning(Severity.INFO, "Checkout", "Customers may be asked for 'age' if not in profile", 6),
+        warning(
+            Severity.INFO,
+            "field_may_be_asked:age",
+            "Checkout",
+            "Customers may be asked for 'age' if not in profile",
+            6,
+        ),
     ]
 
 
@@ -439,9 +467,11 @@ def test_a_new_branch_on_an_unchanged_step_re_routes_the_anchors_after_it() -> N
     assert result.summary.warnings == [
         warning(
             Severity.WARNING,
+            "redirecting_fork:welcome",
             "Welcome",
             "Sessions after 'Welcome' may be redirected by a new or changed fork (new_branch)",
             5,
+            step_name="Welcome",
         )
     ]
 
@@ -553,8 +583,20 @@ def test_sibling_branches_say_which_fields_belong_to_which_path() -> None:
     ]
     assert result.transformation_map.changed_forks == ["a"]
     assert result.summary.warnings == [
-        warning(Severity.INFO, "B", "Customers may be asked for 'email' if not in profile", 7),
-        warning(Severity.INFO, "B", "Customers may be asked for 'phone' if not in profile", 7),
+        warning(
+            Severity.INFO,
+            "field_may_be_asked:email",
+            "B",
+            "Customers may be asked for 'email' if not in profile",
+            7,
+        ),
+        warning(
+            Severity.INFO,
+            "field_may_be_asked:phone",
+            "B",
+            "Customers may be asked for 'phone' if not in profile",
+            7,
+        ),
     ]
 
 
@@ -638,9 +680,11 @@ def test_a_deleted_middle_step_goes_to_its_nearest_downstream_anchor() -> None:
     assert summary.warnings == [
         warning(
             Severity.WARNING,
-            "Survey",
+            "deleted_step_sessions:survey",
+            "Checkout",
             "3 session(s) sit on deleted step 'Survey': they will move to 'Checkout' (downstream)",
             3,
+            step_name="Survey",
         )
     ]
 
@@ -718,17 +762,21 @@ def test_twins_that_position_cannot_tell_apart_are_ambiguous_and_critical() -> N
     assert result.summary.warnings == [
         warning(
             Severity.CRITICAL,
-            "P",
-            "Step 'P' occurs several times and its copies cannot be told apart by position "
+            f"ambiguous_step:{h(version, 'p1')}",
+            None,
+            step_name="P",
+            message="Step 'P' occurs several times and its copies cannot be told apart by position "
             "(old ['p1', 'p2'], new ['p1', 'p2']): make them differ",
-            1,
+            affected=1,
         ),
         warning(
             Severity.CRITICAL,
-            "Q",
-            "Step 'Q' occurs several times and its copies cannot be told apart by position "
+            f"ambiguous_step:{h(version, 'q1')}",
+            None,
+            step_name="Q",
+            message="Step 'Q' occurs several times and its copies cannot be told apart by position "
             "(old ['q1', 'q2'], new ['q1', 'q2']): make them differ",
-            2,
+            affected=2,
         ),
     ]
     assert result.summary.sessions_by_anchor == {h(version, "start"): 0, h(version, "end"): 4}
@@ -900,18 +948,28 @@ def test_checkpoint_conflict_warns_that_redirected_customers_will_be_blocked() -
     assert result.summary.warnings == [
         warning(
             Severity.WARNING,
-            "Age Verification",
+            "redirecting_fork:age_check",
+            "Payment",
             "Sessions after 'Age Verification' may be redirected by a new or changed fork (new_step)",
             6,
+            step_name="Age Verification",
         ),
         warning(
             Severity.WARNING,
+            "checkpoint_blocks_redirect:age_check:rejection",
             "Payment",
             "Customers who passed checkpoint 'Payment' cannot be redirected to 'Rejection' by the fork at "
             "'Age Verification': they will be blocked and stay on their version",
             6,
+            step_name="Age Verification",
         ),
-        warning(Severity.INFO, "Payment", "Customers may be asked for 'age' if not in profile", 6),
+        warning(
+            Severity.INFO,
+            "field_may_be_asked:age",
+            "Payment",
+            "Customers may be asked for 'age' if not in profile",
+            6,
+        ),
     ]
 
 
@@ -955,15 +1013,18 @@ def test_a_checkpoint_moved_after_an_anchor_warns_once_for_it() -> None:
     assert warnings == [
         warning(
             Severity.WARNING,
+            "checkpoint_reordered:payment",
             "Confirm",
             "Customers at 'Confirm' and other steps may have passed checkpoint 'Payment', which the new "
             "version does not place before them: they will be blocked and stay on their version",
             7,
+            step_name="Payment",
         )
     ]
 
 
-def test_inserting_a_step_with_an_irreversible_action_upstream_warns_it_will_be_skipped() -> None:
+def test_an_action_inserted_upstream_routes_customers_to_it() -> None:
+    """Replay walk: a customer who has not been through an inserted action is routed to it."""
     new = scenario(
         s("welcome", "Welcome", "charge"),
         s("charge", "Charge card", "checkout", performs_action=True),
@@ -972,14 +1033,16 @@ def test_inserting_a_step_with_an_irreversible_action_upstream_warns_it_will_be_
         version=2,
     )
     result = plan(V1, new, {"welcome": 1, "checkout": 2, "confirm": 3})
-    assert scenarios_of(result) == {"Welcome": CLEAN, "Checkout": CLEAN, "Confirm": CLEAN}
+    assert scenarios_of(result) == {"Welcome": CLEAN, "Checkout": REROUTE, "Confirm": REROUTE}
     assert result.summary.warnings == [
         warning(
             Severity.WARNING,
-            "Charge card",
-            "'Charge card' performs an irreversible action and is inserted before existing steps: "
-            "migrated customers will skip it",
+            "routed_to_step:charge",
+            "Checkout",
+            "'Charge card' (action) is inserted: customers after it who have not been through it "
+            "will be routed to it, not migrated past it",
             5,
+            step_name="Charge card",
         )
     ]
 
@@ -995,12 +1058,18 @@ def test_versions_with_no_step_in_common_are_critical() -> None:
         ("confirm", None, None),
     ]
     assert result.summary.warnings[0] == warning(
-        Severity.CRITICAL, None, "The versions have no step in common: no live session can be migrated", 5
+        Severity.CRITICAL,
+        "no_anchors",
+        None,
+        "The versions have no step in common: no live session can be migrated",
+        5,
     )
     assert result.summary.has_critical
 
 
-def test_a_condition_on_a_field_nothing_collects_is_critical() -> None:
+def test_a_condition_on_a_field_nothing_can_collect_is_critical() -> None:
+    """`age` has a question in the catalogue (JIT can ask it): collectable. `country` has no
+    step and no catalogue entry: nothing can ever provide it."""
     new = scenario(
         s("welcome", "Welcome", "age_check"),
         s("age_check", "Age Verification", ("rejection", "age < 18 && country == 'FR'", 1), "checkout"),
@@ -1013,23 +1082,79 @@ def test_a_condition_on_a_field_nothing_collects_is_critical() -> None:
     assert critical == [
         warning(
             Severity.CRITICAL,
-            "Age Verification",
-            "Condition 'age < 18 && country == 'FR'' on 'Age Verification' uses 'age', "
-            "which no step collects",
-        ),
-        warning(
-            Severity.CRITICAL,
-            "Age Verification",
-            "Condition 'age < 18 && country == 'FR'' on 'Age Verification' uses 'country', "
-            "which no step collects",
+            "uncollectable_field:age_check:0",
+            "Checkout",
+            "Condition 'age < 18 && country == 'FR'' on 'Age Verification': it uses 'country', "
+            "which no step collects and the catalogue has no question for",
+            step_name="Age Verification",
         ),
     ]
+
+
+@pytest.mark.parametrize(
+    ("condition", "field", "problem"),
+    [
+        ("age < 18", {"name": "age", "type": "string", "question": "Age?"}, "different types"),
+        ("age < 18", None, "different types"),  # uncatalogued: a string
+        ("100 / age > 2", AGE_FIELD, "can fail at run time for some values (ZeroDivisionError)"),
+        ("age + 9223372036854775807 > 0", AGE_FIELD, "(OverflowError)"),
+        ("age + 1", AGE_FIELD, "gave 1, not true or false"),
+        ("amount + 1 > 2", {"name": "amount", "type": "number", "question": "?"}, "different types"),
+        ("nosuch(age)", AGE_FIELD, "Undefined variable or function"),
+    ],
+)
+def test_a_condition_that_does_not_type_check_is_critical(condition: str, field: Any, problem: str) -> None:
+    fields = (field,) if field else ()
+    new = scenario(
+        s("welcome", "Welcome", "age_check"),
+        s(
+            "age_check",
+            "Age Check",
+            ("rejection", condition, 1),
+            "checkout",
+            collects_fields=["age", "amount", "plan"],
+        ),
+        s("rejection", "Rejection"),
+        s("checkout", "Checkout", "confirm"),
+        s("confirm", "Confirm"),
+        version=2,
+        fields=fields,
+    )
+    critical = [w for w in plan(V1, new, {"checkout": 3}).summary.warnings if w.severity is Severity.CRITICAL]
+    assert [(w.code, w.step_name, w.affected_sessions_estimate) for w in critical] == [
+        ("condition_type:age_check:0", "Age Check", 3)
+    ]
+    assert problem in critical[0].message and condition in critical[0].message
+
+
+@pytest.mark.parametrize(
+    ("condition", "field"),
+    [
+        ("age < 18", AGE_FIELD),
+        ("amount > 100", {"name": "amount", "type": "number"}),  # CEL compares int and double
+        ("vip == true", {"name": "vip", "type": "boolean"}),
+        ("plan in ['gold', 'silver']", {"name": "plan", "type": "enum", "values": ["gold", "silver"]}),
+        ("email.endsWith('@example.com')", {"name": "email", "type": "email"}),
+    ],
+)
+def test_a_well_typed_condition_is_not_critical(condition: str, field: dict) -> None:
+    name = field["name"]
+    new = scenario(
+        s("welcome", "Welcome", "ask"),
+        s("ask", "Ask", ("rejection", condition, 1), "checkout", collects_fields=[name]),
+        s("rejection", "Rejection"),
+        s("checkout", "Checkout", "confirm"),
+        s("confirm", "Confirm"),
+        version=2,
+        fields=(field,),
+    )
+    assert not plan(V1, new).summary.has_critical
 
 
 def test_warnings_come_most_severe_first() -> None:
     new = scenario(
         s("welcome", "Welcome", "age_check"),
-        s("age_check", "Age Verification", ("rejection", "age < 18", 1), "checkout"),
+        s("age_check", "Age Verification", ("rejection", "age < 18 && country == 'FR'", 1), "checkout"),
         s("rejection", "Rejection"),
         s("ask", "Ask Email", "checkout", collects_fields=["email"]),
         s("checkout", "Checkout", "confirm"),
@@ -1066,7 +1191,7 @@ def test_planning_restores_the_cycle_collector_when_it_fails(monkeypatch: pytest
     def broken(*_: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("scenario_migration.domain.planner.ScenarioGraph", broken)
+    monkeypatch.setattr("scenario_migration.domain.planning.ScenarioGraph", broken)
     assert gc.isenabled()
     with pytest.raises(RuntimeError, match="boom"):
         plan(V1, V1)

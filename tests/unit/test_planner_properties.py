@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from scenario_migration.config import get_settings
 from scenario_migration.domain.plan import MigrationScenario, PlanResult, Severity
-from scenario_migration.domain.planner import plan_migration
+from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Step, parse_scenario
 
 FAST = settings(max_examples=120, deadline=None)
@@ -131,8 +131,11 @@ def version_pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     return old, new
 
 
-def renamed(document: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
-    """The same scenario with every step id changed (contents and transitions kept)."""
+def renamed(
+    document: dict[str, Any], rnd: random.Random, names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The same scenario with every step id changed (contents and transitions kept); `names`
+    (old id -> new id) renames two versions alike."""
     names = {
         step["id"]: f"r{rnd.randrange(10**6)}.{i}" for i, step in enumerate(document["steps"])
     }  # unique by i
@@ -214,14 +217,24 @@ def test_a_scenario_diffed_with_itself_is_all_clean_grafts(document: dict[str, A
     assert_accounts_for_every_step(result, document, document)
 
 
+def renamed_alike(old: dict[str, Any], new: dict[str, Any], rnd: random.Random) -> tuple[dict, dict]:
+    """Both versions with every step id changed the same way (an id of both stays one id)."""
+    ids = sorted({step["id"] for step in [*old["steps"], *new["steps"]]})
+    names = {step_id: f"r{rnd.randrange(10**6)}.{i}" for i, step_id in enumerate(ids)}
+    return renamed(old, rnd, names), renamed(new, rnd, names)
+
+
 @FAST
 @given(version_pairs(), st.randoms(use_true_random=False))
 def test_renaming_step_ids_changes_no_anchor(pair: tuple, rnd: random.Random) -> None:
+    """Ids decide nothing but edited steps (same id and name, new content): renaming both
+    versions alike changes no anchor; renaming one changes none when no step was edited."""
     old, new = pair
     expected = plan(old, new)
-    assert anchors_by_key(plan(old, renamed(new, rnd))) == anchors_by_key(expected)
-    assert anchors_by_key(plan(renamed(old, rnd), new)) == anchors_by_key(expected)
-    assert anchors_by_key(plan(renamed(old, rnd), renamed(new, rnd))) == anchors_by_key(expected)
+    assert anchors_by_key(plan(*renamed_alike(old, new, rnd))) == anchors_by_key(expected)
+    if not expected.transformation_map.edited_steps:
+        assert anchors_by_key(plan(old, renamed(new, rnd))) == anchors_by_key(expected)
+        assert anchors_by_key(plan(renamed(old, rnd), new)) == anchors_by_key(expected)
     same = plan(old, renamed(old, rnd))
     assert {a.migration_scenario for a in same.transformation_map.anchors} <= {MigrationScenario.CLEAN_GRAFT}
     assert same.transformation_map.deleted_nodes == []
@@ -233,7 +246,23 @@ def test_renaming_step_ids_changes_no_anchor(pair: tuple, rnd: random.Random) ->
 @given(documents(), documents(), st.randoms(use_true_random=False))
 def test_renaming_holds_between_unrelated_scenarios_too(old: dict, new: dict, rnd: random.Random) -> None:
     expected = anchors_by_key(plan(old, new))
-    assert anchors_by_key(plan(renamed(old, rnd), renamed(new, rnd))) == expected
+    assert anchors_by_key(plan(*renamed_alike(old, new, rnd))) == expected
+
+
+@FAST
+@given(documents(), st.randoms(use_true_random=False))
+def test_a_step_edited_in_place_is_the_same_step(document: dict[str, Any], rnd: random.Random) -> None:
+    """Every step's description changed (ids and names kept): every step is an edited anchor,
+    nothing is inserted or deleted, and customers anywhere graft cleanly."""
+    edited = json.loads(json.dumps(document))
+    for step in edited["steps"]:
+        step["description"] = f"reworded {rnd.randrange(100)}"
+    result = plan(document, edited)
+    tmap = result.transformation_map
+    assert {a.from_step_id for a in tmap.anchors} == {step["id"] for step in document["steps"]}
+    assert all(a.edited and a.from_step_id == a.to_step_id for a in tmap.anchors)
+    assert tmap.deleted_nodes == [] and tmap.changed_forks == []
+    assert {a.migration_scenario for a in tmap.anchors} <= {MigrationScenario.CLEAN_GRAFT}
 
 
 @FAST

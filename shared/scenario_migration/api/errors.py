@@ -18,6 +18,7 @@ from scenario_migration.errors import (
     MigrationError,
     NotFound,
     PayloadTooLarge,
+    validation_problems,
 )
 
 logger = Logger(child=True)
@@ -39,14 +40,6 @@ def status_of(error: MigrationError) -> int:
     return next((status for cls, status in STATUS.items() if isinstance(error, cls)), 500)
 
 
-def _location(error: dict[str, Any]) -> str:
-    loc = tuple(error.get("loc", ()))
-    if error.get("type") == "json_invalid":
-        return "body"
-    parts = [p for p in loc if p != "body"] or list(loc)
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-
-
 def register(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(MigrationError)
     def domain_error(error: MigrationError) -> Response:
@@ -57,9 +50,7 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response:
-        problems = [
-            {"location": _location(err), "message": err.get("msg", "invalid")} for err in error.errors()
-        ]
+        problems = validation_problems(error.errors(), drop=("body",))
         return error_response(400, "invalid_input", f"the request has {len(problems)} problem(s)", problems)
 
     @app.not_found

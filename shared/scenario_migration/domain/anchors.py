@@ -5,6 +5,11 @@ A hash that occurs once on each side is an anchor keyed by the hash itself. Copi
 predecessors or successors alone, then being the entry. Twins still ambiguous after that are
 not anchors (the plan gets a critical warning): a session must never jump to a twin. Nor are
 they inserted or deleted steps: their content is in both versions, only its place is unclear.
+
+A step whose content changed but that keeps its id and name is the same step, *edited* (SPEC 7):
+editing a payment step's description must not make every paid customer look unpaid. Edited
+steps are matched after the hashes, among the steps left, and are anchors keyed by their new
+hash (their old hash is what the old version's position index holds).
 """
 
 import hashlib
@@ -21,6 +26,7 @@ class AnchorMatching:
     key_old: dict[int, str] = field(default_factory=dict)
     key_new: dict[int, str] = field(default_factory=dict)
     ambiguous: list[tuple[str, list[int], list[int]]] = field(default_factory=list)
+    edited: set[int] = field(default_factory=set)  # new indices of edited steps
 
     def add(self, old: int, new: int, key: str) -> None:
         self.pairs.append((old, new))
@@ -41,7 +47,26 @@ def match_anchors(old: ScenarioGraph, new: ScenarioGraph) -> AnchorMatching:
             matching.add(olds[0], news[0], content_hash)
         else:
             _match_twins(old, new, content_hash, (olds, news), matching)
+    _match_edited(old, new, matching)
     return matching
+
+
+def _match_edited(old: ScenarioGraph, new: ScenarioGraph, matching: AnchorMatching) -> None:
+    """Pair the steps left on both sides that keep their id and name (ambiguous twins excepted:
+    their place is unclear, their content is not)."""
+    twins_old = {o for _, olds, _ in matching.ambiguous for o in olds}
+    twins_new = {n for _, _, news in matching.ambiguous for n in news}
+    keys = set(matching.key_new.values())
+    for n in range(len(new)):
+        if n in matching.key_new or n in twins_new:
+            continue
+        o = old.index.get(new.ids[n])
+        if o is None or o in matching.key_old or o in twins_old or old.step(o).name != new.step(n).name:
+            continue
+        key = new.hashes[n] if new.hashes[n] not in keys else f"{new.hashes[n]}~{new.ids[n]}"
+        keys.add(key)
+        matching.add(o, n, key)
+        matching.edited.add(n)
 
 
 def _group(graph: ScenarioGraph) -> dict[str, list[int]]:

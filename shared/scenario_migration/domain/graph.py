@@ -7,6 +7,7 @@ everything is. It means "on a forward path from the entry": a depth-first search
 """
 
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
@@ -134,6 +135,54 @@ class ScenarioGraph:
         edges = self.out_edges[i]
         return len(edges) > 1 or any(e.transition.condition for e in edges)
 
+    @cached_property
+    def edge_set(self) -> frozenset[tuple[int, int]]:
+        """Every transition as (source, target): "did this version have that edge?" in O(1)."""
+        return frozenset((e.source, e.target) for edges in self.out_edges for e in edges)
+
+    @cached_property
+    def idom(self) -> list[int]:
+        """Immediate dominator of each step (-1 for the entry and for steps it cannot reach): a
+        step every path from the entry to v goes through, loops included. A customer on v has
+        certainly been through all of v's dominators, whatever the runtime reported."""
+        return _dominators(self)
+
+    def dominators(self, v: int) -> Iterator[int]:
+        """v's dominators, nearest first (the entry last), v excluded."""
+        idom = self.idom
+        v = idom[v]
+        while v != -1:
+            yield v
+            v = idom[v]
+
+    @cached_property
+    def reachable_from_entry(self) -> frozenset[int]:
+        return frozenset(_postorder(self))
+
+    def reaching(self, target: int) -> frozenset[int]:
+        """Steps from which `target` can be reached (itself included), remembered per target:
+        the JIT asks it for the same few anchors over and over."""
+        found = self._reaching.get(target)
+        if found is None:
+            found = self._reaching[target] = _reached_backwards(self, target)
+        return found
+
+    @cached_property
+    def _reaching(self) -> dict[int, frozenset[int]]:
+        return {}
+
+    def reachable_after(self, start: int) -> frozenset[int]:
+        """Steps reachable from `start` by at least one transition (loops included), remembered
+        per step like `reaching`."""
+        found = self._after.get(start)
+        if found is None:
+            found = self._after[start] = _reached_forwards(self, start)
+        return found
+
+    @cached_property
+    def _after(self) -> dict[int, frozenset[int]]:
+        return {}
+
 
 def evaluation_order(step: Step) -> list[Transition]:
     """Transitions in the order the runtime tries them: higher priority first, then as written."""
@@ -253,3 +302,79 @@ def reached_from(graph: ScenarioGraph, own: list[int]) -> list[int]:
                 if target != c:
                     reach[target] |= reach[c] | own[v]
     return [reach[component[v]] for v in range(len(graph))]
+
+
+def _reached_backwards(graph: ScenarioGraph, target: int) -> frozenset[int]:
+    found, stack = {target}, [target]
+    while stack:
+        for edge in graph.in_edges[stack.pop()]:
+            if edge.source not in found:
+                found.add(edge.source)
+                stack.append(edge.source)
+    return frozenset(found)
+
+
+def _reached_forwards(graph: ScenarioGraph, start: int) -> frozenset[int]:
+    found: set[int] = set()
+    stack = [e.target for e in graph.out_edges[start]]
+    while stack:
+        v = stack.pop()
+        if v not in found:
+            found.add(v)
+            stack.extend(e.target for e in graph.out_edges[v])
+    return frozenset(found)
+
+
+def _dominators(graph: ScenarioGraph) -> list[int]:
+    """Cooper, Harvey and Kennedy's iterative algorithm ("A Simple, Fast Dominance Algorithm"):
+    intersect the predecessors' dominators in reverse postorder until nothing changes; a couple
+    of passes on scenario graphs, linear in practice."""
+    postorder = _postorder(graph)
+    number = [-1] * len(graph)
+    for i, v in enumerate(postorder):
+        number[v] = i
+    idom = [-1] * len(graph)
+    entry = graph.entry
+    idom[entry] = entry
+    changed = True
+    while changed:
+        changed = False
+        for v in reversed(postorder):
+            if v == entry:
+                continue
+            new = -1
+            for edge in graph.in_edges[v]:
+                u = edge.source
+                if idom[u] != -1:
+                    new = u if new == -1 else _intersect(idom, number, u, new)
+            if new != idom[v]:
+                idom[v], changed = new, True
+    idom[entry] = -1
+    return idom
+
+
+def _intersect(idom: list[int], number: list[int], a: int, b: int) -> int:
+    while a != b:
+        while number[a] < number[b]:
+            a = idom[a]
+        while number[b] < number[a]:
+            b = idom[b]
+    return a
+
+
+def _postorder(graph: ScenarioGraph) -> list[int]:
+    """Steps reachable from the entry, in depth-first postorder (iterative)."""
+    seen = [False] * len(graph)
+    seen[graph.entry] = True
+    order: list[int] = []
+    stack = [(graph.entry, iter(graph.out_edges[graph.entry]))]
+    while stack:
+        node, edges = stack[-1]
+        edge = next(edges, None)
+        if edge is None:
+            order.append(node)
+            stack.pop()
+        elif not seen[edge.target]:
+            seen[edge.target] = True
+            stack.append((edge.target, iter(graph.out_edges[edge.target])))
+    return order

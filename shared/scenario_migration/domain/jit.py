@@ -1,64 +1,42 @@
-"""The just-in-time decision for one session (SPEC 7), as if the customer had walked the active
-version from its entry with everything known about them. Pure: the service does the I/O.
+"""The just-in-time decision for one session (SPEC 7). Pure: the service loads, this decides, the
+service writes.
 
-The walk goes from the entry of the new version to the anchor the session maps to:
-- at a fork that is new or changed, the customer's data decides (conditions in priority order);
-  a condition whose fields are unknown stops the walk to ask for them first;
-- at any other fork, the walk keeps to the customer's own way: the exit that can still reach the
-  anchor, preferring steps they visited;
-- inserted steps on the way contribute the fields they collect (gap fill).
-If the data sends the customer somewhere the anchor cannot be reached from, that is a re-route.
+The session's anchor and policy are resolved first (TransformationMap.anchor_for: deleted steps
+go to their nearest anchor; AnchorPolicy.admits: scope filter and update_downstream). Then the
+replay walk (replay.py) finds where the customer lands and which fields they owe; owed fields
+are filled from what is known (answers given during this migration, profile, session variables,
+the recent conversation) or asked, one question per message. A landing step that is not
+strictly after a checkpoint the customer passed blocks the migration for good.
 """
 
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from scenario_migration.config import MigrationSettings
-from scenario_migration.domain.conditions import compile_condition
 from scenario_migration.domain.extraction import Extractor, parse_answer, parse_value, yes_or_no
-from scenario_migration.domain.graph import Edge, ScenarioGraph
+from scenario_migration.domain.graph import ScenarioGraph
 from scenario_migration.domain.lifecycle import AnchorPolicy
 from scenario_migration.domain.plan import Anchor, MigrationScenario, TransformationMap
+from scenario_migration.domain.replay import ConditionFailure, ReplayWalk, Stop, WalkResult
+from scenario_migration.domain.session import (
+    Confirmation,
+    FieldSource,
+    FilledField,
+    Outcome,
+    PendingInput,
+    Session,
+    history,
+)
+
+MAX_ROUNDS = 64  # walks per decision: each round after the first follows a field extraction filled
 
 
-@dataclass(frozen=True)
-class SessionState:
-    current_step_id: str
-    visited_step_ids: list[str]
-    variables: dict[str, Any]
-    checkpoints_passed: list[str]
-    channel: str | None
-    created_at: datetime
-
-
-@dataclass
-class PendingInput:
-    """What a migration waiting on the customer remembers between messages (on the marker)."""
-
-    asked: str | None = None  # field asked for
-    confirming: dict[str, Any] | None = None  # {"field", "value", "confidence"} awaiting yes/no
-    attempts: int = 0  # answers that could not be used for `asked`
-    collected: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> {value, source, confidence}
-
-    @classmethod
-    def from_marker(cls, marker: dict[str, Any] | None) -> "PendingInput":
-        data = (marker or {}).get("input") or {}
-        return cls(
-            asked=data.get("asked"),
-            confirming=data.get("confirming"),
-            attempts=int(data.get("attempts", 0)),
-            collected=dict(data.get("collected") or {}),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "asked": self.asked,
-            "confirming": self.confirming,
-            "attempts": self.attempts,
-            "collected": self.collected,
-        }
+class Question(BaseModel):
+    field: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -70,73 +48,57 @@ class Customer:
     profile: dict[str, Any]
 
 
+class PolicySource(Protocol):
+    def policy_for(self, anchor_key: str) -> AnchorPolicy: ...
+
+
 @dataclass(frozen=True)
 class Situation:
     old: ScenarioGraph
     new: ScenarioGraph
     tmap: TransformationMap
-    session: SessionState
-    policy: AnchorPolicy | None
-    pending: PendingInput
+    session: Session
+    plan: PolicySource
     customer: Customer
     settings: MigrationSettings
     now: datetime
-    max_reasks: int
 
 
 @dataclass
 class Decision:
-    outcome: str  # migrated | needs_input | blocked | kept
+    outcome: Outcome
     reason: str
+    final: bool = True  # a `kept` after a failed condition is tried again on the next message
     anchor: str | None = None
     migration_scenario: MigrationScenario | None = None
     to_step_id: str | None = None
-    filled_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
-    questions: list[dict[str, str]] = field(default_factory=list)
+    filled_fields: dict[str, FilledField] = field(default_factory=dict)
+    questions: list[Question] = field(default_factory=list)
     message: str | None = None
     pending: PendingInput | None = None
-    redirected: bool = False
+    visited_after: list[str] = field(default_factory=list)  # new-version ids, when migrated
+    condition_failure: ConditionFailure | None = None
 
 
 def decide(s: Situation, extractor: Extractor) -> Decision:
-    anchor = _anchor_of(s)
+    anchor = s.tmap.anchor_for(s.session.current_step_id)
     if anchor is None:
-        return Decision("kept", "no step of the new version stands for the session's step")
-    if not _in_scope(s, anchor):
-        return Decision(
-            "kept",
-            "outside the anchor's scope filter or update_downstream is off",
-            anchor.anchor_content_hash,
+        return Decision(Outcome.KEPT, "no step of the new version stands for the session's step")
+    policy = s.plan.policy_for(anchor.anchor_content_hash)
+    if not policy.admits(s.session.channel, s.session.created_at, s.now):
+        return _with_anchor(
+            Decision(Outcome.KEPT, "outside the anchor's scope filter, or update_downstream is off"), anchor
         )
     knowledge = Knowledge(s)
-    answer = knowledge.take_answer()
-    if answer is not None:
-        return _with_anchor(answer, anchor)
-    return _with_anchor(decide_with(s, anchor, knowledge, extractor), anchor)
+    stopped = knowledge.take_answer()
+    if stopped is not None:
+        return _with_anchor(stopped, anchor)
+    return _with_anchor(_walk_and_fill(s, anchor, policy, knowledge, extractor), anchor)
 
 
 def _with_anchor(decision: Decision, anchor: Anchor) -> Decision:
     decision.anchor = anchor.anchor_content_hash
-    decision.migration_scenario = decision.migration_scenario or anchor.migration_scenario
     return decision
-
-
-def _anchor_of(s: Situation) -> Anchor | None:
-    by_old_step = {a.from_step_id: a for a in s.tmap.anchors}
-    if s.session.current_step_id in by_old_step:
-        return by_old_step[s.session.current_step_id]
-    deleted = next((d for d in s.tmap.deleted_nodes if d.node_id == s.session.current_step_id), None)
-    if deleted is None or deleted.nearest_anchor is None:
-        return None
-    return next(a for a in s.tmap.anchors if a.anchor_content_hash == deleted.nearest_anchor)
-
-
-def _in_scope(s: Situation, anchor: Anchor) -> bool:
-    policy = s.policy
-    if policy is None:
-        return True
-    age_days = (s.now - s.session.created_at).days
-    return policy.update_downstream and policy.scope_filter.admits(s.session.channel, age_days)
 
 
 # -- what we know about the customer -----------------------------------------------------------------
@@ -148,24 +110,29 @@ class Knowledge:
 
     def __init__(self, s: Situation) -> None:
         self.s = s
-        self.pending = PendingInput(**vars(s.pending))
-        self.pending.collected = dict(s.pending.collected)
+        marker = s.session.marker
+        before = marker.input if marker and marker.input else PendingInput()
+        self.pending = before.model_copy(deep=True)
 
     def value(self, name: str) -> Any | None:
         found = self.lookup(name)
-        return None if found is None else found["value"]
+        return None if found is None else found.value
 
-    def lookup(self, name: str) -> dict[str, Any] | None:
-        spec = self.s.new.scenario.field(name)
+    def lookup(self, name: str) -> FilledField | None:
         if name in self.pending.collected:
             return self.pending.collected[name]
-        for source, values in (("profile", self.s.customer.profile), ("session", self.s.session.variables)):
+        spec = self.s.new.scenario.field(name)
+        sources = (
+            (FieldSource.PROFILE, self.s.customer.profile),
+            (FieldSource.SESSION, self.s.session.variables),
+        )
+        for source, values in sources:
             value = parse_value(spec, values.get(name))
             if value is not None:
-                return {"value": value, "source": source, "confidence": 1.0}
+                return FilledField(value=value, source=source, confidence=1.0)
         return None
 
-    def extracted(self, name: str, extractor: Extractor) -> dict[str, Any] | None:
+    def extracted(self, name: str, extractor: Extractor) -> FilledField | None:
         gap = self.s.settings.gap_fill
         if not gap.extraction_enabled or gap.max_conversation_turns == 0:
             return None
@@ -173,7 +140,7 @@ class Knowledge:
         found = extractor.extract(self.s.new.scenario.field(name), turns)
         if found is None or found.confidence < gap.extraction_confidence_threshold:
             return None
-        return {"value": found.value, "source": "conversation", "confidence": found.confidence}
+        return FilledField(value=found.value, source=FieldSource.CONVERSATION, confidence=found.confidence)
 
     def recent_turns(self) -> list[str]:
         """The customer's recent turns, this message last: "I'm 34, where is my order?" is
@@ -187,204 +154,216 @@ class Knowledge:
     def take_answer(self) -> Decision | None:
         """Use the message as the answer to what was asked; a Decision only when the migration
         must stop here (the re-ask cap is passed)."""
-        p, message = self.pending, self.s.customer.message
+        p = self.pending
+        if p.asked is not None and p.confirming is None and self.lookup(p.asked) is not None:
+            p.asked, p.attempts = None, 0  # known meanwhile (profile, session): nothing to answer
         if p.confirming is not None:
-            verdict = yes_or_no(message)
-            name = p.confirming["field"]
-            if verdict:
-                p.collected[name] = {**p.confirming, "source": "conversation"}
-                p.collected[name].pop("field", None)
-            elif verdict is False:
-                p.asked = name
-            p.confirming = None if verdict is not None else p.confirming
-            return None
-        if p.asked is None or message is None:
-            return None
-        value = parse_answer(self.s.new.scenario.field(p.asked), message)
-        if value is not None:
-            p.collected[p.asked] = {"value": value, "source": "customer", "confidence": 1.0}
-            p.asked, p.attempts = None, 0
-            return None
-        p.attempts += 1
-        if p.attempts > self.s.max_reasks:
-            return Decision("kept", f"no usable answer for '{p.asked}' after {p.attempts} attempts")
+            self._take_confirmation(p.confirming)
+        elif p.asked is not None:
+            self._take_reply(p.asked)
+        if p.attempts > self.s.settings.gap_fill.max_reasks:
+            return Decision(Outcome.KEPT, f"no usable answer for '{p.asked}' after {p.attempts} attempts")
         return None
 
+    def _take_confirmation(self, confirming: Confirmation) -> None:
+        """After "is your age 33? (yes/no)": "yes" confirms, "no" asks the question plainly, and a
+        value ("43", "no, I'm 43") is the answer. Anything else is an unusable reply."""
+        p, message = self.pending, self.s.customer.message or ""
+        verdict = yes_or_no(message)
+        value = parse_answer(self.s.new.scenario.field(confirming.field), message)
+        p.confirming = None
+        if value is not None and not (verdict and value == confirming.value):
+            self._answered(confirming.field, value)
+        elif verdict:
+            p.collected[confirming.field] = FilledField(
+                value=confirming.value, source=FieldSource.CONVERSATION, confidence=confirming.confidence
+            )
+        else:
+            p.asked = confirming.field
+            p.attempts += verdict is None  # "no" is an answer; anything else is not
 
-# -- the walk ---------------------------------------------------------------------------------------
+    def _take_reply(self, name: str) -> None:
+        value = parse_answer(self.s.new.scenario.field(name), self.s.customer.message or "")
+        if value is None:
+            self.pending.attempts += 1  # an unusable reply, or a message with no text at all
+        else:
+            self._answered(name, value)
+
+    def _answered(self, name: str, value: Any) -> None:
+        p = self.pending
+        p.collected[name] = FilledField(value=value, source=FieldSource.CUSTOMER, confidence=1.0)
+        p.asked, p.attempts = None, 0
 
 
-@dataclass
-class Walk:
-    target: int
-    redirected: bool
-    path: list[int]
-    needed: list[str]  # fields of inserted steps on the way, in order
-    missing_condition_field: str | None = None
+# -- the walk and the fields it owes ------------------------------------------------------------------
 
 
-def decide_with(s: Situation, anchor: Anchor, knowledge: Knowledge, extractor: Extractor) -> Decision:
-    forced = s.policy.force_scenario if s.policy else None
-    walk = walk_to(s, anchor, knowledge, forced)
-    if walk.missing_condition_field:
-        return _ask_or_confirm(s, anchor, knowledge, extractor, [walk.missing_condition_field])
-    needed = [] if forced is MigrationScenario.CLEAN_GRAFT else walk.needed
-    missing = [f for f in needed if knowledge.lookup(f) is None]
-    if missing:
-        return _ask_or_confirm(s, anchor, knowledge, extractor, missing)
-    blocking = _blocking_checkpoints(s, anchor, walk.target)
-    if blocking:
-        return Decision(
-            "blocked", f"would undo checkpoint(s) {', '.join(blocking)}", to_step_id=s.new.ids[walk.target]
-        )
-    return _migrated(s, knowledge, walk, needed)
-
-
-def _ask_or_confirm(
-    s: Situation, anchor: Anchor, knowledge: Knowledge, extractor: Extractor, missing: list[str]
+def _walk_and_fill(
+    s: Situation, anchor: Anchor, policy: AnchorPolicy, knowledge: Knowledge, extractor: Extractor
 ) -> Decision:
-    """Fill what extraction can; ask (or confirm) the first field still unknown. When extraction
-    filled them all, decide again: a fork may now be decidable."""
+    walker = _walker(s, policy.force_scenario, knowledge)
+    target = s.new.index[anchor.to_step_id]
+    forced_graft = policy.force_scenario is MigrationScenario.CLEAN_GRAFT
+    for _ in range(MAX_ROUNDS):
+        walk = walker.run(target)
+        if walk.failure is not None:
+            return _condition_failed(s, knowledge, walk.failure)
+        owed = [] if forced_graft else _owed(walk, knowledge)
+        if not owed:
+            return _landed(s, anchor, knowledge, walk, [] if forced_graft else walk.needed)
+        question = _fill_or_ask(s, knowledge, extractor, owed)
+        if question is not None:
+            return question
+    raise RuntimeError("the replay walk did not settle")  # each round fills a field: unreachable
+
+
+def _walker(s: Situation, forced: MigrationScenario | None, knowledge: Knowledge) -> ReplayWalk:
+    old, new, tmap = s.old, s.new, s.tmap
+    old_of_new = {new.index[a.to_step_id]: old.index[a.from_step_id] for a in tmap.anchors}
+    new_of_old = {o: n for n, o in old_of_new.items()}
+    known = history(old, s.session.visited_step_ids, s.session.current_step_id)
+    redirect = s.settings.re_routing.enabled and forced not in (
+        MigrationScenario.CLEAN_GRAFT,
+        MigrationScenario.GAP_FILL,
+    )
+    return ReplayWalk(
+        new=new,
+        old=old,
+        old_of_new=old_of_new,
+        visited=frozenset(new_of_old[o] for o in known if o in new_of_old),
+        data_forks=frozenset(new.index[i] for i in tmap.changed_forks) if redirect else frozenset(),
+        may_redirect=redirect,
+        value=knowledge.value,
+    )
+
+
+def _owed(walk: WalkResult, knowledge: Knowledge) -> list[str]:
+    wanted = [*walk.needed, *([walk.missing] if walk.missing else [])]
+    return [name for name in dict.fromkeys(wanted) if knowledge.lookup(name) is None]
+
+
+def _fill_or_ask(
+    s: Situation, knowledge: Knowledge, extractor: Extractor, owed: list[str]
+) -> Decision | None:
+    """Fill what extraction can; ask (or confirm) the first field still unknown; None when
+    extraction filled them all (the walk goes again: a fork may now be decidable)."""
     confirm_at = s.settings.gap_fill.confirmation_threshold
-    for name in missing:
-        found = knowledge.extracted(name, extractor)
-        if found is not None and found["confidence"] >= confirm_at:
-            knowledge.pending.collected[name] = found
+    p = knowledge.pending
+    for name in owed:
+        # a field asked plainly is not mined again: the customer said no to what was found
+        found = None if name == p.asked else knowledge.extracted(name, extractor)
+        if found is not None and found.confidence >= confirm_at:
+            p.collected[name] = found
             continue
         spec = s.new.scenario.field(name)
-        p = knowledge.pending
         if found is not None:
-            p.confirming = {"field": name, **found}
-            text = f"Just to confirm: is your {spec.label} {found['value']}? (yes/no)"
+            p.confirming = Confirmation(field=name, value=found.value, confidence=found.confidence)
+            text = f"Just to confirm: is your {spec.label} {found.value}? (yes/no)"
         else:
             p.asked = name
             text = spec.prompt if p.attempts == 0 else f"Sorry, I could not use that answer. {spec.prompt}"
-        question = {"field": name, "text": text}
         return Decision(
-            "needs_input", f"'{name}' is needed on the way", questions=[question], message=text, pending=p
+            Outcome.NEEDS_INPUT,
+            f"'{name}' is needed on the way",
+            questions=[Question(field=name, text=text)],
+            message=text,
+            pending=p,
         )
-    return decide_with(s, anchor, knowledge, extractor)
+    return None
 
 
-def walk_to(s: Situation, anchor: Anchor, knowledge: Knowledge, forced: MigrationScenario | None) -> Walk:
+def _condition_failed(s: Situation, knowledge: Knowledge, failure: ConditionFailure) -> Decision:
+    """A condition that fails to evaluate leaves the session where it is; the next message tries
+    again (the data may have changed), at most gap_fill.max_reasks times."""
+    p = knowledge.pending
+    p.condition_errors += 1
+    final = p.condition_errors > s.settings.gap_fill.max_reasks
+    then = (
+        "the session stays on its version"
+        if final
+        else f"attempt {p.condition_errors}; tried again on the next message"
+    )
+    return Decision(
+        Outcome.KEPT,
+        f"condition '{failure.expression}' on step '{failure.step_id}' failed ({failure.problem}): {then}",
+        final=final,
+        pending=p,
+        condition_failure=failure,
+    )
+
+
+# -- where the session lands ---------------------------------------------------------------------------
+
+
+def _landed(
+    s: Situation, anchor: Anchor, knowledge: Knowledge, walk: WalkResult, needed: list[str]
+) -> Decision:
     new = s.new
-    target = new.index[anchor.to_step_id]
-    reach = _reaching(new, target)
-    changed = set(s.tmap.changed_forks) if s.settings.re_routing.enabled else set()
-    if forced in (MigrationScenario.CLEAN_GRAFT, MigrationScenario.GAP_FILL):
-        changed = set()
-    own_way = _own_way(s)
-    anchors_new = {a.to_step_id for a in s.tmap.anchors}
-    path: list[int] = []
-    needed: list[str] = []
-    v, seen = new.entry, set()
-    while v != target and v not in seen:
-        seen.add(v)
-        path.append(v)
-        if new.ids[v] not in anchors_new:
-            needed += [f for f in new.step(v).collects_fields if f not in needed]
-        if new.ids[v] in changed:
-            edge, missing = _decided_exit(new, v, knowledge)
-            if missing:
-                return Walk(target, False, path, needed, missing_condition_field=missing)
-            if edge is not None and edge.target not in reach:
-                return Walk(edge.target, True, path, needed)
-            if edge is not None:
-                v = edge.target
-                continue
-        v = _exit_on_own_way(new, v, reach, own_way)
-        if v is None:
-            break
-    return Walk(target, False, path, needed)
-
-
-def _decided_exit(new: ScenarioGraph, v: int, knowledge: Knowledge) -> tuple[Edge | None, str | None]:
-    """The exit the customer's data takes at a new or changed fork, or the first field the data
-    lacks to decide."""
-    data: dict[str, Any] = {}
-    for edge in new.out_edges[v]:
-        if not edge.transition.condition:
-            return edge, None
-        condition = compile_condition(edge.transition.condition)
-        for name in sorted(condition.variables):
-            if name not in data:
-                data[name] = knowledge.value(name)
-        missing = condition.missing(data)
-        if missing:
-            return None, missing[0]
-        if condition.evaluate(data):
-            return edge, None
-    return None, None
-
-
-def _exit_on_own_way(new: ScenarioGraph, v: int, reach: set[int], own_way: set[str]) -> int | None:
-    candidates = [e for e in new.out_edges[v] if e.target in reach]
-    if not candidates:
-        return None
-    back = new.back_edges
-    candidates.sort(key=lambda e: (new.ids[e.target] not in own_way, (e.source, e.target) in back))
-    return candidates[0].target
-
-
-def _own_way(s: Situation) -> set[str]:
-    """New-version ids of the steps the customer went through (via anchors), and its own step."""
-    by_old = {a.from_step_id: a.to_step_id for a in s.tmap.anchors}
-    visited = [*s.session.visited_step_ids, s.session.current_step_id]
-    return {by_old[step] for step in visited if step in by_old}
-
-
-def _reaching(graph: ScenarioGraph, target: int) -> set[int]:
-    """Steps from which `target` can be reached (itself included)."""
-    found, queue = {target}, deque([target])
-    while queue:
-        for edge in graph.in_edges[queue.popleft()]:
-            if edge.source not in found:
-                found.add(edge.source)
-                queue.append(edge.source)
-    return found
-
-
-def _after(graph: ScenarioGraph, start: int) -> set[int]:
-    """Steps reachable from `start` by at least one transition."""
-    found: set[int] = set()
-    queue = deque(e.target for e in graph.out_edges[start])
-    while queue:
-        v = queue.popleft()
-        if v not in found:
-            found.add(v)
-            queue.extend(e.target for e in graph.out_edges[v])
-    return found
-
-
-def _blocking_checkpoints(s: Situation, anchor: Anchor, target: int) -> list[str]:
-    """Names of checkpoints the customer passed that `target` does not lie after in the new
-    version (the customer's own step counts as passed only when it is not the target)."""
-    if not s.settings.checkpoints.block_teleport_past_checkpoint:
-        return []
-    new = s.new
-    blocking = []
-    for content_hash in s.session.checkpoints_passed:
-        places = [i for i, h in enumerate(new.hashes) if h == content_hash]
-        same_step = target in places and new.ids[target] == anchor.to_step_id
-        if same_step or any(target in _after(new, c) for c in places):
-            continue
-        blocking.append(new.step(places[0]).name if places else content_hash)
-    return blocking
-
-
-def _migrated(s: Situation, knowledge: Knowledge, walk: Walk, needed: list[str]) -> Decision:
+    landing = walk.landing
+    blocking = _blocking_checkpoints(s, landing)
+    if blocking:
+        return Decision(
+            Outcome.BLOCKED,
+            f"would undo checkpoint(s) {', '.join(blocking)}",
+            to_step_id=new.ids[landing],
+        )
+    redirected = new.ids[landing] != anchor.to_step_id
     filled = {name: found for name in needed if (found := knowledge.lookup(name)) is not None}
     filled |= {k: v for k, v in knowledge.pending.collected.items() if k not in filled}
-    message = None
-    if walk.redirected and s.settings.re_routing.notify_user:
-        message = s.settings.re_routing.notification_template
-    scenario = MigrationScenario.RE_ROUTE if walk.redirected else None
+    notify = redirected and s.settings.re_routing.notify_user
     return Decision(
-        "migrated",
-        "redirected by the customer's data" if walk.redirected else "teleported to the anchor",
-        migration_scenario=scenario,
-        to_step_id=s.new.ids[walk.target],
+        Outcome.MIGRATED,
+        _landing_reason(new, walk),
+        migration_scenario=(
+            MigrationScenario.RE_ROUTE
+            if redirected
+            else MigrationScenario.GAP_FILL
+            if needed
+            else MigrationScenario.CLEAN_GRAFT
+        ),
+        to_step_id=new.ids[landing],
         filled_fields=filled,
-        message=message,
-        redirected=walk.redirected,
+        message=s.settings.re_routing.notification_template if notify else None,
+        visited_after=_visited_after(s, walk),
     )
+
+
+def _landing_reason(new: ScenarioGraph, walk: WalkResult) -> str:
+    name = new.step(walk.landing).name
+    return {
+        Stop.REACHED: "replayed the new version to the anchor",
+        Stop.GAP_ACTION: f"routed to '{name}': an irreversible step the customer has not been through",
+        Stop.NO_EXIT: f"stopped at '{name}': no exit of this fork matches the customer's data",
+        Stop.REDIRECTED: f"redirected to '{name}' by the customer's data",
+        Stop.LOOP: f"the customer's data loops back to '{name}'",
+    }[walk.stop]
+
+
+def _visited_after(s: Situation, walk: WalkResult) -> list[str]:
+    """The new-version steps the session has now been through: its history's counterparts and
+    every step the walk went past (gaps included: they are filled or were empty)."""
+    new_of_old = s.tmap.new_of_old
+    known = [
+        new_of_old[i] for i in [*s.session.visited_step_ids, s.session.current_step_id] if i in new_of_old
+    ]
+    walked = [s.new.ids[v] for v in walk.path]
+    return list(dict.fromkeys([*known, *walked]))
+
+
+def _blocking_checkpoints(s: Situation, landing: int) -> list[str]:
+    """Names of checkpoints the customer passed that the landing step does not lie strictly
+    after in the new version. Their own step counts as passed unless they stay on it; a passed
+    checkpoint the new version deleted blocks nothing (there is nothing of it to undo)."""
+    if not s.settings.checkpoints.block_teleport_past_checkpoint:
+        return []
+    old, new, new_of_old = s.old, s.new, s.tmap.new_of_old
+    current = old.index.get(s.session.current_step_id)
+    blocking = []
+    for o in sorted(history(old, s.session.visited_step_ids, s.session.current_step_id)):
+        if not old.step(o).is_checkpoint or old.ids[o] not in new_of_old:
+            continue
+        c = new.index[new_of_old[old.ids[o]]]
+        if (o == current and c == landing) or landing in new.reachable_after(c):
+            continue
+        blocking.append(new.step(c).name)
+    return blocking

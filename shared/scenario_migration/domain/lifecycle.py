@@ -92,6 +92,14 @@ class AnchorPolicy(_Model):
     update_downstream: bool = True
     force_scenario: MigrationScenario | None = None
 
+    def admits(self, channel: str | None, created_at: datetime, now: datetime) -> bool:
+        """Whether a session of this channel, started then, migrates under this policy (the one
+        rule marking and JIT both apply)."""
+        return self.update_downstream and self.scope_filter.admits(channel, (now - created_at).days)
+
+
+DEFAULT_POLICY = AnchorPolicy()
+
 
 class PlanHeader(BaseModel):
     """What a plan listing shows: identity, versions, status and who did what when."""
@@ -109,6 +117,7 @@ class PlanHeader(BaseModel):
     updated_at: datetime
     approved_by: str | None = None
     approved_at: datetime | None = None
+    acknowledged_warnings: list[str] | None = None
     rejected_by: str | None = None
     rejected_at: datetime | None = None
     rejection_reason: str | None = None
@@ -127,3 +136,8 @@ class MigrationPlan(PlanHeader):
     @property
     def anchor_keys(self) -> set[str]:
         return set(self.summary.sessions_by_anchor)
+
+    def policy_for(self, anchor_key: str) -> AnchorPolicy:
+        """The policy of the anchor a session migrates to (see TransformationMap.anchor_for for
+        which anchor that is, deleted steps included): the default when none was set."""
+        return self.policies.get(anchor_key, DEFAULT_POLICY)

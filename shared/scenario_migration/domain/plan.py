@@ -4,6 +4,7 @@ These models are also the API's response schemas, so their field names are the s
 """
 
 from enum import IntEnum, StrEnum
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,8 +95,13 @@ class Changes(_Out):
 
 
 class Anchor(_Out):
+    """A step of the new version that stands for one of the old: same content hash, or the same
+    id and name with edited content (`edited`: then `from_content_hash` differs)."""
+
     anchor_content_hash: str
     content_hash: str
+    from_content_hash: str
+    edited: bool = False
     anchor_name: str
     from_step_id: str
     to_step_id: str
@@ -126,11 +132,34 @@ class TransformationMap(_Out):
     deleted_nodes: list[DeletedNode]
     ambiguous_steps: list[AmbiguousStep]
     changed_forks: list[str]  # V2 step ids whose exits must be evaluated with customer data
+    edited_steps: list[str] = Field(default_factory=list)  # V2 ids of steps edited in place
+
+    def anchor_for(self, old_step_id: str) -> Anchor | None:
+        """The anchor a session on this old-version step migrates to: its own step's anchor, or
+        for a deleted step its nearest anchor; None when nothing stands for it. The one place
+        marking and JIT resolve a session's anchor (and so its policy)."""
+        return self._anchor_by_step.get(old_step_id)
+
+    @cached_property
+    def _anchor_by_step(self) -> dict[str, Anchor]:
+        by_key = {a.anchor_content_hash: a for a in self.anchors}
+        found = {d.node_id: by_key[d.nearest_anchor] for d in self.deleted_nodes if d.nearest_anchor}
+        return found | {a.from_step_id: a for a in self.anchors}
+
+    @cached_property
+    def new_of_old(self) -> dict[str, str]:
+        """Old step id -> new step id of every matched step (the planner's step matching)."""
+        return {a.from_step_id: a.to_step_id for a in self.anchors}
 
 
 class Warning(_Out):
+    """`code` names the warning for `acknowledged_warnings` (stable across identical plans);
+    `anchor_name` the anchor it concerns, `step_name` the step (a new or changed one) it is about."""
+
     severity: Severity
+    code: str
     anchor_name: str | None
+    step_name: str | None = None
     message: str
     affected_sessions_estimate: int = 0
 
@@ -156,6 +185,16 @@ class PlanSummary(_Out):
     @property
     def has_critical(self) -> bool:
         return any(w.severity is Severity.CRITICAL for w in self.warnings)
+
+    def unacknowledged_critical(self, acknowledged: set[str]) -> list[Warning]:
+        """Critical warnings not listed (by code or message) in `acknowledged`: they block approval."""
+        return [
+            w
+            for w in self.warnings
+            if w.severity is Severity.CRITICAL
+            and w.code not in acknowledged
+            and w.message not in acknowledged
+        ]
 
 
 class PlanResult(_Out):

@@ -11,13 +11,17 @@ Two notions of "on the way", on purpose:
   a customer anywhere after a new fork may be redirected by it (unless every exit of the fork
   leads to the same anchors: then it only picks which fields are asked, see `redirecting`).
 
+The impact follows the JIT's replay walk (docs/architecture.md): a step on the way that a
+customer at the anchor may not have been through is a gap, whether inserted or an existing step
+reached in a new way (moved, or on a new transition: `novel`), unless it dominated the anchor in
+the old version (every customer there went through it). A checkpoint or action among them
+re-routes; fields among them are gap fills.
+
 Everything emitted is ordered by the graphs (topological, ties by id), never by the position of
 a step in the document, so renaming or reordering steps changes nothing but the ids.
 """
 
-import gc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -33,41 +37,13 @@ from scenario_migration.domain.plan import (
     GapPath,
     Impact,
     NodeChange,
-    PlanResult,
     TransformationMap,
     TransitionChange,
 )
 from scenario_migration.domain.relocation import nearest_anchors
-from scenario_migration.domain.scenario import Scenario
 
 MAX_PATHS_PER_ANCHOR = 16
 NO_CHANGES = Changes()  # shared by the many anchors with nothing on one side (models are frozen)
-
-
-def plan_migration(old: Scenario, new: Scenario, sessions_at: Mapping[str, int] | None = None) -> PlanResult:
-    """Diff two versions. `sessions_at`: live sessions per old-version step id, at plan time."""
-    from scenario_migration.domain.summary import summarize  # noqa: PLC0415 - summary imports this module
-
-    with _collector_paused():
-        diff = ScenarioDiff.build(ScenarioGraph(old), ScenarioGraph(new))
-        tmap = diff.transformation_map()
-        return PlanResult(transformation_map=tmap, summary=summarize(diff, tmap, sessions_at or {}))
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Planning allocates a few objects per step and frees them by reference counting; the
-    cycle collector has nothing to find, yet on a large scenario its full passes over every
-    live object (both versions included) cost as much as the diff itself, and whether one runs
-    depends on the heap, not on the scenario (bench/planner.py). Paused for the call only, and
-    only re-enabled if it was on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def iter_bits(bits: int) -> Iterator[int]:
@@ -192,8 +168,9 @@ class ScenarioDiff:
         for n in self.redirecting:
             own[n] = 1 << Impact.RE_ROUTE
         for n in self.inserted:
-            if n not in self.redirecting and self.new.step(n).collects_fields:
-                own[n] = 1 << Impact.GAP_FILL
+            impact = _impact_of(self.new, n)
+            if impact:
+                own[n] |= 1 << impact
         return flow_forward(self.new, own)
 
     @cached_property
@@ -229,8 +206,10 @@ class ScenarioDiff:
             )
         return escapes
 
-    def impact_at(self, n: int) -> Impact:
+    def impact_at(self, o: int, n: int) -> Impact:
         bits = self.impact_before[n]
+        for j in iter_bits(self.novel_gaps(o, n)):
+            bits |= 1 << _impact_of(self.new, self.novel[j])
         return (
             Impact.RE_ROUTE
             if bits >> Impact.RE_ROUTE & 1
@@ -239,22 +218,87 @@ class ScenarioDiff:
             else Impact.NONE
         )
 
+    # -- existing steps reached in a new way ---------------------------------------------------
+
+    @cached_property
+    def novel(self) -> list[int]:
+        """Matched new steps that matter to a customer (checkpoints, actions, steps collecting
+        fields) and that a forward transition reaches in a way the old version did not have:
+        from an inserted step, or between matched steps that had no such transition (a moved
+        step, an existing step on a new edge). Bit j of `novel_gaps` is novel[j]."""
+        old_of_new = {n: o for o, n in self.matching.pairs}
+        old_edges, twins = self.old.edge_set, self.twins_new
+        found = []
+        for n in self.new.order:
+            if n not in old_of_new or not _impact_of(self.new, n):
+                continue
+            if any(
+                e.source not in twins
+                and (e.source not in old_of_new or (old_of_new[e.source], old_of_new[n]) not in old_edges)
+                for e in self.new.forward_in[n]
+            ):
+                found.append(n)
+        return found
+
+    @cached_property
+    def _novel_before(self) -> list[int]:
+        own = [0] * len(self.new)
+        for j, n in enumerate(self.novel):
+            own[n] = 1 << j
+        return flow_forward(self.new, own) if self.novel else own
+
+    @cached_property
+    def _novel_dominating_old(self) -> list[int]:
+        """Per old step: the novel steps whose old counterpart dominates it (every customer there
+        went through them), from the dominator tree, root first."""
+        own = [0] * len(self.old)
+        old_of_new = {n: o for o, n in self.matching.pairs}
+        for j, n in enumerate(self.novel):
+            own[old_of_new[n]] = 1 << j
+        if not self.novel:
+            return own
+        idom = self.old.idom
+        dominating = [0] * len(self.old)
+        for v in _tree_order(idom, self.old.entry):
+            if idom[v] != -1:
+                dominating[v] = dominating[idom[v]] | own[idom[v]]
+        return dominating
+
+    def novel_gaps(self, o: int, n: int) -> int:
+        """Bits of the novel steps on the way to anchor (o, n) that customers at o may not have
+        been through."""
+        return self._novel_before[n] & ~self._novel_dominating_old[o]
+
+    # -- fields ----------------------------------------------------------------------------------
+
     @cached_property
     def field_names(self) -> list[str]:
-        """Fields collected by inserted steps: what a migrated customer may be asked for."""
-        return sorted({f for n in self.inserted for f in self.new.step(n).collects_fields})
+        """Fields of inserted and novel steps: what a migrated customer may be asked for."""
+        steps = [*self.inserted, *self.novel]
+        return sorted({f for n in steps for f in self.new.step(n).collects_fields})
+
+    @cached_property
+    def _field_bit(self) -> dict[str, int]:
+        return {name: 1 << i for i, name in enumerate(self.field_names)}
 
     @cached_property
     def fields_before(self) -> list[int]:
-        bit = {name: 1 << i for i, name in enumerate(self.field_names)}
         own = [0] * len(self.new)
         for n in self.inserted:
             for name in self.new.step(n).collects_fields:
-                own[n] |= bit[name]
+                own[n] |= self._field_bit[name]
         return flow_forward(self.new, own)
 
-    def fields_at(self, n: int) -> list[str]:
+    def field_bits(self, o: int, n: int) -> int:
+        """The fields a customer at anchor (o, n) may be asked for, as bits of field_names."""
         bits = self.fields_before[n]
+        for j in iter_bits(self.novel_gaps(o, n)):
+            for name in self.new.step(self.novel[j]).collects_fields:
+                bits |= self._field_bit[name]
+        return bits
+
+    def fields_at(self, o: int, n: int) -> list[str]:
+        bits = self.field_bits(o, n)
         names = self._field_lists.get(bits)
         if names is None:  # most anchors share their set of fields with many others
             names = self._field_lists[bits] = [self.field_names[i] for i in iter_bits(bits)]
@@ -276,17 +320,20 @@ class ScenarioDiff:
             Anchor.model_construct(  # built from validated parts: validating again doubles the cost
                 anchor_content_hash=self.matching.key_new[n],
                 content_hash=self.new.hashes[n],
+                from_content_hash=self.old.hashes[o],
+                edited=n in self.matching.edited,
                 anchor_name=self.new.step(n).name,
                 from_step_id=self.old.ids[o],
                 to_step_id=self.new.ids[n],
-                migration_scenario=self.impact_at(n).scenario,
-                fields_on_the_way=self.fields_at(n),
+                migration_scenario=self.impact_at(o, n).scenario,
+                fields_on_the_way=self.fields_at(o, n),
                 upstream_changes=gaps.upstream(o, n),
                 downstream_changes=gaps.downstream(o, n),
             )
             for o, n in sorted(self.matching.pairs, key=lambda pair: self.new.rank[pair[1]])
         ]
         return TransformationMap(
+            edited_steps=[self.new.ids[n] for n in self.new.order if n in self.matching.edited],
             anchors=anchors,
             deleted_nodes=self._deleted_nodes(),
             ambiguous_steps=[
@@ -319,6 +366,27 @@ class ScenarioDiff:
                 )
             )
         return deleted
+
+
+def _impact_of(graph: ScenarioGraph, n: int) -> Impact:
+    """What being a gap on a customer's way makes of step n: a checkpoint or an action stops the
+    replay walk there (re-route), fields are asked or filled (gap fill)."""
+    step = graph.step(n)
+    if step.is_checkpoint or step.performs_action:
+        return Impact.RE_ROUTE
+    return Impact.GAP_FILL if step.collects_fields else Impact.NONE
+
+
+def _tree_order(parent: list[int], root: int) -> list[int]:
+    """The nodes of a tree given by parent links, each after its parent (breadth first)."""
+    children: list[list[int]] = [[] for _ in parent]
+    for v, p in enumerate(parent):
+        if p != -1:
+            children[p].append(v)
+    order = [root]
+    for v in order:
+        order.extend(children[v])
+    return order
 
 
 def _first_anchors(graph: ScenarioGraph, keys: dict[int, str]) -> list[frozenset[str]]:

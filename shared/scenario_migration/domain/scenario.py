@@ -15,7 +15,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstrain
 
 from scenario_migration.config import LimitsConfig
 from scenario_migration.domain.conditions import ConditionSyntaxError, compile_condition
-from scenario_migration.errors import ScenarioInvalid
+from scenario_migration.errors import ScenarioInvalid, problem, validation_problems
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 FIELD_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # field names are CEL variables
@@ -142,7 +142,7 @@ def parse_scenario(document: Any, limits: LimitsConfig) -> Scenario:
     try:
         scenario = Scenario.model_validate(document)
     except ValidationError as exc:
-        raise ScenarioInvalid([_pydantic_problem(err) for err in exc.errors()]) from None
+        raise ScenarioInvalid(validation_problems(exc.errors())) from None
     problems = check_scenario(scenario, limits)
     if problems:
         raise ScenarioInvalid(problems)
@@ -159,15 +159,6 @@ def check_scenario(scenario: Scenario, limits: LimitsConfig) -> list[dict[str, s
     ]
 
 
-def _problem(location: str, message: str) -> dict[str, str]:
-    return {"location": location, "message": message}
-
-
-def _pydantic_problem(err: Any) -> dict[str, str]:
-    location = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-    return _problem(location or "(document)", err["msg"])
-
-
 def _step_location(index: int, step: Step) -> str:
     return f"steps[{index}] (id '{step.id}')"
 
@@ -175,23 +166,23 @@ def _step_location(index: int, step: Step) -> str:
 def _check_sizes(scenario: Scenario, limits: LimitsConfig) -> list[dict[str, str]]:
     problems = []
     if not scenario.steps:
-        problems.append(_problem("steps", "a scenario needs at least one step"))
+        problems.append(problem("steps", "a scenario needs at least one step"))
     if len(scenario.steps) > limits.max_steps:
         problems.append(
-            _problem("steps", f"{len(scenario.steps)} steps exceed the limit of {limits.max_steps}")
+            problem("steps", f"{len(scenario.steps)} steps exceed the limit of {limits.max_steps}")
         )
     if len(scenario.fields) > limits.max_fields:
         problems.append(
-            _problem("fields", f"{len(scenario.fields)} fields exceed the limit of {limits.max_fields}")
+            problem("fields", f"{len(scenario.fields)} fields exceed the limit of {limits.max_fields}")
         )
     if len(scenario.name) > limits.max_string_length:
-        problems.append(_problem("name", f"longer than {limits.max_string_length} characters"))
+        problems.append(problem("name", f"longer than {limits.max_string_length} characters"))
     for index, step in enumerate(scenario.steps):
         for attr in ("name", "description", "checkpoint_description"):
             text = getattr(step, attr) or ""
             if len(text) > limits.max_string_length:
                 problems.append(
-                    _problem(
+                    problem(
                         f"{_step_location(index, step)}.{attr}",
                         f"longer than {limits.max_string_length} characters",
                     )
@@ -202,13 +193,13 @@ def _check_sizes(scenario: Scenario, limits: LimitsConfig) -> list[dict[str, str
 def _check_step_ids(scenario: Scenario) -> list[dict[str, str]]:
     counts = Counter(step.id for step in scenario.steps)
     problems = [
-        _problem("steps", f"step id '{step_id}' is used {count} times; step ids must be unique")
+        problem("steps", f"step id '{step_id}' is used {count} times; step ids must be unique")
         for step_id, count in counts.items()
         if count > 1
     ]
     if scenario.entry_step_id not in counts:
         problems.append(
-            _problem("entry_step_id", f"entry step '{scenario.entry_step_id}' is not a step of this scenario")
+            problem("entry_step_id", f"entry step '{scenario.entry_step_id}' is not a step of this scenario")
         )
     return problems
 
@@ -217,17 +208,17 @@ def _check_fields(scenario: Scenario) -> list[dict[str, str]]:
     problems = []
     counts = Counter(spec.name for spec in scenario.fields)
     problems += [
-        _problem("fields", f"field '{name}' is declared {count} times")
+        problem("fields", f"field '{name}' is declared {count} times")
         for name, count in counts.items()
         if count > 1
     ]
     for index, spec in enumerate(scenario.fields):
         if spec.type is FieldType.ENUM and not spec.values:
             problems.append(
-                _problem(f"fields[{index}].values", f"enum field '{spec.name}' needs a list of values")
+                problem(f"fields[{index}].values", f"enum field '{spec.name}' needs a list of values")
             )
         if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
-            problems.append(_problem(f"fields[{index}]", f"field '{spec.name}': minimum is above maximum"))
+            problems.append(problem(f"fields[{index}]", f"field '{spec.name}': minimum is above maximum"))
     return problems
 
 
@@ -238,13 +229,13 @@ def _check_transitions(scenario: Scenario, limits: LimitsConfig) -> list[dict[st
         where = _step_location(index, step)
         if len(step.transitions) > limits.max_transitions_per_step:
             problems.append(
-                _problem(f"{where}.transitions", f"more than {limits.max_transitions_per_step} transitions")
+                problem(f"{where}.transitions", f"more than {limits.max_transitions_per_step} transitions")
             )
         for t_index, transition in enumerate(step.transitions):
             t_where = f"{where}.transitions[{t_index}]"
             if transition.to_step_id not in step_ids:
                 problems.append(
-                    _problem(f"{t_where}.to_step_id", f"target step '{transition.to_step_id}' does not exist")
+                    problem(f"{t_where}.to_step_id", f"target step '{transition.to_step_id}' does not exist")
                 )
             problems += _check_condition(t_where, transition, limits)
     return problems
@@ -254,9 +245,9 @@ def _check_condition(where: str, transition: Transition, limits: LimitsConfig) -
     if transition.condition is None:
         return []
     if len(transition.condition) > limits.max_condition_length:
-        return [_problem(f"{where}.condition", f"longer than {limits.max_condition_length} characters")]
+        return [problem(f"{where}.condition", f"longer than {limits.max_condition_length} characters")]
     try:
         compile_condition(transition.condition)
     except ConditionSyntaxError as exc:
-        return [_problem(f"{where}.condition", f"invalid CEL condition: {exc}")]
+        return [problem(f"{where}.condition", f"invalid CEL condition: {exc}")]
     return []

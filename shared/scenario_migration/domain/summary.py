@@ -9,7 +9,7 @@ fork, per blocked redirect, per checkpoint, per field: never one per anchor and 
 
 from collections.abc import Iterable, Mapping
 
-from scenario_migration.domain.conditions import compile_condition
+from scenario_migration.domain.conditions import compile_condition, type_problem, witnesses
 from scenario_migration.domain.graph import flow_backward, flow_forward, reached_from
 from scenario_migration.domain.plan import (
     FieldToCollect,
@@ -20,6 +20,7 @@ from scenario_migration.domain.plan import (
     Warning,
 )
 from scenario_migration.domain.planner import ScenarioDiff, iter_bits
+from scenario_migration.domain.scenario import Scenario, Transition
 
 _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -64,16 +65,30 @@ class _Review:
         yield from self._fork_warnings()
         yield from self._checkpoint_warnings()
         yield from self._deleted_warnings()
-        yield from self._skipped_action_warnings()
+        yield from self._routed_to_warnings()
+        yield from self._deleted_checkpoint_warnings()
+        yield from self._unreachable_anchor_warnings()
         yield from self._field_warnings()
+        yield from self._edited_step_warnings()
+
+    def _anchor_after(self, n: int) -> str | None:
+        """Name of the first anchor a customer reaches from new step n (itself if an anchor)."""
+        new, keyed = self.diff.new, self.diff.new_of_key
+        found = [keyed[k] for k in self.diff.first_anchors_new[n] if k in keyed]
+        return new.step(min(found, key=new.rank.__getitem__)).name if found else None
 
     # -- fields --------------------------------------------------------------------------------
 
     def _fields_by_anchor(self) -> list[tuple[str, str, int]]:
         """(anchor key, anchor name, bits of its fields on the way) in the map's order."""
-        new, before = self.diff.new, self.diff.fields_before
+        new, old, diff = self.diff.new, self.diff.old, self.diff
         return [
-            (a.anchor_content_hash, a.anchor_name, before[new.index[a.to_step_id]]) for a in self.tmap.anchors
+            (
+                a.anchor_content_hash,
+                a.anchor_name,
+                diff.field_bits(old.index[a.from_step_id], new.index[a.to_step_id]),
+            )
+            for a in self.tmap.anchors
         ]
 
     def fields_to_collect(self) -> list[FieldToCollect]:
@@ -103,17 +118,36 @@ class _Review:
             for i in iter_bits(bits & ~seen):
                 first_anchor[self.diff.field_names[i]] = anchor_name
             seen |= bits
-        after: dict[str, int] = dict.fromkeys(self.diff.field_names, 0)
-        for n in self.diff.inserted:
-            for name in self.diff.new.step(n).collects_fields:
-                after[name] |= self.sessions.after_new(n)
-        for name in self.diff.field_names:
+        affected = [0] * len(self.diff.field_names)
+        for o, n, count in self.occupied:
+            for i in iter_bits(self.diff.field_bits(o, n)):
+                affected[i] += count
+        for i, name in enumerate(self.diff.field_names):
             yield Warning(
                 severity=Severity.INFO,
+                code=f"field_may_be_asked:{name}",
                 anchor_name=first_anchor.get(name),
                 message=f"Customers may be asked for '{name}' if not in profile",
-                affected_sessions_estimate=self.sessions.count(after[name]),
+                affected_sessions_estimate=affected[i],
             )
+
+    def _edited_step_warnings(self) -> Iterable[Warning]:
+        edited = self.tmap.edited_steps
+        if not edited:
+            return
+        names = [self.diff.new.step(self.diff.new.index[step_id]).name for step_id in edited]
+        shown = ", ".join(f"'{name}'" for name in names[:3]) + (
+            f" and {len(names) - 3} more" if len(names) > 3 else ""
+        )
+        yield Warning(
+            severity=Severity.INFO,
+            code="edited_steps",
+            anchor_name=names[0],
+            message=(
+                f"{len(names)} step(s) keep their id and name but changed ({shown}): they are the same "
+                "steps, edited; customers who went through them count as having done them"
+            ),
+        )
 
     # -- forks and checkpoints -----------------------------------------------------------------
 
@@ -124,7 +158,9 @@ class _Review:
             change = self.diff.fork_changes[n]
             yield Warning(
                 severity=Severity.WARNING,
-                anchor_name=change.step_name,
+                code=f"redirecting_fork:{change.step_id}",
+                anchor_name=self._anchor_after(n),
+                step_name=change.step_name,
                 message=(
                     f"Sessions after '{change.step_name}' may be redirected by a new or changed fork "
                     f"({', '.join(change.kinds)})"
@@ -155,7 +191,9 @@ class _Review:
                 break
         return Warning(
             severity=Severity.WARNING,
+            code=f"checkpoint_blocks_redirect:{self.diff.new.ids[n]}:{self.diff.new.ids[target]}",
             anchor_name=checks.name(next(iter_bits(blocked))),
+            step_name=fork,
             message=(
                 f"Customers who passed checkpoint {_names(checks, blocked)} cannot be redirected to "
                 f"'{to}' by the fork at '{fork}': they will be blocked and stay on their version"
@@ -184,7 +222,9 @@ class _Review:
             )
             yield Warning(
                 severity=Severity.WARNING,
+                code=f"checkpoint_reordered:{self.diff.old.ids[checks.checkpoints[c]]}",
                 anchor_name=name,
+                step_name=checks.name(c),
                 message=(
                     f"Customers at {where} may have passed checkpoint '{checks.name(c)}', which the new "
                     f"version does not place before {them}: they will be blocked and stay on their version"
@@ -206,25 +246,94 @@ class _Review:
             )
             yield Warning(
                 severity=Severity.WARNING,
-                anchor_name=node.node_name,
+                code=f"deleted_step_sessions:{node.node_id}",
+                anchor_name=node.nearest_anchor_name,
+                step_name=node.node_name,
                 message=f"{count} session(s) sit on deleted step '{node.node_name}': {where}",
                 affected_sessions_estimate=count,
             )
 
-    def _skipped_action_warnings(self) -> Iterable[Warning]:
-        new = self.diff.new
-        actions = [n for n in self.diff.inserted if new.step(n).performs_action or new.step(n).is_checkpoint]
-        for n in actions:
-            name = new.step(n).name
+    def _routed_to_warnings(self) -> Iterable[Warning]:
+        """Checkpoints and actions inserted, or moved before anchors they were not before: a
+        customer who has not been through one is routed to it (never skips it)."""
+        diff, new = self.diff, self.diff.new
+        before_some_anchor = 0
+        for o, n in diff.matching.pairs:
+            before_some_anchor |= diff.novel_gaps(o, n)
+        novel_affected = [0] * len(diff.novel)
+        for o, n, count in self.occupied:
+            for j in iter_bits(diff.novel_gaps(o, n)):
+                novel_affected[j] += count
+        steps = [
+            (n, self.sessions.count(self.sessions.after_new(n)))
+            for n in diff.inserted
+            if diff.first_anchors_new[n]
+        ]
+        steps += [(n, novel_affected[j]) for j, n in enumerate(diff.novel) if before_some_anchor >> j & 1]
+        for n, affected in sorted(steps, key=lambda item: new.rank[item[0]]):
+            step = new.step(n)
+            if step.is_checkpoint or step.performs_action:
+                yield self._routed_to(n, affected)
+
+    def _routed_to(self, n: int, affected: int) -> Warning:
+        step = self.diff.new.step(n)
+        how = "now comes before steps it was not before" if n in self.diff.matching.key_new else "is inserted"
+        kind = "checkpoint" if step.is_checkpoint else "action"
+        return Warning(
+            severity=Severity.WARNING,
+            code=f"routed_to_step:{step.id}",
+            anchor_name=self._anchor_after(n),
+            step_name=step.name,
+            message=(
+                f"'{step.name}' ({kind}) {how}: customers after it who have not been through it "
+                "will be routed to it, not migrated past it"
+            ),
+            affected_sessions_estimate=affected,
+        )
+
+    def _deleted_checkpoint_warnings(self) -> Iterable[Warning]:
+        old = self.diff.old
+        for o in self.diff.deleted:
+            step = old.step(o)
+            if not step.is_checkpoint:
+                continue
+            after = 0
+            for edge in old.forward_out[o]:
+                after |= self.sessions.at_or_after_old[edge.target]
             yield Warning(
                 severity=Severity.WARNING,
-                anchor_name=name,
+                code=f"deleted_checkpoint:{step.id}",
+                anchor_name=None,
+                step_name=step.name,
                 message=(
-                    f"'{name}' performs an irreversible action and is inserted before existing steps: "
-                    "migrated customers will skip it"
+                    f"Checkpoint '{step.name}' is deleted: customers who passed it are not blocked by it "
+                    "(the new version has nothing of it to undo)"
                 ),
-                affected_sessions_estimate=self.sessions.count(self.sessions.after_new(n)),
+                affected_sessions_estimate=self.sessions.count(after),
             )
+
+    def _unreachable_anchor_warnings(self) -> Iterable[Warning]:
+        new, diff = self.diff.new, self.diff
+        reachable, reached_before = new.reachable_from_entry, diff.old.reachable_from_entry
+        stranded = [(o, n) for o, n in diff.matching.pairs if n not in reachable and o in reached_before]
+        if not stranded:
+            return
+        stranded.sort(key=lambda pair: new.rank[pair[1]])
+        names = [new.step(n).name for _, n in stranded]
+        shown = ", ".join(f"'{name}'" for name in names[:3]) + (
+            f" and {len(names) - 3} more" if len(names) > 3 else ""
+        )
+        sessions = sum(int(self.sessions_at.get(diff.old.ids[o], 0)) for o, _ in stranded)
+        yield Warning(
+            severity=Severity.WARNING,
+            code="unreachable_anchors",
+            anchor_name=names[0],
+            message=(
+                f"{len(names)} step(s) the old entry step reached cannot be reached from the new one "
+                f"({shown}): customers there migrate to a place no new conversation passes"
+            ),
+            affected_sessions_estimate=sessions,
+        )
 
     # -- critical ------------------------------------------------------------------------------
 
@@ -232,6 +341,7 @@ class _Review:
         if not self.tmap.anchors:
             yield Warning(
                 severity=Severity.CRITICAL,
+                code="no_anchors",
                 anchor_name=None,
                 message="The versions have no step in common: no live session can be migrated",
                 affected_sessions_estimate=sum(int(v) for v in self.sessions_at.values()),
@@ -239,31 +349,65 @@ class _Review:
         for twin in self.tmap.ambiguous_steps:
             yield Warning(
                 severity=Severity.CRITICAL,
-                anchor_name=twin.node_name,
+                code=f"ambiguous_step:{twin.content_hash}",
+                anchor_name=None,
+                step_name=twin.node_name,
                 message=(
                     f"Step '{twin.node_name}' occurs several times and its copies cannot be told apart by "
                     f"position (old {twin.from_step_ids}, new {twin.to_step_ids}): make them differ"
                 ),
                 affected_sessions_estimate=sum(int(self.sessions_at.get(s, 0)) for s in twin.from_step_ids),
             )
-        yield from self._uncollected_condition_fields()
+        yield from self._condition_warnings()
 
-    def _uncollected_condition_fields(self) -> Iterable[Warning]:
+    def _condition_warnings(self) -> Iterable[Warning]:
+        """Conditions that would fail customers at run time: a field nothing can collect (no
+        step collects it and the catalogue has no question to ask), or a condition that does not
+        type-check against the catalogue (an uncatalogued field is a string)."""
         new = self.diff.new
-        collected = {f for step in new.scenario.steps for f in step.collects_fields}
-        for step in map(new.step, new.order):  # topological, not the document's order
-            for transition in step.transitions:
+        scenario = new.scenario
+        collectable = {f for step in scenario.steps for f in step.collects_fields}
+        collectable |= {spec.name for spec in scenario.fields if spec.question}
+        for n in new.order:  # topological, not the document's order
+            step = new.step(n)
+            for index, transition in enumerate(step.transitions):
                 if not transition.condition:
                     continue
-                for name in sorted(compile_condition(transition.condition).variables - collected):
+                for problem, code in _condition_problems(scenario, transition, collectable):
                     yield Warning(
                         severity=Severity.CRITICAL,
-                        anchor_name=step.name,
-                        message=(
-                            f"Condition '{transition.condition}' on '{step.name}' uses '{name}', "
-                            "which no step collects"
-                        ),
+                        code=f"{code}:{step.id}:{index}",
+                        anchor_name=self._anchor_after(n),
+                        step_name=step.name,
+                        message=f"Condition '{transition.condition}' on '{step.name}': {problem}",
+                        affected_sessions_estimate=self.sessions.count(self.sessions.after_new(n)),
                     )
+
+
+def _condition_problems(
+    scenario: Scenario, transition: Transition, collectable: set[str]
+) -> list[tuple[str, str]]:
+    condition = compile_condition(transition.condition or "")
+    problems = [
+        (
+            f"it uses '{name}', which no step collects and the catalogue has no question for",
+            "uncollectable_field",
+        )
+        for name in sorted(condition.variables - collectable)
+    ]
+    variables = tuple(
+        (name, witnesses(scenario.field(name).type.value, scenario.field(name).values))
+        for name in sorted(condition.variables)
+    )
+    problem = type_problem(condition.source, variables)
+    if problem:
+        problems.append(
+            (
+                f"{problem}; fields are typed by the catalogue, an uncatalogued field is a string",
+                "condition_type",
+            )
+        )
+    return problems
 
 
 def _names(checks: "CheckpointAnalysis", bits: int, shown: int = 3) -> str:

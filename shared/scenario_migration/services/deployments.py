@@ -4,7 +4,9 @@ Work is cut so that no invocation's cost grows with the number of sessions:
 - `expand` messages turn the plan into work units, EXPAND_BATCH units per message;
 - a work unit is (a step customers may sit on: anchor or deleted step) x (index shard);
 - each `mark` message handles one page (PAGE_SIZE sessions) of one unit and enqueues the next;
-- `unmark` messages (after a cancel) walk the page ledgers, LEDGERS_PER_UNMARK at a time.
+- after a cancel, `unmark` messages walk the page ledgers, LEDGERS_PER_UNMARK at a time, then
+  `settle_waiting` messages settle the sessions waiting on the customer, WAITING_PER_MESSAGE at a
+  time, with a last pass SETTLE_DELAY seconds later for JIT writes that were in flight.
 """
 
 import json
@@ -15,23 +17,28 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from scenario_migration.clock import isoformat, utcnow
+from scenario_migration.clock import isoformat, parse_timestamp, utcnow
 from scenario_migration.config import get_settings
+from scenario_migration.domain.deployment import CounterMove, Counters
 from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus, allowed_sources, check_transition
-from scenario_migration.domain.plan import TransformationMap
+from scenario_migration.domain.plan import MigrationScenario, TransformationMap
+from scenario_migration.domain.session import Marker, MarkerState
 from scenario_migration.errors import Conflict
 from scenario_migration.observability import logger
 from scenario_migration.store import deployments as store
 from scenario_migration.store import keys, work_queue
 from scenario_migration.store import plans as plan_store
 from scenario_migration.store import scenarios as scenario_store
+from scenario_migration.store import sessions as session_store
 from scenario_migration.store.scenarios import VersionInfo
 
 # Sessions per page: three marker transactions (bench/fanout.py: larger pages spread the page's
 # fixed cost, a Query, a ledger Put and a commit, over more sessions; the ledger stays ~12 KB).
 PAGE_SIZE = 300
 EXPAND_BATCH = 200
-LEDGERS_PER_UNMARK = 20
+LEDGERS_PER_UNMARK = 5  # pages (up to 1,500 sessions) per unmark message
+WAITING_PER_MESSAGE = 100
+SETTLE_DELAY = 15  # seconds: longer than a JIT invocation may take (its timeout is 10 s)
 # Marker transactions of a page in flight at once (all of them; the client pools 10 connections).
 MARK_CONCURRENCY = 3
 OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
@@ -48,8 +55,9 @@ class Unit:
 
 
 def steps_to_mark(tmap: TransformationMap) -> list[tuple[str, str, str]]:
-    """(step hash, old step id, anchor key) of every old step whose sessions migrate."""
-    steps = [(a.content_hash, a.from_step_id, a.anchor_content_hash) for a in tmap.anchors]
+    """(old step hash, old step id, anchor key) of every old step whose sessions migrate (the
+    anchor each one resolves to: TransformationMap.anchor_for)."""
+    steps = [(a.from_content_hash, a.from_step_id, a.anchor_content_hash) for a in tmap.anchors]
     steps += [(d.content_hash, d.node_id, d.nearest_anchor) for d in tmap.deleted_nodes if d.nearest_anchor]
     return steps
 
@@ -71,6 +79,10 @@ def _transformation_map(tenant: str, plan_id: str) -> TransformationMap:
     return tmap
 
 
+def _shards() -> int:
+    return get_settings().deployment.counter_shards
+
+
 # -- deploy ----------------------------------------------------------------------------------------
 
 
@@ -81,19 +93,14 @@ def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
     plan = plan_store.get_plan(tenant, plan_id)
     require_approval = settings.deployment.require_approval
     check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=require_approval)
-    if plan.summary.has_critical:
-        raise Conflict("the plan has critical warnings and cannot be deployed")
+    if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
+        raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
     _publish_version(tenant, plan)
     tmap = _transformation_map(tenant, plan_id)
     units = unit_count(tmap) if settings.deployment.auto_mark_sessions else 0
     deployed_at = isoformat(utcnow())
-    store.begin_deploy(
-        tenant,
-        plan,
-        allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval),
-        units,
-        deployed_at,
-    )
+    sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval)
+    store.begin_deploy(tenant, plan, sources, units, deployed_at)
     _supersede_others(tenant, plan)
     if units:
         work_queue.send([{"kind": "expand", "tenant": tenant, "plan_id": plan_id, "offset": 0}])
@@ -104,7 +111,7 @@ def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
     return {
         "plan_id": plan_id,
         "status": plan_store.get_plan(tenant, plan_id).status.value,
-        "sessions_marked": counts.get("sessions_marked", 0),
+        "sessions_marked": counts.sessions_marked if counts else 0,
         "sessions_by_anchor": plan.summary.sessions_by_anchor,
         "deployed_at": deployed_at,
         "work_units": units,
@@ -148,7 +155,7 @@ def _supersede_others(tenant: str, deployed: MigrationPlan) -> None:
 
 def _finish_if_done(tenant: str, plan_id: str) -> None:
     counts = store.counters(tenant, plan_id)
-    if counts and counts.get("units_done", 0) >= counts.get("units_total", 0):
+    if counts and counts.marking_done:
         try:
             plan_store.change_status(
                 tenant,
@@ -157,7 +164,7 @@ def _finish_if_done(tenant: str, plan_id: str) -> None:
                 PlanStatus.DEPLOYED,
                 {"updated_at": isoformat(utcnow())},
             )
-            logger.info("marking complete", extra={"tenant_id": tenant, "plan_id": plan_id, **counts})
+            logger.info("marking complete", extra={"tenant_id": tenant, "plan_id": plan_id})
         except Conflict:
             pass  # already deployed (a duplicate finished first) or cancelled
 
@@ -175,6 +182,8 @@ def handle(message: dict[str, Any]) -> None:
         mark_page(tenant, plan_id, int(message["unit"]), int(message["page"]), message.get("cursor"))
     elif kind == "unmark":
         unmark_pages(tenant, plan_id, message.get("cursor"))
+    elif kind == "settle_waiting":
+        settle_waiting(tenant, plan_id, message.get("cursor"), bool(message.get("last_pass")))
     else:
         raise ValueError(f"unknown message kind {kind!r}")
 
@@ -205,13 +214,13 @@ def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str
     unit = unit_at(_transformation_map(tenant, plan_id), unit_index)
     page_id = f"{unit_index:06d}#{page:06d}"
     # The first attempt claims at once (a redelivery's claim finds the first claim and uses it).
-    ledger = _claim(tenant, plan, unit, page_id, cursor)
+    ledger, fresh = _claim(tenant, plan, unit, page_id, cursor)
     marked = 0
-    if ledger["state"] == "claimed":
+    if fresh or store.page_state(tenant, plan_id, page_id) is None:
         marker = _marker(plan, unit, page_id)
-        outcomes = mark_sessions(tenant, ledger["session_ids"], marker, plan.from_version, unit.step_id)
-        marked = sum(outcome != "skipped" for outcome in outcomes)
-        store.commit_page(tenant, plan_id, page_id, marked, ledger["last_page"])
+        outcomes = mark_sessions(tenant, ledger["session_ids"], marker, unit.step_id)
+        marked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
+        store.commit_page(tenant, plan_id, page_id, marked, last_page=ledger["last_page"], shards=_shards())
     if not ledger["last_page"]:
         next_page = {
             "kind": "mark",
@@ -227,18 +236,22 @@ def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str
 
 
 def mark_sessions(
-    tenant: str, session_ids: list[str], marker: dict[str, Any], from_version: int, step_id: str
-) -> list[str]:
+    tenant: str, session_ids: list[str], marker: Marker, step_id: str
+) -> list[session_store.Written]:
     """The page's sessions in transactions of up to 100 conditional writes, MARK_CONCURRENCY
     transactions in flight at once (each waits on the network, not the CPU); the outcome of each
-    session ("marked", "ours" or "skipped"). Every transaction finishes before the first error,
-    if any, is raised: nothing of a failed attempt is still in flight when SQS redelivers."""
-    size = store.TRANSACTION_ITEMS
+    session. Every transaction finishes before the first error, if any, is raised: nothing of a
+    failed attempt is still in flight when SQS redelivers."""
+
+    def write(chunk: list[str]) -> dict[str, session_store.Written]:
+        return session_store.mark(tenant, chunk, marker, step_id)
+
+    return _in_chunks(session_ids, write)
+
+
+def _in_chunks(session_ids: list[str], write: Any) -> list[session_store.Written]:
+    size = session_store.TRANSACTION_ITEMS
     chunks = [session_ids[i : i + size] for i in range(0, len(session_ids), size)]
-
-    def write(chunk: list[str]) -> dict[str, str]:
-        return store.mark_sessions(tenant, chunk, marker, from_version, step_id)
-
     if len(chunks) <= 1:
         results = [write(chunk) for chunk in chunks]
     else:
@@ -255,37 +268,35 @@ def _writers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=MARK_CONCURRENCY, thread_name_prefix="mark")
 
 
-def _claim(tenant: str, plan: MigrationPlan, unit: Unit, page_id: str, cursor: str | None) -> dict[str, Any]:
-    sessions, next_key = store.sessions_at(
+def _claim(
+    tenant: str, plan: MigrationPlan, unit: Unit, page_id: str, cursor: str | None
+) -> tuple[dict[str, Any], bool]:
+    sessions, next_key = session_store.sessions_at(
         tenant,
         (plan.scenario_id, plan.from_version, unit.shard),
         (unit.step_hash, unit.step_id),
         cursor=json.loads(cursor) if cursor else None,
         page_size=PAGE_SIZE,
     )
-    policy = plan.policies.get(unit.anchor)
-    now = utcnow()
-    in_scope = [s["session_id"] for s in sessions if policy is None or _admits(policy, s, now)]
+    policy, now = plan.policy_for(unit.anchor), utcnow()
+    in_scope = [s["session_id"] for s in sessions if _admits(policy, s, now)]
     return store.claim_page(tenant, plan.id, page_id, in_scope, json.dumps(next_key) if next_key else None)
 
 
 def _admits(policy: Any, session: dict[str, Any], now: datetime) -> bool:
-    if not policy.update_downstream:
-        return False
-    started = datetime.fromisoformat(session["created_at"].replace("Z", "+00:00"))
-    return policy.scope_filter.admits(session.get("channel"), (now - started).days)
+    return policy.admits(session.get("channel"), parse_timestamp(session["created_at"]), now)
 
 
-def _marker(plan: MigrationPlan, unit: Unit, page_id: str) -> dict[str, Any]:
-    return {
-        "plan_id": plan.id,
-        "anchor": unit.anchor,
-        "from_version": plan.from_version,
-        "target_version": plan.to_version,
-        "marked_at": isoformat(utcnow()),
-        "page_id": page_id,
-        "state": "pending",
-    }
+def _marker(plan: MigrationPlan, unit: Unit, page_id: str) -> Marker:
+    return Marker(
+        plan_id=plan.id,
+        anchor=unit.anchor,
+        from_version=plan.from_version,
+        target_version=plan.to_version,
+        marked_at=isoformat(utcnow()),
+        page_id=page_id,
+        state=MarkerState.PENDING,
+    )
 
 
 # -- cancel ------------------------------------------------------------------------------------------
@@ -305,17 +316,58 @@ def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
 
 
 def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
-    ledgers, next_key = store.list_ledgers(
+    """Settle the pending markers of a few pages, then hand on to the next pages, and at the
+    end to the sessions waiting on the customer."""
+    ledgers, next_key = store.list_pages(
         tenant, plan_id, json.loads(cursor) if cursor else None, LEDGERS_PER_UNMARK
     )
+    now = isoformat(utcnow())
     for ledger in ledgers:
-        if ledger["state"] == "unmarked":
+        if ledger["state"] == store.PageState.UNMARKED:
             continue
-        unmarked = sum(store.unmark_session(tenant, sid, plan_id) for sid in ledger["session_ids"])
-        store.settle_unmarked_page(tenant, plan_id, ledger["sk"].removeprefix("PAGE#"), unmarked)
+        page_id = ledger["page_id"]
+
+        def write(chunk: list[str], page_id: str = page_id) -> dict[str, session_store.Written]:
+            return session_store.unmark(tenant, chunk, plan_id, page_id, now)
+
+        outcomes = _in_chunks(ledger["session_ids"], write)
+        unmarked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
+        counted = ledger["state"] == store.PageState.COUNTED
+        store.settle_unmarked_page(tenant, plan_id, page_id, unmarked, counted=counted, shards=_shards())
+    base = {"tenant": tenant, "plan_id": plan_id}
     if next_key:
-        work_queue.send(
-            [{"kind": "unmark", "tenant": tenant, "plan_id": plan_id, "cursor": json.dumps(next_key)}]
+        work_queue.send([{"kind": "unmark", **base, "cursor": json.dumps(next_key)}])
+    else:
+        work_queue.send([{"kind": "settle_waiting", **base}])
+
+
+def settle_waiting(tenant: str, plan_id: str, cursor: str | None, last_pass: bool) -> None:
+    """Settle the cancelled plan's sessions waiting on the customer (their markers become
+    `unmarked`, the counters follow in the same transaction), a page of them per message."""
+    waiting, next_key = store.list_waiting(
+        tenant, plan_id, json.loads(cursor) if cursor else None, WAITING_PER_MESSAGE
+    )
+    now = isoformat(utcnow())
+    for entry in waiting:
+        _settle_one(tenant, plan_id, entry["session_id"], bool(entry.get("by_fanout")), now)
+    base = {"kind": "settle_waiting", "tenant": tenant, "plan_id": plan_id}
+    if next_key:
+        work_queue.send([{**base, "cursor": json.dumps(next_key), "last_pass": last_pass}])
+    elif not last_pass:  # JIT writes in flight at the cancel land within a JIT timeout: look again
+        work_queue.send([{**base, "last_pass": True}], delay_seconds=SETTLE_DELAY)
+
+
+def _settle_one(tenant: str, plan_id: str, session_id: str, by_fanout: bool, now: str) -> None:
+    adds = {"sessions_awaiting_input": -1} | ({"sessions_unmarked": 1} if by_fanout else {})
+    shard = store.counter_shard(session_id, _shards())
+    extra = [
+        store.waiting_delete_item(tenant, plan_id, session_id, must_exist=True),
+        store.counter_item(tenant, plan_id, shard, CounterMove(adds)),
+    ]
+    if not session_store.settle_waiting(tenant, session_id, plan_id, now, extra):
+        logger.info(
+            "a waiting session was settled by JIT first",
+            extra={"tenant_id": tenant, "plan_id": plan_id, "session_id": session_id},
         )
 
 
@@ -324,24 +376,20 @@ def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
 
 def status(tenant: str, plan_id: str) -> dict[str, Any]:
     plan = plan_store.get_plan(tenant, plan_id)
-    c = store.counters(tenant, plan_id)
-    marked = c.get("sessions_marked", 0)
+    c = store.counters(tenant, plan_id) or Counters()
     return {
         "plan_id": plan_id,
         "status": plan.status.value,
-        "sessions_marked": marked,
-        "migrations_applied": c.get("migrations_applied", 0),
-        "migrations_pending": max(marked - c.get("sessions_unmarked", 0) - c.get("marked_resolved", 0), 0),
-        "migrations_by_scenario": {
-            "clean_graft": c.get("migrated_clean_graft", 0),
-            "gap_fill": c.get("migrated_gap_fill", 0),
-            "re_route": c.get("migrated_re_route", 0),
-        },
-        "checkpoint_blocks": c.get("checkpoint_blocks", 0),
-        "sessions_awaiting_input": c.get("sessions_awaiting_input", 0),
-        "sessions_kept": c.get("sessions_kept", 0),
-        "sessions_unmarked": c.get("sessions_unmarked", 0),
+        "sessions_marked": c.sessions_marked,
+        "migrations_applied": c.migrations_applied,
+        "migrations_pending": c.pending,
+        "migrations_by_scenario": {scenario.value: c.migrated(scenario) for scenario in MigrationScenario},
+        "checkpoint_blocks": c.checkpoint_blocks,
+        "sessions_awaiting_input": c.sessions_awaiting_input,
+        "sessions_kept": c.sessions_kept,
+        "sessions_unmarked": c.sessions_unmarked,
+        "condition_errors": c.condition_errors,
         "deployed_at": isoformat(plan.deployed_at) if plan.deployed_at else None,
-        "last_migration_at": c.get("last_migration_at"),
-        "fanout": {"units_total": c.get("units_total", 0), "units_done": c.get("units_done", 0)},
+        "last_migration_at": c.last_migration_at,
+        "fanout": {"units_total": c.units_total, "units_done": c.units_done},
     }

@@ -10,7 +10,7 @@ from scenario_migration.domain.lifecycle import (
     PlanStatus,
     allowed_sources,
 )
-from scenario_migration.domain.planner import plan_migration
+from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
 from scenario_migration.errors import Conflict, InvalidInput
 from scenario_migration.services import scenarios
@@ -86,32 +86,45 @@ def set_policies(tenant: str, plan_id: str, policies: dict[str, AnchorPolicy]) -
     return store.put_policies(tenant, plan_id, {**plan.policies, **policies}, isoformat(utcnow()))
 
 
-def approve(tenant: str, plan_id: str, approved_by: str) -> MigrationPlan:
-    """Approve a pending plan whose source version is still active and that has no critical
-    warning."""
+def approve(
+    tenant: str, plan_id: str, approved_by: str, acknowledged_warnings: list[str] | None = None
+) -> MigrationPlan:
+    """Approve a pending plan whose source version is still active. Critical warnings block it
+    unless `acknowledged_warnings` lists each of them (by code or message)."""
     plan = store.get_plan(tenant, plan_id)
+    acknowledged = sorted(set(acknowledged_warnings or []))
     if plan.status is PlanStatus.PENDING:
-        _check_approvable(tenant, plan)
+        _check_approvable(tenant, plan, acknowledged)
+    now = isoformat(utcnow())
+    updates = {"approved_by": approved_by, "approved_at": now, "updated_at": now}
     return store.change_status(
         tenant,
         plan_id,
         allowed_sources(PlanStatus.APPROVED),
         PlanStatus.APPROVED,
-        {"approved_by": approved_by, "approved_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
+        updates | ({"acknowledged_warnings": acknowledged} if acknowledged else {}),
     )
 
 
-def _check_approvable(tenant: str, plan: MigrationPlan) -> None:
+def _check_approvable(tenant: str, plan: MigrationPlan, acknowledged: list[str]) -> None:
     active = scenarios.active_version(tenant, plan.scenario_id)
     if active != plan.from_version:
         raise Conflict(
             f"the scenario's active version is now {active}, not {plan.from_version}: create a new plan",
             {"active_version": active, "from_version": plan.from_version},
         )
-    critical = [w.message for w in plan.summary.warnings if w.severity == "critical"]
-    if critical:
+    known = {w.code for w in plan.summary.warnings} | {w.message for w in plan.summary.warnings}
+    unknown = [a for a in acknowledged if a not in known]
+    if unknown:
+        raise InvalidInput(
+            "acknowledged_warnings names warnings this plan does not have",
+            [{"location": "acknowledged_warnings", "message": f"no warning '{a}'"} for a in unknown],
+        )
+    blocking = plan.summary.unacknowledged_critical(set(acknowledged))
+    if blocking:
         raise Conflict(
-            "the plan has critical warnings and cannot be approved", {"critical_warnings": critical}
+            "the plan has critical warnings: approve it with each one's code in acknowledged_warnings",
+            {"critical_warnings": [{"code": w.code, "message": w.message} for w in blocking]},
         )
 
 

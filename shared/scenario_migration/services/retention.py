@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from scenario_migration.clock import isoformat, utcnow
+from scenario_migration.clock import isoformat, parse_timestamp, utcnow
 from scenario_migration.config import get_settings
 from scenario_migration.domain.lifecycle import PlanStatus
 from scenario_migration.errors import Conflict
@@ -61,7 +61,7 @@ def run(now: datetime | None = None, items_per_run: int = ITEMS_PER_RUN) -> Rete
 
 
 def _older_than(stamp: str | None, limit: datetime) -> bool:
-    return bool(stamp) and datetime.fromisoformat(stamp.replace("Z", "+00:00")) < limit
+    return bool(stamp) and parse_timestamp(stamp) < limit
 
 
 def _retain_plan(item: dict[str, Any], limit: datetime, report: RetentionReport) -> None:
@@ -84,13 +84,9 @@ def _retain_plan(item: dict[str, Any], limit: datetime, report: RetentionReport)
 
 def _still_needed(tenant: str, item: dict[str, Any]) -> bool:
     counts = deployment_store.counters(tenant, item["id"])
-    pending = (
-        counts.get("sessions_marked", 0)
-        - counts.get("sessions_unmarked", 0)
-        - counts.get("marked_resolved", 0)
-    )
     active = scenario_store.get_active(tenant, item["scenario_id"]) or {}
-    return pending > 0 or counts.get("sessions_awaiting_input", 0) > 0 or active.get("plan_id") == item["id"]
+    waiting = counts is not None and (counts.pending > 0 or counts.sessions_awaiting_input > 0)
+    return waiting or active.get("plan_id") == item["id"]
 
 
 def _retain_version(item: dict[str, Any], limit: datetime, report: RetentionReport) -> None:

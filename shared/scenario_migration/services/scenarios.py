@@ -5,6 +5,7 @@ from typing import Any
 
 from scenario_migration.clock import isoformat, utcnow
 from scenario_migration.config import get_settings
+from scenario_migration.domain.graph import ScenarioGraph
 from scenario_migration.domain.scenario import Scenario, check_scenario
 from scenario_migration.errors import InvalidInput, NotFound, ScenarioInvalid
 from scenario_migration.store import scenarios as store
@@ -60,6 +61,12 @@ def list_versions(tenant: str, scenario_id: str) -> list[VersionInfo]:
     if not versions:
         raise NotFound(f"scenario '{scenario_id}' not found")
     return versions
+
+
+@lru_cache(maxsize=16)
+def load_graph(tenant: str, scenario_id: str, version: int) -> ScenarioGraph:
+    """A version's graph, cached like the version (its dominators and reachability with it)."""
+    return ScenarioGraph(load_version(tenant, scenario_id, version))
 
 
 @lru_cache(maxsize=64)

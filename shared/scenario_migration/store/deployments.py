@@ -1,98 +1,94 @@
-"""Deployment state: the start of a deploy, counters, page ledgers and session markers.
+"""A deployment's items in PlansTable: its counters (sharded), page ledgers and the list of
+sessions waiting on the customer. Session items are written by store/sessions.py only; the
+plan item and the scenario's ACTIVE item by their own stores, which give the deploy transaction
+its items.
 
 Exactly-once marking at about one write request per hundred marked sessions: the first attempt
 at a page of a work unit claims a ledger item holding the page's session ids. Every attempt
 (redelivery, a concurrent duplicate, a retry after a crash) marks from that same list with
-conditional writes (transactions of up to 100) that stamp the page id into the marker, so
-"marked by this page" is a fact stored on the session.
-The page's count is then added once, in a transaction that also moves the ledger from `claimed`
-to `counted`. See docs/architecture.md.
+conditional writes that stamp the page id into the marker, so "marked by this page" is a fact
+stored on the session. The page's count is then added once, in a transaction that creates the
+page's small state item (`counted`) beside the counters. See docs/architecture.md.
+
+Counters are shards `COUNTERS#<nn>` summed on read: one item takes about 1,000 writes a second
+and concurrent transactions on it conflict, so each writer adds to the shard its key hashes to.
 """
 
+import zlib
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scenario_migration.domain.lifecycle import PlanStatus
+from scenario_migration.domain.deployment import CounterMove, Counters
+from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
 from scenario_migration.errors import Conflict
 from scenario_migration.store import keys
 from scenario_migration.store import plans as plan_store
 from scenario_migration.store import scenarios as scenario_store
-from scenario_migration.store import sessions as session_store
 from scenario_migration.store.dynamodb import (
     cancellation_reasons,
     client,
     from_item,
     is_condition_failure,
+    table_name,
     to_item,
 )
 
-COUNTERS_SK = "COUNTERS"
-COUNTER_FIELDS = (
-    "sessions_marked",
-    "sessions_unmarked",
-    "marked_resolved",
-    "migrations_applied",
-    "migrated_clean_graft",
-    "migrated_gap_fill",
-    "migrated_re_route",
-    "checkpoint_blocks",
-    "sessions_kept",
-    "sessions_awaiting_input",
-    "units_total",
-    "units_done",
-)
+COUNTERS_PREFIX = "COUNTERS#"
+PAGE_PREFIX = "PAGE#"  # a page's membership, fixed by its first claim (immutable)
+STATE_PREFIX = "PAGESTATE#"  # a page's state: absent (claimed), counted, unmarked (small)
+WAIT_PREFIX = "WAIT#"  # a session of this plan waiting on the customer
+
+
+class PageState:
+    COUNTED = "counted"
+    UNMARKED = "unmarked"
 
 
 def _plans() -> str:
-    return plan_store._table()
+    return table_name(plan_store.TABLE_ENV)
 
 
 def _key(tenant: str, plan_id: str, sk: str) -> dict[str, Any]:
     return to_item({"pk": keys.plan_pk(tenant, plan_id), "sk": sk})
 
 
-def ledger_sk(page_id: str) -> str:
-    return f"PAGE#{page_id}"
+def counter_shard(key: str, shards: int) -> str:
+    """The counter shard a writer adds to (by a key of its own: a session or page id)."""
+    return f"{COUNTERS_PREFIX}{zlib.crc32(key.encode()) % shards:03d}"
 
 
-# -- deploy and its counters -------------------------------------------------------------------
+# -- deploy and counters ----------------------------------------------------------------------------
 
 
 def begin_deploy(
-    tenant: str, plan: Any, sources: frozenset[PlanStatus], units_total: int, deployed_at: str
+    tenant: str, plan: MigrationPlan, sources: frozenset[PlanStatus], units_total: int, deployed_at: str
 ) -> None:
     """One transaction: the plan becomes `deploying`, the scenario's active version moves from
-    the plan's source to its target, and the counters start at zero."""
-    values = {":from": plan.from_version, ":to": plan.to_version, ":plan": plan.id, ":at": deployed_at}
-    statuses = {f":s{i}": s.value for i, s in enumerate(sorted(sources))}
-    counters = {name: 0 for name in COUNTER_FIELDS} | {"units_total": units_total}
+    the plan's source to its target, and the first counter shard starts (holding units_total)."""
+    counters = {name: 0 for name in Counters.model_fields if name != "last_migration_at"}
     items = [
-        {
-            "Update": {
-                "TableName": _plans(),
-                "Key": _key(tenant, plan.id, keys.PLAN_SK),
-                "UpdateExpression": "SET #s = :deploying, deployed_at = :at, updated_at = :at",
-                "ConditionExpression": f"#s IN ({', '.join(statuses)})",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": to_item(
-                    {":deploying": PlanStatus.DEPLOYING.value, ":at": deployed_at, **statuses}
-                ),
-            }
-        },
-        {
-            "Update": {
-                "TableName": scenario_store._table(),
-                "Key": to_item({"pk": keys.scenario_pk(tenant, plan.scenario_id), "sk": keys.ACTIVE_SK}),
-                "UpdateExpression": "SET active_version = :to, plan_id = :plan, updated_at = :at",
-                "ConditionExpression": "active_version = :from",
-                "ExpressionAttributeValues": to_item(values),
-            }
-        },
+        plan_store.status_change_item(
+            tenant,
+            plan.id,
+            sources,
+            PlanStatus.DEPLOYING,
+            {"deployed_at": deployed_at, "updated_at": deployed_at},
+        ),
+        scenario_store.move_active_item(
+            tenant, plan.scenario_id, (plan.from_version, plan.to_version), plan.id, deployed_at
+        ),
         {
             "Put": {
                 "TableName": _plans(),
-                "Item": to_item({"pk": keys.plan_pk(tenant, plan.id), "sk": COUNTERS_SK, **counters}),
+                "Item": to_item(
+                    {
+                        "pk": keys.plan_pk(tenant, plan.id),
+                        "sk": f"{COUNTERS_PREFIX}000",
+                        **counters,
+                        "units_total": units_total,
+                    }
+                ),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         },
@@ -101,7 +97,7 @@ def begin_deploy(
         client().transact_write_items(TransactItems=items)
     except ClientError as exc:
         reasons = cancellation_reasons(exc)
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+        if reasons[:1] == ["ConditionalCheckFailed"]:
             current = plan_store.get_plan(tenant, plan.id)
             raise Conflict(
                 f"the plan is {current.status.value}: it cannot be deployed", {"status": current.status.value}
@@ -111,33 +107,72 @@ def begin_deploy(
         raise
 
 
-def counters(tenant: str, plan_id: str) -> dict[str, Any]:
-    item = (
+def counters(tenant: str, plan_id: str) -> Counters | None:
+    """The plan's counters (its shards summed), or None before it was deployed."""
+    pages = (
         client()
-        .get_item(TableName=_plans(), Key=_key(tenant, plan_id, COUNTERS_SK), ConsistentRead=True)
-        .get("Item")
+        .get_paginator("query")
+        .paginate(
+            TableName=_plans(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+            ExpressionAttributeValues=to_item({":pk": keys.plan_pk(tenant, plan_id), ":c": COUNTERS_PREFIX}),
+            ConsistentRead=True,
+        )
     )
-    return from_item(item) if item else {}
+    shards = [from_item(item) for page in pages for item in page["Items"]]
+    return Counters.total(shards) if shards else None
 
 
-def add_units(tenant: str, plan_id: str, units: int) -> None:
-    client().update_item(
-        TableName=_plans(),
-        Key=_key(tenant, plan_id, COUNTERS_SK),
-        UpdateExpression="ADD units_total :n",
-        ExpressionAttributeValues=to_item({":n": units}),
-    )
+def counter_item(tenant: str, plan_id: str, shard: str, move: CounterMove) -> dict[str, Any] | None:
+    """A transaction item moving a plan's counters in one shard, or None when there is nothing to
+    move (DynamoDB rejects an empty update expression and empty name or value maps)."""
+    if not move:
+        return None
+    names = {f"#a{i}": k for i, k in enumerate(move.adds)}
+    values: dict[str, Any] = {f":a{i}": v for i, v in enumerate(move.adds.values())}
+    clauses = []
+    if move.last_migration_at:
+        names["#last"] = "last_migration_at"
+        values[":last"] = move.last_migration_at
+        clauses.append("SET #last = :last")
+    if move.adds:
+        clauses.append("ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(move.adds))))
+    return {
+        "Update": {
+            "TableName": _plans(),
+            "Key": _key(tenant, plan_id, shard),
+            "UpdateExpression": " ".join(clauses),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+    }
 
 
-# -- page ledgers --------------------------------------------------------------------------------
+def add_counters(tenant: str, plan_id: str, shard: str, move: CounterMove) -> None:
+    item = counter_item(tenant, plan_id, shard, move)
+    if item is not None:
+        client().update_item(**item["Update"])
 
 
-def claim_page(tenant: str, plan_id: str, page_id: str, session_ids: list[str], next_cursor: Any) -> dict:
-    """Fix the page's membership on first claim; later attempts get the first claim back."""
+# -- page ledgers ---------------------------------------------------------------------------------------
+
+
+def page_sk(page_id: str) -> str:
+    return f"{PAGE_PREFIX}{page_id}"
+
+
+def state_sk(page_id: str) -> str:
+    return f"{STATE_PREFIX}{page_id}"
+
+
+def claim_page(
+    tenant: str, plan_id: str, page_id: str, session_ids: list[str], next_cursor: Any
+) -> tuple[dict, bool]:
+    """Fix the page's membership on first claim; later attempts get the first claim back (and
+    False: not a fresh claim)."""
     item = {
         "pk": keys.plan_pk(tenant, plan_id),
-        "sk": ledger_sk(page_id),
-        "state": "claimed",
+        "sk": page_sk(page_id),
         "session_ids": session_ids,
         "next_cursor": next_cursor,
         "last_page": next_cursor is None,
@@ -146,102 +181,116 @@ def claim_page(tenant: str, plan_id: str, page_id: str, session_ids: list[str], 
         client().put_item(
             TableName=_plans(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
         )
-        return {k: v for k, v in item.items() if v is not None}
+        return {k: v for k, v in item.items() if v is not None}, True
     except ClientError as exc:
         if not is_condition_failure(exc):
             raise
-    return get_ledger(tenant, plan_id, page_id) or {}
+    found = client().get_item(
+        TableName=_plans(), Key=_key(tenant, plan_id, page_sk(page_id)), ConsistentRead=True
+    )
+    return from_item(found["Item"]), False
 
 
-def get_ledger(tenant: str, plan_id: str, page_id: str) -> dict | None:
+def page_state(tenant: str, plan_id: str, page_id: str) -> str | None:
+    """The page's state (None while only claimed)."""
     item = (
         client()
-        .get_item(TableName=_plans(), Key=_key(tenant, plan_id, ledger_sk(page_id)), ConsistentRead=True)
+        .get_item(TableName=_plans(), Key=_key(tenant, plan_id, state_sk(page_id)), ConsistentRead=True)
         .get("Item")
     )
-    return from_item(item) if item else None
+    return from_item(item)["state"] if item else None
 
 
-def commit_page(tenant: str, plan_id: str, page_id: str, marked: int, last_page: bool) -> bool:
-    """Add the page's count once (False if an earlier attempt already did)."""
-    adds = "ADD sessions_marked :n" + (", units_done :one" if last_page else "")
-    try:
-        client().transact_write_items(
-            TransactItems=[
+def commit_page(
+    tenant: str, plan_id: str, page_id: str, marked: int, *, last_page: bool, shards: int
+) -> bool:
+    """Add the page's count once (False if an earlier attempt already did, or a cancel settled
+    the page first). Writes a small state item, never the ledger's list of sessions again."""
+    adds = {"sessions_marked": marked} | ({"units_done": 1} if last_page else {})
+    move = counter_item(
+        tenant, plan_id, counter_shard(page_id, shards), CounterMove({k: v for k, v in adds.items() if v})
+    )
+    state = {
+        "Put": {
+            "TableName": _plans(),
+            "Item": to_item(
                 {
-                    "Update": {
-                        "TableName": _plans(),
-                        "Key": _key(tenant, plan_id, ledger_sk(page_id)),
-                        "UpdateExpression": "SET #st = :counted, marked = :n",
-                        "ConditionExpression": "#st = :claimed",
-                        "ExpressionAttributeNames": {"#st": "state"},
-                        "ExpressionAttributeValues": to_item(
-                            {":counted": "counted", ":claimed": "claimed", ":n": marked}
-                        ),
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": _plans(),
-                        "Key": _key(tenant, plan_id, COUNTERS_SK),
-                        "UpdateExpression": adds,
-                        "ExpressionAttributeValues": to_item(
-                            {":n": marked, **({":one": 1} if last_page else {})}
-                        ),
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
-            return False
-        raise
-    return True
+                    "pk": keys.plan_pk(tenant, plan_id),
+                    "sk": state_sk(page_id),
+                    "state": PageState.COUNTED,
+                    "marked": marked,
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+    return _first_time([state, *([move] if move else [])])
 
 
-def list_ledgers(tenant: str, plan_id: str, start: Any, limit: int) -> tuple[list[dict], Any]:
+def list_pages(tenant: str, plan_id: str, start: Any, limit: int) -> tuple[list[dict], Any]:
+    """A page of ledgers (their membership items), with their states."""
     response = client().query(
         TableName=_plans(),
         KeyConditionExpression="pk = :pk AND begins_with(sk, :page)",
-        ExpressionAttributeValues=to_item({":pk": keys.plan_pk(tenant, plan_id), ":page": "PAGE#"}),
+        ExpressionAttributeValues=to_item({":pk": keys.plan_pk(tenant, plan_id), ":page": PAGE_PREFIX}),
         Limit=limit,
+        ConsistentRead=True,
         **({"ExclusiveStartKey": start} if start else {}),
     )
-    return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
+    ledgers = [from_item(item) for item in response["Items"]]
+    states = _states(tenant, plan_id, [ledger["sk"].removeprefix(PAGE_PREFIX) for ledger in ledgers])
+    for ledger in ledgers:
+        ledger["page_id"] = ledger["sk"].removeprefix(PAGE_PREFIX)
+        ledger["state"] = states.get(ledger["page_id"])
+    return ledgers, response.get("LastEvaluatedKey")
 
 
-def settle_unmarked_page(tenant: str, plan_id: str, page_id: str, unmarked: int) -> bool:
-    """Add a cancelled page's unmarked count once."""
-    try:
-        client().transact_write_items(
-            TransactItems=[
-                {
-                    "Update": {
-                        "TableName": _plans(),
-                        "Key": _key(tenant, plan_id, ledger_sk(page_id)),
-                        "UpdateExpression": "SET #st = :unmarked, unmarked = :n",
-                        "ConditionExpression": "#st IN (:claimed, :counted)",
-                        "ExpressionAttributeNames": {"#st": "state"},
-                        "ExpressionAttributeValues": to_item(
-                            {
-                                ":unmarked": "unmarked",
-                                ":claimed": "claimed",
-                                ":counted": "counted",
-                                ":n": unmarked,
-                            }
-                        ),
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": _plans(),
-                        "Key": _key(tenant, plan_id, COUNTERS_SK),
-                        "UpdateExpression": "ADD sessions_unmarked :n",
-                        "ExpressionAttributeValues": to_item({":n": unmarked}),
-                    }
-                },
-            ]
+def _states(tenant: str, plan_id: str, page_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    request: dict[str, Any] = {
+        _plans(): {"Keys": [_key(tenant, plan_id, state_sk(p)) for p in page_ids], "ConsistentRead": True}
+    }
+    while page_ids and request:
+        response = client().batch_get_item(RequestItems=request)
+        for item in map(from_item, response["Responses"].get(_plans(), [])):
+            found[item["sk"].removeprefix(STATE_PREFIX)] = item["state"]
+        request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def settle_unmarked_page(
+    tenant: str, plan_id: str, page_id: str, unmarked: int, *, counted: bool, shards: int
+) -> bool:
+    """Record a cancelled page's unmarked sessions once. A page that was counted adds them to
+    `sessions_unmarked`; one that never was (its marking stopped before its commit) adds
+    nothing, and its state item now refuses that commit."""
+    values = {":unmarked": PageState.UNMARKED, ":counted": PageState.COUNTED, ":n": unmarked}
+    state = {
+        "Update": {
+            "TableName": _plans(),
+            "Key": _key(tenant, plan_id, state_sk(page_id)),
+            "UpdateExpression": "SET #st = :unmarked, unmarked = :n",
+            "ConditionExpression": "#st = :counted" if counted else "attribute_not_exists(#st)",
+            "ExpressionAttributeNames": {"#st": "state"},
+            "ExpressionAttributeValues": to_item(
+                values if counted else {":unmarked": PageState.UNMARKED, ":n": unmarked}
+            ),
+        }
+    }
+    move = (
+        counter_item(
+            tenant, plan_id, counter_shard(page_id, shards), CounterMove({"sessions_unmarked": unmarked})
         )
+        if counted
+        else None
+    )
+    return _first_time([state, *([move] if move else [])])
+
+
+def _first_time(items: list[dict[str, Any]]) -> bool:
+    """Run a transaction whose first item's condition makes it happen once; False if it had."""
+    try:
+        client().transact_write_items(TransactItems=items)
     except ClientError as exc:
         if cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
             return False
@@ -249,144 +298,40 @@ def settle_unmarked_page(tenant: str, plan_id: str, page_id: str, unmarked: int)
     return True
 
 
-# -- markers on sessions ---------------------------------------------------------------------------
+# -- sessions waiting on the customer ----------------------------------------------------------------------
 
 
-TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
-
-
-def mark_sessions(
-    tenant: str, session_ids: list[str], marker: dict[str, Any], from_version: int, step_id: str
-) -> dict[str, str]:
-    """Mark up to 100 sessions with one transaction of conditional updates: each session must be
-    live, still at (from_version, step_id) and not yet marked for this plan.
-
-    Returns each session's outcome: "marked", "ours" (an earlier attempt of the same page marked
-    it) or "skipped". A transaction is all or nothing, so when some conditions fail (a session
-    moved or closed since the page was read), those sessions are classified from the old item
-    DynamoDB returns and the rest go again in a new transaction: at most one request per
-    session, usually one per chunk. Any other cancellation (a conflict with the session's own
-    JIT write, throttling) is raised: the SQS message is redelivered and marks from the same
-    ledger, so nothing is counted twice."""
-    outcomes: dict[str, str] = {}
-    pending = list(dict.fromkeys(session_ids))  # one action per item per transaction
-    if len(pending) > TRANSACTION_ITEMS:
-        raise ValueError(f"at most {TRANSACTION_ITEMS} sessions per transaction, got {len(pending)}")
-    while pending:
-        try:
-            client().transact_write_items(
-                TransactItems=[_marker_update(tenant, sid, marker, from_version, step_id) for sid in pending]
-            )
-        except ClientError as exc:
-            pending = _settle_failed_conditions(exc, pending, marker["page_id"], outcomes)
-        else:
-            outcomes |= dict.fromkeys(pending, "marked")
-            pending = []
-    return outcomes
-
-
-def _marker_update(
-    tenant: str, session_id: str, marker: dict[str, Any], from_version: int, step_id: str
-) -> dict[str, Any]:
-    return {
-        "Update": {
-            "TableName": session_store._table(),
-            "Key": to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-            "UpdateExpression": "SET marker = :m",
-            "ConditionExpression": (
-                "attribute_exists(position_pk) AND scenario_version = :v AND current_step_id = :step "
-                "AND (attribute_not_exists(marker) OR marker.plan_id <> :plan)"
-            ),
-            "ExpressionAttributeValues": to_item(
-                {":m": marker, ":v": from_version, ":step": step_id, ":plan": marker["plan_id"]}
-            ),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+def waiting_put_item(tenant: str, plan_id: str, session_id: str, by_fanout: bool) -> dict[str, Any]:
+    """A transaction item listing a session as waiting on the customer under this plan (so that
+    a cancel can settle it, whether or not the fan-out had marked it)."""
+    item = {
+        "pk": keys.plan_pk(tenant, plan_id),
+        "sk": f"{WAIT_PREFIX}{session_id}",
+        "session_id": session_id,
+        "by_fanout": by_fanout,
     }
+    return {"Put": {"TableName": _plans(), "Item": to_item(item)}}
 
 
-def _settle_failed_conditions(
-    exc: ClientError, pending: list[str], page_id: str, outcomes: dict[str, str]
-) -> list[str]:
-    """Classify the sessions whose condition failed; the ones to try again (raises `exc` when the
-    transaction was cancelled for anything but failed conditions, so the loop always shrinks)."""
-    codes = cancellation_reasons(exc)
-    if len(codes) != len(pending) or set(codes) - {"None"} != {"ConditionalCheckFailed"}:
-        raise exc
-    retry = []
-    for session_id, code, reason in zip(pending, codes, exc.response["CancellationReasons"], strict=True):
-        if code != "ConditionalCheckFailed":
-            retry.append(session_id)
-            continue
-        old = from_item(reason.get("Item") or {}).get("marker") or {}
-        outcomes[session_id] = "ours" if old.get("page_id") == page_id else "skipped"
-    return retry
+def waiting_delete_item(
+    tenant: str, plan_id: str, session_id: str, *, must_exist: bool = False
+) -> dict[str, Any]:
+    delete: dict[str, Any] = {
+        "TableName": _plans(),
+        "Key": _key(tenant, plan_id, f"{WAIT_PREFIX}{session_id}"),
+    }
+    if must_exist:
+        delete["ConditionExpression"] = "attribute_exists(pk)"
+    return {"Delete": delete}
 
 
-def unmark_session(tenant: str, session_id: str, plan_id: str) -> bool:
-    """Remove a pending marker of this plan; False if there is none (migrated or never marked)."""
-    try:
-        client().update_item(
-            TableName=session_store._table(),
-            Key=to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-            UpdateExpression="REMOVE marker",
-            ConditionExpression="marker.plan_id = :plan AND marker.#st = :pending",
-            ExpressionAttributeNames={"#st": "state"},
-            ExpressionAttributeValues=to_item({":plan": plan_id, ":pending": "pending"}),
-        )
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
-    return True
-
-
-def sessions_at(
-    tenant: str, partition: tuple[str, int, int], step: tuple[str, str], *, cursor: Any, page_size: int
-) -> tuple[list[dict[str, Any]], Any]:
-    """One page of the live sessions at (step hash, step id) in one shard of a version."""
-    scenario_id, version, shard = partition
-    step_hash, step_id = step
+def list_waiting(tenant: str, plan_id: str, start: Any, limit: int) -> tuple[list[dict], Any]:
     response = client().query(
-        TableName=session_store._table(),
-        IndexName=session_store.POSITION_INDEX,
-        KeyConditionExpression="position_pk = :pk AND begins_with(position_sk, :prefix)",
-        ExpressionAttributeValues=to_item(
-            {
-                ":pk": keys.position_pk(tenant, scenario_id, version, shard),
-                ":prefix": f"{step_hash}#{step_id}#",
-            }
-        ),
-        Limit=page_size,
-        **({"ExclusiveStartKey": cursor} if cursor else {}),
+        TableName=_plans(),
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :w)",
+        ExpressionAttributeValues=to_item({":pk": keys.plan_pk(tenant, plan_id), ":w": WAIT_PREFIX}),
+        Limit=limit,
+        ConsistentRead=True,
+        **({"ExclusiveStartKey": start} if start else {}),
     )
     return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
-
-
-def counter_update(
-    tenant: str, plan_id: str, adds: dict[str, int], sets: dict[str, Any]
-) -> dict[str, Any] | None:
-    """A transaction item moving a plan's counters (for the JIT's atomic write), or None when
-    there is nothing to move: DynamoDB rejects an empty update expression and empty name or
-    value maps. A set to None is left out (its placeholder would be undefined)."""
-    sets = {k: v for k, v in sets.items() if v is not None}
-    if not adds and not sets:
-        return None
-    names = {f"#a{i}": k for i, k in enumerate(adds)} | {f"#s{i}": k for i, k in enumerate(sets)}
-    values = {f":a{i}": v for i, v in enumerate(adds.values())} | {
-        f":s{i}": v for i, v in enumerate(sets.values())
-    }
-    clauses = []
-    if sets:
-        clauses.append("SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets))))
-    if adds:
-        clauses.append("ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(adds))))
-    return {
-        "Update": {
-            "TableName": _plans(),
-            "Key": _key(tenant, plan_id, COUNTERS_SK),
-            "UpdateExpression": " ".join(clauses),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": to_item(values),
-        }
-    }

@@ -32,8 +32,8 @@ INLINE_SUMMARY_BYTES = 100_000  # compressed; beyond it the summary goes to part
 POLICIES_BYTES = 200_000  # compressed: with the inline summary, the plan item stays below 400 KB
 _LIST_FIELDS = (
     "id, scenario_id, from_version, to_version, #s, created_by, created_at, updated_at, "
-    "approved_by, approved_at, rejected_by, rejected_at, rejection_reason, deployed_at, cancelled_at, "
-    "superseded_by, pk, sk, gsi1pk, gsi1sk"
+    "approved_by, approved_at, acknowledged_warnings, rejected_by, rejected_at, rejection_reason, "
+    "deployed_at, cancelled_at, superseded_by, pk, sk, gsi1pk, gsi1sk"
 )
 
 
@@ -213,15 +213,11 @@ def _is_listing_key(tenant: str, key: Any) -> bool:
     )
 
 
-def change_status(
-    tenant: str,
-    plan_id: str,
-    sources: Iterable[PlanStatus],
-    target: PlanStatus,
-    updates: dict[str, Any],
-) -> MigrationPlan:
-    """Compare-and-set the status (plus `updates`, e.g. who and when; None removes an attribute);
-    409 if it moved on."""
+def status_change_item(
+    tenant: str, plan_id: str, sources: Iterable[PlanStatus], target: PlanStatus, updates: dict[str, Any]
+) -> dict[str, Any]:
+    """A transaction item: compare-and-set the status (plus `updates`, e.g. who and when; None
+    removes an attribute)."""
     allowed = sorted(s.value for s in sources)
     names = {"#s": "status", **{f"#f{i}": k for i, k in enumerate(updates)}}
     values = {":target": target.value, **{f":a{i}": s for i, s in enumerate(allowed)}}
@@ -229,15 +225,31 @@ def change_status(
     sets = ["#s = :target", *(f"#f{i} = :v{i}" for i, v in enumerate(updates.values()) if v is not None)]
     removes = [f"#f{i}" for i, v in enumerate(updates.values()) if v is None]
     placeholders = ", ".join(f":a{i}" for i in range(len(allowed)))
+    return {
+        "Update": {
+            "TableName": _table(),
+            "Key": _key(tenant, plan_id),
+            "UpdateExpression": "SET "
+            + ", ".join(sets)
+            + (" REMOVE " + ", ".join(removes) if removes else ""),
+            "ConditionExpression": f"attribute_exists(pk) AND #s IN ({placeholders})",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
+        }
+    }
+
+
+def change_status(
+    tenant: str,
+    plan_id: str,
+    sources: Iterable[PlanStatus],
+    target: PlanStatus,
+    updates: dict[str, Any],
+) -> MigrationPlan:
+    """Compare-and-set the status (plus `updates`); 409 if it moved on."""
     try:
         response = client().update_item(
-            TableName=_table(),
-            Key=_key(tenant, plan_id),
-            UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
-            ConditionExpression=f"attribute_exists(pk) AND #s IN ({placeholders})",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(values),
-            ReturnValues="ALL_NEW",
+            **status_change_item(tenant, plan_id, sources, target, updates)["Update"], ReturnValues="ALL_NEW"
         )
     except ClientError as exc:
         if is_condition_failure(exc):

@@ -107,6 +107,24 @@ def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> boo
     return True
 
 
+def move_active_item(
+    tenant: str, scenario_id: str, versions: tuple[int, int], plan_id: str, at: str
+) -> dict[str, Any]:
+    """A transaction item moving the active version from versions[0] (compare-and-set) to
+    versions[1], recording the plan that made it active."""
+    return {
+        "Update": {
+            "TableName": _table(),
+            "Key": to_item({"pk": keys.scenario_pk(tenant, scenario_id), "sk": keys.ACTIVE_SK}),
+            "UpdateExpression": "SET active_version = :to, plan_id = :plan, updated_at = :at",
+            "ConditionExpression": "active_version = :from",
+            "ExpressionAttributeValues": to_item(
+                {":from": versions[0], ":to": versions[1], ":plan": plan_id, ":at": at}
+            ),
+        }
+    }
+
+
 def get_active(tenant: str, scenario_id: str) -> dict[str, Any] | None:
     """The ACTIVE item: `active_version` and the `plan_id` that made it active (if any)."""
     key = to_item({"pk": keys.scenario_pk(tenant, scenario_id), "sk": keys.ACTIVE_SK})

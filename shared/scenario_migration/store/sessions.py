@@ -1,15 +1,21 @@
-"""Live sessions (SessionsTable): positions reported by the runtime, the position index, audit.
+"""Live sessions (SessionsTable): every write of a session item, the position index, markers,
+the JIT's atomic write and audit records. The only module that writes session items.
 
 A session is findable by position only while it is live: closing it removes `position_pk`,
 which drops it from the sparse `by_position` index (so neither census nor marking sees it).
+Every write bumps `revision`, markers included: a JIT transaction conditional on the revision it
+read then conflicts with a marker written since, instead of overwriting it.
 """
 
+import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from scenario_migration.domain.session import AuditRecord, Marker, MarkerState, Session
 from scenario_migration.errors import PayloadTooLarge
 from scenario_migration.store import keys
 from scenario_migration.store.dynamodb import (
@@ -23,38 +29,60 @@ from scenario_migration.store.dynamodb import (
 
 TABLE_ENV = "SESSIONS_TABLE"
 POSITION_INDEX = "by_position"
+TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
+_SETTLE_MARKER = "SET marker.#st = :unmarked, marker.resolved_at = :at, revision = revision + :one"
 
 
 def _table() -> str:
     return table_name(TABLE_ENV)
 
 
-def put_position(tenant: str, session_id: str, position: dict[str, Any], live: bool) -> dict[str, Any]:
+def _key(tenant: str, session_id: str) -> dict[str, Any]:
+    return to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK})
+
+
+def session_of(item: dict[str, Any]) -> Session:
+    """A stored item as the domain's Session (variables are stored as one JSON string)."""
+    return Session.model_validate({**item, "variables": json.loads(item.get("variables_json") or "{}")})
+
+
+def _index_keys(tenant: str, session_id: str, scenario_id: str, version: int, step: tuple[str, str]) -> dict:
+    shard = keys.position_shard(session_id)
+    return {
+        "position_pk": keys.position_pk(tenant, scenario_id, version, shard),
+        "position_sk": keys.position_sk(step[0], step[1], session_id),
+    }
+
+
+# -- position reports ------------------------------------------------------------------------------
+
+
+def put_position(
+    tenant: str, session_id: str, position: dict[str, Any], live: bool, expires_at: int | None = None
+) -> Session:
     """Record where the runtime says the session is; keeps any marker and bumps `revision`.
 
     `position` holds plain attributes (scenario_id, scenario_version, current_step_id,
-    step_hash, ...). The index keys are derived here, so they can never disagree with it.
-    """
+    step_hash, ...). The index keys are derived here, so they can never disagree with it. A
+    closed session leaves the index and gets `expires_at` (its personal data expires); a live
+    one loses any `expires_at`."""
     values = {name: value for name, value in position.items() if value is not None}
     if live:
-        shard = keys.position_shard(session_id)
-        values["position_pk"] = keys.position_pk(
-            tenant, position["scenario_id"], position["scenario_version"], shard
-        )
-        values["position_sk"] = keys.position_sk(
-            position["step_hash"], position["current_step_id"], session_id
-        )
+        step = (position["step_hash"], position["current_step_id"])
+        values |= _index_keys(tenant, session_id, position["scenario_id"], position["scenario_version"], step)
+    elif expires_at is not None:
+        values["expires_at"] = expires_at
     names = {f"#f{i}": name for i, name in enumerate(values)}
     sets = [f"#f{i} = :v{i}" for i in range(len(values))]
     sets.append("revision = if_not_exists(revision, :zero) + :one")
     if "created_at" not in values:  # first report without a start time: the session starts now
         sets.append("created_at = if_not_exists(created_at, :created)")
-    update = "SET " + ", ".join(sets) + ("" if live else " REMOVE position_pk, position_sk")
+    removes = "position_pk, position_sk" if not live else "expires_at"
     try:
         response = client().update_item(
             TableName=_table(),
-            Key=to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-            UpdateExpression=update,
+            Key=_key(tenant, session_id),
+            UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + removes,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=to_item(
                 {
@@ -73,20 +101,17 @@ def put_position(tenant: str, session_id: str, position: dict[str, Any], live: b
                 {"session_id": session_id},
             ) from None
         raise
-    return from_item(response["Attributes"])
+    return session_of(from_item(response["Attributes"]))
 
 
-def get_session(tenant: str, session_id: str) -> dict[str, Any] | None:
+def get(tenant: str, session_id: str) -> Session | None:
     item = (
-        client()
-        .get_item(
-            TableName=_table(),
-            Key=to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-            ConsistentRead=True,
-        )
-        .get("Item")
+        client().get_item(TableName=_table(), Key=_key(tenant, session_id), ConsistentRead=True).get("Item")
     )
-    return from_item(item) if item else None
+    return session_of(from_item(item)) if item else None
+
+
+# -- the position index ---------------------------------------------------------------------------------
 
 
 def census(tenant: str, scenario_id: str, version: int) -> Counter[str]:
@@ -119,75 +144,27 @@ def _count_shard(pk: str) -> Counter[str]:
     return counts
 
 
-def list_migrations(tenant: str, session_id: str) -> list[dict[str, Any]]:
-    """The session's audit trail, oldest first."""
-    pages = (
-        client()
-        .get_paginator("query")
-        .paginate(
-            TableName=_table(),
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :mig)",
-            ExpressionAttributeValues=to_item({":pk": keys.session_pk(tenant, session_id), ":mig": "MIG#"}),
-        )
-    )
-    return [from_item(item) for page in pages for item in page["Items"]]
-
-
-class StaleSession(Exception):
-    """The session changed since it was read (another invocation applied first)."""
-
-
-def write_outcome(
-    tenant: str,
-    session: dict[str, Any],
-    changes: dict[str, Any],
-    counters: tuple[str, dict[str, int], dict[str, Any]] | None,
-    audit: dict[str, Any] | None,
-) -> None:
-    """One atomic write: the session's new state (conditional on the revision read), the plan's
-    counters and the audit record. Raises StaleSession if the session moved on meanwhile."""
-    from scenario_migration.store import deployments  # noqa: PLC0415 - avoids an import cycle
-
-    session_id = session["session_id"]
-    values = {k: v for k, v in changes.items() if v is not None}
-    if changes.get("live", True) and "scenario_version" in values:
-        shard = keys.position_shard(session_id)
-        values["position_pk"] = keys.position_pk(
-            tenant, session["scenario_id"], values["scenario_version"], shard
-        )
-        values["position_sk"] = keys.position_sk(values["step_hash"], values["current_step_id"], session_id)
-    values.pop("live", None)
-    names = {f"#f{i}": name for i, name in enumerate(values)}
-    sets = [f"#f{i} = :v{i}" for i in range(len(values))] + ["revision = revision + :one"]
-    update: dict[str, Any] = {
-        "TableName": _table(),
-        "Key": to_item({"pk": keys.session_pk(tenant, session_id), "sk": keys.SESSION_SK}),
-        "UpdateExpression": "SET " + ", ".join(sets),
-        "ConditionExpression": "revision = :rev",
-        "ExpressionAttributeValues": to_item(
-            {**{f":v{i}": v for i, v in enumerate(values.values())}, ":one": 1, ":rev": session["revision"]}
+def sessions_at(
+    tenant: str, partition: tuple[str, int, int], step: tuple[str, str], *, cursor: Any, page_size: int
+) -> tuple[list[dict[str, Any]], Any]:
+    """One page of the live sessions at (step hash, step id) in one shard of a version: their
+    ids, channels and start times (what the index projects)."""
+    scenario_id, version, shard = partition
+    step_hash, step_id = step
+    response = client().query(
+        TableName=_table(),
+        IndexName=POSITION_INDEX,
+        KeyConditionExpression="position_pk = :pk AND begins_with(position_sk, :prefix)",
+        ExpressionAttributeValues=to_item(
+            {
+                ":pk": keys.position_pk(tenant, scenario_id, version, shard),
+                ":prefix": f"{step_hash}#{step_id}#",
+            }
         ),
-    }
-    if names:  # DynamoDB rejects an empty ExpressionAttributeNames (moto accepts it)
-        update["ExpressionAttributeNames"] = names
-    items: list[dict[str, Any]] = [{"Update": update}]
-    counter_item = deployments.counter_update(tenant, *counters) if counters else None
-    if counter_item:
-        items.append(counter_item)
-    if audit:
-        item = {
-            "pk": keys.session_pk(tenant, session_id),
-            "sk": keys.migration_sk(audit["at"], audit["plan_id"]),
-            **audit,
-        }
-        items.append({"Put": {"TableName": _table(), "Item": to_item(item)}})
-    try:
-        client().transact_write_items(TransactItems=items)
-    except client().exceptions.TransactionCanceledException as exc:
-        reasons = cancellation_reasons(exc)
-        if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
-            raise StaleSession(session_id) from None
-        raise
+        Limit=page_size,
+        **({"ExclusiveStartKey": cursor} if cursor else {}),
+    )
+    return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
 
 
 def has_live_sessions(tenant: str, scenario_id: str, version: int) -> bool:
@@ -204,3 +181,237 @@ def has_live_sessions(tenant: str, scenario_id: str, version: int) -> bool:
         if response["Items"]:
             return True
     return False
+
+
+# -- markers, many sessions at a time ----------------------------------------------------------------------
+
+
+class Written(StrEnum):
+    """What a conditional marker write found: it wrote (`done`), an earlier attempt of the same
+    page had written it (`ours`), or the session was not what the write expected (`skipped`)."""
+
+    DONE = "done"
+    OURS = "ours"
+    SKIPPED = "skipped"
+
+
+def mark(tenant: str, session_ids: list[str], marker: Marker, step_id: str) -> dict[str, Written]:
+    """Mark up to 100 sessions with one transaction of conditional updates: each session must be
+    live, still at (marker.from_version, step_id) and not yet marked for this plan.
+
+    A transaction is all or nothing, so when some conditions fail (a session moved or closed
+    since the page was read), those sessions are classified from the old item DynamoDB returns
+    and the rest go again in a new transaction: at most one request per session, usually one per
+    chunk. Any other cancellation (a conflict with the session's own JIT write, throttling) is
+    raised: the SQS message is redelivered and marks from the same ledger, so nothing is counted
+    twice."""
+    values = {
+        ":m": marker.model_dump(mode="json", exclude_none=True),
+        ":v": marker.from_version,
+        ":step": step_id,
+        ":plan": marker.plan_id,
+        ":one": 1,
+    }
+    update = {
+        "UpdateExpression": "SET marker = :m, revision = revision + :one",
+        "ConditionExpression": (
+            "attribute_exists(position_pk) AND scenario_version = :v AND current_step_id = :step "
+            "AND (attribute_not_exists(marker) OR marker.plan_id <> :plan)"
+        ),
+        "ExpressionAttributeValues": to_item(values),
+    }
+
+    def ours(old: dict[str, Any]) -> bool:
+        return (old.get("marker") or {}).get("page_id") == marker.page_id
+
+    return _conditional_updates(tenant, session_ids, update, ours)
+
+
+def unmark(tenant: str, session_ids: list[str], plan_id: str, page_id: str, at: str) -> dict[str, Written]:
+    """Settle the still-pending markers a fan-out page wrote (a cancelled deployment): they
+    become `unmarked` (kept, not removed, so a redelivery recognises its own work)."""
+    values = {
+        ":unmarked": MarkerState.UNMARKED.value,
+        ":pending": MarkerState.PENDING.value,
+        ":page": page_id,
+        ":plan": plan_id,
+        ":at": at,
+        ":one": 1,
+    }
+    update = {
+        "UpdateExpression": _SETTLE_MARKER,
+        "ConditionExpression": "marker.plan_id = :plan AND marker.page_id = :page AND marker.#st = :pending",
+        "ExpressionAttributeNames": {"#st": "state"},
+        "ExpressionAttributeValues": to_item(values),
+    }
+
+    def ours(old: dict[str, Any]) -> bool:
+        found = old.get("marker") or {}
+        return found.get("page_id") == page_id and found.get("state") == MarkerState.UNMARKED.value
+
+    return _conditional_updates(tenant, session_ids, update, ours)
+
+
+def _conditional_updates(
+    tenant: str, session_ids: list[str], update: dict[str, Any], ours: Any
+) -> dict[str, Written]:
+    outcomes: dict[str, Written] = {}
+    pending = list(dict.fromkeys(session_ids))  # one action per item per transaction
+    if len(pending) > TRANSACTION_ITEMS:
+        raise ValueError(f"at most {TRANSACTION_ITEMS} sessions per transaction, got {len(pending)}")
+    while pending:
+        items = [
+            {
+                "Update": {
+                    "TableName": _table(),
+                    "Key": _key(tenant, sid),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    **update,
+                }
+            }
+            for sid in pending
+        ]
+        try:
+            client().transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            pending = _settle_failed_conditions(exc, pending, ours, outcomes)
+        else:
+            outcomes |= dict.fromkeys(pending, Written.DONE)
+            pending = []
+    return outcomes
+
+
+def _settle_failed_conditions(
+    exc: ClientError, pending: list[str], ours: Any, outcomes: dict[str, Written]
+) -> list[str]:
+    """Classify the sessions whose condition failed; the ones to try again (raises `exc` when the
+    transaction was cancelled for anything but failed conditions, so the loop always shrinks)."""
+    codes = cancellation_reasons(exc)
+    if len(codes) != len(pending) or set(codes) - {"None"} != {"ConditionalCheckFailed"}:
+        raise exc
+    retry = []
+    for session_id, code, reason in zip(pending, codes, exc.response["CancellationReasons"], strict=True):
+        if code != "ConditionalCheckFailed":
+            retry.append(session_id)
+            continue
+        outcomes[session_id] = Written.OURS if ours(from_item(reason.get("Item") or {})) else Written.SKIPPED
+    return retry
+
+
+# -- one session's JIT outcome --------------------------------------------------------------------------
+
+
+class StaleSession(Exception):
+    """The session changed since it was read (another invocation, or a marker, came first)."""
+
+
+def write_outcome(
+    tenant: str, before: Session, after: Session, extra: list[dict[str, Any]], audit: AuditRecord | None
+) -> None:
+    """One atomic write: the session's new state (conditional on the revision read), the items
+    other stores add (counters, waiting entries) and the audit record. Raises StaleSession if the
+    session moved on meanwhile."""
+    items: list[dict[str, Any]] = [{"Update": _outcome_update(tenant, before, after)}, *extra]
+    if audit is not None:
+        items.append({"Put": {"TableName": _table(), "Item": to_item(_audit_item(tenant, audit))}})
+    try:
+        client().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        reasons = cancellation_reasons(exc)
+        if reasons[:1] == ["ConditionalCheckFailed"] or "TransactionConflict" in reasons:
+            raise StaleSession(before.session_id) from None
+        raise
+
+
+def _outcome_update(tenant: str, before: Session, after: Session) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "marker": after.marker.model_dump(mode="json", exclude_none=True) if after.marker else None,
+        "last_result": after.last_result.model_dump() if after.last_result else None,
+    }
+    if after.scenario_version != before.scenario_version:
+        values |= {
+            "scenario_version": after.scenario_version,
+            "current_step_id": after.current_step_id,
+            "step_hash": after.step_hash,
+            "visited_step_ids": after.visited_step_ids,
+            "checkpoints_passed": after.checkpoints_passed,
+            "variables_json": json.dumps(after.variables),
+            "updated_at": after.updated_at.isoformat() if after.updated_at else None,
+        }
+        if after.live:
+            step = (after.step_hash, after.current_step_id)
+            values |= _index_keys(tenant, after.session_id, after.scenario_id, after.scenario_version, step)
+    values = {k: v for k, v in values.items() if v is not None}
+    names = {f"#f{i}": name for i, name in enumerate(values)}
+    update: dict[str, Any] = {
+        "TableName": _table(),
+        "Key": _key(tenant, before.session_id),
+        "UpdateExpression": "SET "
+        + ", ".join([*(f"#f{i} = :v{i}" for i in range(len(values))), "revision = revision + :one"]),
+        "ConditionExpression": "revision = :rev",
+        "ExpressionAttributeValues": to_item(
+            {**{f":v{i}": v for i, v in enumerate(values.values())}, ":one": 1, ":rev": before.revision}
+        ),
+    }
+    if names:  # DynamoDB rejects an empty ExpressionAttributeNames (moto accepts it)
+        update["ExpressionAttributeNames"] = names
+    return update
+
+
+def settle_waiting(tenant: str, session_id: str, plan_id: str, at: str, extra: list[dict[str, Any]]) -> bool:
+    """Settle the marker of a cancelled plan on a session waiting on the customer: it becomes
+    `unmarked` (conditional: still this plan's, still waiting), with the other stores' items in
+    the same transaction. False when it was not waiting any more (JIT settled it first)."""
+    update = {
+        "TableName": _table(),
+        "Key": _key(tenant, session_id),
+        "UpdateExpression": _SETTLE_MARKER,
+        "ConditionExpression": "marker.plan_id = :plan AND marker.#st = :waiting",
+        "ExpressionAttributeNames": {"#st": "state"},
+        "ExpressionAttributeValues": to_item(
+            {
+                ":unmarked": MarkerState.UNMARKED.value,
+                ":waiting": MarkerState.AWAITING_INPUT.value,
+                ":plan": plan_id,
+                ":at": at,
+                ":one": 1,
+            }
+        ),
+    }
+    try:
+        client().transact_write_items(TransactItems=[{"Update": update}, *extra])
+    except ClientError as exc:
+        if "ConditionalCheckFailed" in cancellation_reasons(exc):
+            return False
+        raise
+    return True
+
+
+# -- audit records --------------------------------------------------------------------------------------
+
+
+def _audit_item(tenant: str, record: AuditRecord) -> dict[str, Any]:
+    return {
+        "pk": keys.session_pk(tenant, record.session_id),
+        "sk": keys.migration_sk(record.at, record.plan_id),
+        **record.model_dump(mode="json"),
+        "filled_fields": json.dumps(record.model_dump(mode="json")["filled_fields"]),
+    }
+
+
+def list_migrations(tenant: str, session_id: str) -> list[AuditRecord]:
+    """The session's audit trail, oldest first."""
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :mig)",
+            ExpressionAttributeValues=to_item({":pk": keys.session_pk(tenant, session_id), ":mig": "MIG#"}),
+        )
+    )
+    items = (from_item(item) for page in pages for item in page["Items"])
+    return [
+        AuditRecord.model_validate({**item, "filled_fields": json.loads(item.get("filled_fields") or "{}")})
+        for item in items
+    ]

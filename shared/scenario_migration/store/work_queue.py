@@ -18,12 +18,16 @@ def _sqs() -> Any:
     return boto3.client("sqs", config=RETRY_CONFIG)
 
 
-def send(messages: list[dict[str, Any]]) -> None:
+def send(messages: list[dict[str, Any]], delay_seconds: int = 0) -> None:
     """Send every message, in batches; entries SQS refuses are retried once, then it raises."""
     url = os.environ[QUEUE_ENV]
     for start in range(0, len(messages), BATCH):
         entries = [
-            {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"))}
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps(body, separators=(",", ":")),
+                **({"DelaySeconds": delay_seconds} if delay_seconds else {}),
+            }
             for i, body in enumerate(messages[start : start + BATCH])
         ]
         for _attempt in range(2):

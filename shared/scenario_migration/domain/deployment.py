@@ -1,0 +1,83 @@
+"""A deployment's counters (SPEC 8): what deployment-status reports, exact at every moment.
+
+Stored as shards (store/deployments.py) so that no single item takes every write of a busy
+deployment; the shards add up to one `Counters`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from scenario_migration.domain.plan import MigrationScenario
+
+COUNTED = (
+    "sessions_marked",  # markers written by the fan-out (each page counted once)
+    "sessions_unmarked",  # of those, removed by a cancel before they were applied
+    "marked_resolved",  # of those, settled by JIT (applied, blocked, kept, or by a newer plan)
+    "migrations_applied",
+    "migrated_clean_graft",
+    "migrated_gap_fill",
+    "migrated_re_route",
+    "checkpoint_blocks",
+    "sessions_kept",
+    "sessions_awaiting_input",  # sessions of this plan waiting on the customer right now
+    "condition_errors",  # conditions that failed to evaluate (each attempt)
+    "units_total",
+    "units_done",
+)
+
+
+class Counters(BaseModel):
+    sessions_marked: int = 0
+    sessions_unmarked: int = 0
+    marked_resolved: int = 0
+    migrations_applied: int = 0
+    migrated_clean_graft: int = 0
+    migrated_gap_fill: int = 0
+    migrated_re_route: int = 0
+    checkpoint_blocks: int = 0
+    sessions_kept: int = 0
+    sessions_awaiting_input: int = 0
+    condition_errors: int = 0
+    units_total: int = 0
+    units_done: int = 0
+    last_migration_at: str | None = None
+
+    @property
+    def pending(self) -> int:
+        """Sessions marked by the fan-out that JIT has not settled yet (nor a cancel removed)."""
+        return max(self.sessions_marked - self.sessions_unmarked - self.marked_resolved, 0)
+
+    @property
+    def marking_done(self) -> bool:
+        return self.units_done >= self.units_total
+
+    @classmethod
+    def total(cls, shards: list[dict[str, Any]]) -> "Counters":
+        """The sum of a plan's counter shards (the latest `last_migration_at`)."""
+        sums = {name: sum(int(shard.get(name, 0)) for shard in shards) for name in COUNTED}
+        stamps = [shard["last_migration_at"] for shard in shards if shard.get("last_migration_at")]
+        return cls(**sums, last_migration_at=max(stamps, default=None))
+
+    def migrated(self, scenario: MigrationScenario) -> int:
+        return getattr(self, f"migrated_{scenario.value}")
+
+
+@dataclass(frozen=True)
+class CounterMove:
+    """Increments of one plan's counters in one write (never two writes to one shard)."""
+
+    adds: dict[str, int] = field(default_factory=dict)
+    last_migration_at: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.adds) or self.last_migration_at is not None
+
+    def plus(self, other: "CounterMove") -> "CounterMove":
+        adds = dict(self.adds)
+        for name, n in other.adds.items():
+            adds[name] = adds.get(name, 0) + n
+        return CounterMove(
+            {k: v for k, v in adds.items() if v}, other.last_migration_at or self.last_migration_at
+        )
