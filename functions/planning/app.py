@@ -1,8 +1,8 @@
 """Planning API: the scenario registry and migration plans (create, read, list, summary, policies).
 
 Thin on purpose: parse (Powertools validates bodies and parameters), call a service, shape the
-response. The OpenAPI document of the whole API (every function's routes, merged) is served
-here, at /api/v1/openapi.json and /api/v1/docs.
+response. The OpenAPI document of the whole API (generated from every function's routes by
+`make openapi`, packaged with the layer) is served here, at /api/v1/openapi.json and /api/v1/docs.
 """
 
 from typing import Annotated, Any
@@ -22,8 +22,6 @@ from scenario_migration.observability import logger
 from scenario_migration.services import plans, scenarios
 
 app = create_resolver()
-# The REST functions whose routes make up the API document served here (see tests/unit/test_openapi.py).
-API_MODULES = ("planning.app", "approval.app", "deploy.app", "sessions.app")
 ScenarioId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
 
@@ -134,12 +132,12 @@ def put_policies(plan_id: PlanId, body: PoliciesRequest, tenant: TenantId) -> Mi
 
 @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
 def openapi_document() -> dict[str, Any]:
-    return openapi.merged_schema(API_MODULES)
+    return openapi.document()
 
 
 @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
 def swagger_ui():  # a Response: not a schema Powertools can validate against
-    return Response(200, content_types.TEXT_HTML, openapi.swagger_page(openapi.merged_schema(API_MODULES)))
+    return Response(200, content_types.TEXT_HTML, openapi.swagger_page())
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -23,6 +23,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from scenario_migration.errors import validation_problems
+
 CONFIG_FILE_ENV = "SCENARIO_MIGRATION_CONFIG_FILE"
 OVERRIDES_ENV = "SCENARIO_MIGRATION_OVERRIDES"
 PACKAGED_CONFIG = Path(__file__).with_name("default.toml")
@@ -167,7 +169,7 @@ def load_settings(**overrides: object) -> MigrationSettings:
         return MigrationSettings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
-            f"scenario_migration.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"scenario_migration.{p['location']}: {p['message']}" for p in validation_problems(exc.errors())
         )
         where = f"{config_file()} and the environment"
         raise ConfigError(f"invalid configuration ({where}): {problems}") from None

@@ -52,3 +52,8 @@ def test_the_built_function_imports_with_only_its_layer(function: str) -> None:
 def test_the_layer_carries_the_configuration_file() -> None:
     packaged = BUILD / "CoreLayer" / "python" / "scenario_migration" / "default.toml"
     assert packaged.read_text() == (ROOT / "config" / "default.toml").read_text()
+
+
+def test_the_layer_carries_the_api_document() -> None:
+    packaged = BUILD / "CoreLayer" / "python" / "scenario_migration" / "openapi.json"
+    assert packaged.read_text() == (ROOT / "docs" / "openapi.json").read_text()

@@ -147,8 +147,14 @@ def propose(api: Api, document: dict[str, Any]) -> dict[str, Any]:
     return response.body
 
 
-def approve(api: Api, plan: dict[str, Any]) -> None:
-    assert api.post(f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"}).status == 200
+def approve(api: Api, plan: dict[str, Any], *, acknowledge: bool = False) -> None:
+    """Approve a plan; `acknowledge`: listing every critical warning's code (else they block)."""
+    codes = (
+        [w["code"] for w in plan["summary"]["warnings"] if w["severity"] == "critical"] if acknowledge else []
+    )
+    body = {"approved_by": "op", "acknowledged_warnings": codes}
+    response = api.post(f"/api/v1/migration-plans/{plan['id']}/approve", body)
+    assert response.status == 200, response.body
 
 
 def deploy(api: Api, plan: dict[str, Any]) -> dict[str, Any]:
@@ -158,22 +164,30 @@ def deploy(api: Api, plan: dict[str, Any]) -> dict[str, Any]:
     return response.body
 
 
-def deploy_version(api: Api, queue_url: str, document: dict[str, Any]) -> dict[str, Any]:
+def deploy_version(
+    api: Api, queue_url: str, document: dict[str, Any], *, acknowledge: bool = False
+) -> dict[str, Any]:
     """Plan, approve and deploy `document`, then let the worker mark everything."""
     plan = propose(api, document)
-    approve(api, plan)
+    approve(api, plan, acknowledge=acknowledge)
     deploy(api, plan)
     drain(queue_url)
     return plan
 
 
 def world(
-    api: Api, queue_url: str, v1: dict[str, Any], v2: dict[str, Any], sessions: dict[str, dict[str, Any]]
+    api: Api,
+    queue_url: str,
+    v1: dict[str, Any],
+    v2: dict[str, Any],
+    sessions: dict[str, dict[str, Any]],
+    *,
+    acknowledge: bool = False,
 ) -> dict[str, Any]:
     """Sessions on v1, and v2 deployed with every live session marked by the fan-out (checked:
     a JIT test must not pass on JIT's own version check while marking fails)."""
     register(api, v1, sessions)
-    plan = deploy_version(api, queue_url, v2)
+    plan = deploy_version(api, queue_url, v2, acknowledge=acknowledge)
     assert_marked(api, plan, [sid for sid, body in sessions.items() if body.get("status") != "closed"])
     return plan
 

@@ -347,7 +347,7 @@ def test_a_session_on_a_deleted_step_takes_its_nearest_anchor_s_policy() -> None
     assert (on.outcome, on.to_step_id) == (Outcome.MIGRATED, "checkout")
 
 
-# -- conditions never crash -----------------------------------------------------------------------------------
+# -- conditions never crash ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -456,8 +456,7 @@ def test_the_conversation_always_ends(replies: list[str | None]) -> None:
     """Whatever the customer replies, the migration ends (migrated or kept) within the cap's
     reach: never a question asked forever."""
     pending = confirming()
-    questions = 0
-    for reply in replies:
+    for questions, reply in enumerate(replies, start=1):
         d = run(
             situation(
                 GAP_V1, GAP_V2, "checkout", conversation=["33"], settings=LOW, pending=pending, message=reply
@@ -465,6 +464,5 @@ def test_the_conversation_always_ends(replies: list[str | None]) -> None:
         )
         if d.outcome is not Outcome.NEEDS_INPUT:
             return
-        questions += 1
         pending = d.pending
         assert questions <= 2 * (load_settings().gap_fill.max_reasks + 2)

@@ -1,17 +1,18 @@
-"""One OpenAPI document for the whole API, merged from every REST function's resolver.
-
-Each function owns its routes (and so its part of the document); Powertools' OpenAPIMerge joins
-them. The function modules are imported only when the document is asked for.
-"""
+"""The API's OpenAPI document, as generated from every REST function's routes by
+`make openapi` (scripts/openapi.py) into docs/openapi.json and packaged with the layer (like
+config/default.toml). Served as is: the layer never imports the functions above it, and no
+function pays for building the document at run time. tests/unit/test_openapi.py keeps the
+packaged copy equal to what the code generates."""
 
 import json
 from functools import cache
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 
+PACKAGED_DOCUMENT = Path(__file__).resolve().parents[1] / "openapi.json"
 TITLE = "Scenario Migration Service"
 VERSION = "1.0.0"
 DESCRIPTION = (
@@ -21,20 +22,15 @@ DESCRIPTION = (
 
 
 @cache
-def merged_schema(modules: tuple[str, ...]) -> dict[str, Any]:
-    merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, on_conflict="error")
-    for name in modules:
-        merge.add_schema(import_module(name).app.get_openapi_schema(title=TITLE, version=VERSION))
-    return json.loads(merge.get_openapi_json_schema())  # Powertools' rendering (enums as values)
+def document() -> dict[str, Any]:
+    return json.loads(PACKAGED_DOCUMENT.read_text(encoding="utf-8"))
 
 
-def swagger_page(schema: dict[str, Any]) -> str:
+@cache
+def swagger_page() -> str:
     """Swagger UI with its assets inlined (Powertools ships them), as `enable_swagger` serves."""
-    from aws_lambda_powertools.event_handler.openapi import swagger_ui  # noqa: PLC0415 - docs only
-    from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html  # noqa: PLC0415
-
     assets = Path(swagger_ui.__file__).parent
     js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
     css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
-    spec = json.dumps(schema).replace("</", "<\\/")
+    spec = json.dumps(document()).replace("</", "<\\/")
     return generate_swagger_html(spec, js, css, None, None, False)

@@ -55,7 +55,7 @@ class Condition:
         try:
             result = self._program.execute({name: data[name] for name in self.variables if name in data})
         except Exception as exc:
-            raise ConditionEvaluationError(f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+            raise ConditionEvaluationError(f"{type(exc).__name__}: {_first_sentence(str(exc))}") from None
         if not isinstance(result, bool):
             raise ConditionEvaluationError(f"gave {result!r}, not true or false")
         return result
@@ -116,6 +116,13 @@ def _explain(problem: str) -> str:
     if problem.startswith("gave"):
         return f"it {problem}"
     return f"it fails: {problem}"
+
+
+def _first_sentence(message: str) -> str:
+    """The library's messages go on with advice; the first sentence says what happened."""
+    line = _first_line(message)
+    end = line.find(". ")
+    return line[: end + 1] if end > 0 else line
 
 
 def _first_line(message: str) -> str:

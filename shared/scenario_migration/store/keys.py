@@ -36,8 +36,9 @@ def session_pk(tenant: str, session_id: str) -> str:
 SESSION_SK = "SESSION"
 
 
-def migration_sk(at: str, plan_id: str) -> str:
-    return f"MIG#{at}#{plan_id}"
+def migration_sk(at: str, plan_id: str, revision: int) -> str:
+    """Oldest first; the session's revision tells apart two records of one second."""
+    return f"MIG#{at}#{plan_id}#{revision:010d}"
 
 
 def position_shard(session_id: str) -> int:

@@ -313,7 +313,8 @@ def write_outcome(
     session moved on meanwhile."""
     items: list[dict[str, Any]] = [{"Update": _outcome_update(tenant, before, after)}, *extra]
     if audit is not None:
-        items.append({"Put": {"TableName": _table(), "Item": to_item(_audit_item(tenant, audit))}})
+        record = _audit_item(tenant, audit, before.revision)
+        items.append({"Put": {"TableName": _table(), "Item": to_item(record)}})
     try:
         client().transact_write_items(TransactItems=items)
     except ClientError as exc:
@@ -390,10 +391,10 @@ def settle_waiting(tenant: str, session_id: str, plan_id: str, at: str, extra: l
 # -- audit records --------------------------------------------------------------------------------------
 
 
-def _audit_item(tenant: str, record: AuditRecord) -> dict[str, Any]:
+def _audit_item(tenant: str, record: AuditRecord, revision: int) -> dict[str, Any]:
     return {
         "pk": keys.session_pk(tenant, record.session_id),
-        "sk": keys.migration_sk(record.at, record.plan_id),
+        "sk": keys.migration_sk(record.at, record.plan_id, revision),
         **record.model_dump(mode="json"),
         "filled_fields": json.dumps(record.model_dump(mode="json")["filled_fields"]),
     }
