@@ -1,13 +1,17 @@
-"""Sessions API: the runtime reports positions; anyone may read a session and its migrations."""
+"""Sessions API: the runtime reports positions (role `runtime`, a machine credential); viewers read
+a session and its migrations. The runtime may not read: it needs only to write positions (and JIT
+answers it with the session), so a leaked runtime credential reads no customer data here."""
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from scenario_migration.api.resolver import API_PREFIX, TenantId, create_resolver
+from scenario_migration.api.auth import CurrentCaller, requires
+from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.scenario import ID_PATTERN
 from scenario_migration.domain.session import SessionReport
+from scenario_migration.identity import Role
 from scenario_migration.observability import logger
 from scenario_migration.services import sessions
 
@@ -15,19 +19,19 @@ app = create_resolver()
 SessionId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 
 
-@app.put(f"{API_PREFIX}/sessions/<session_id>")
-def put_session(session_id: SessionId, body: SessionReport, tenant: TenantId) -> dict[str, Any]:
-    return sessions.report(tenant, session_id, body)
+@app.put(f"{API_PREFIX}/sessions/<session_id>", **requires(Role.RUNTIME))
+def put_session(session_id: SessionId, body: SessionReport, caller: CurrentCaller) -> dict[str, Any]:
+    return sessions.report(caller.tenant, session_id, body)
 
 
-@app.get(f"{API_PREFIX}/sessions/<session_id>")
-def get_session(session_id: SessionId, tenant: TenantId) -> dict[str, Any]:
-    return sessions.get(tenant, session_id)
+@app.get(f"{API_PREFIX}/sessions/<session_id>", **requires(Role.VIEWER))
+def get_session(session_id: SessionId, caller: CurrentCaller) -> dict[str, Any]:
+    return sessions.get(caller.tenant, session_id)
 
 
-@app.get(f"{API_PREFIX}/sessions/<session_id>/migrations")
-def get_migrations(session_id: SessionId, tenant: TenantId) -> dict[str, Any]:
-    return {"session_id": session_id, "migrations": sessions.migrations(tenant, session_id)}
+@app.get(f"{API_PREFIX}/sessions/<session_id>/migrations", **requires(Role.VIEWER))
+def get_migrations(session_id: SessionId, caller: CurrentCaller) -> dict[str, Any]:
+    return {"session_id": session_id, "migrations": sessions.migrations(caller.tenant, session_id)}
 
 
 @logger.inject_lambda_context(clear_state=True)

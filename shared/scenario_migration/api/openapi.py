@@ -12,19 +12,33 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 
+from scenario_migration.api.auth import SECURITY_SCHEMES
+
 TITLE = "Scenario Migration Service"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Publish a new conversation scenario version while customers are in the middle of it, and "
-    "migrate each live conversation just in time. Every call needs the X-Tenant-ID header."
+    "migrate each live conversation just in time. Deployed, every call carries a bearer token (JWT) "
+    "whose tenant and roles claims decide what it may do; each operation names the role it needs "
+    "(`x-required-role`). Without a token (the local run), the X-Tenant-ID header names the tenant."
 )
 
 
 @cache
 def merged_schema(modules: tuple[str, ...]) -> dict[str, Any]:
-    merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, on_conflict="error")
+    merge = OpenAPIMerge(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        security_schemes=SECURITY_SCHEMES,
+        on_conflict="error",
+    )
     for name in modules:
-        merge.add_schema(import_module(name).app.get_openapi_schema(title=TITLE, version=VERSION))
+        merge.add_schema(
+            import_module(name).app.get_openapi_schema(
+                title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES
+            )
+        )
     return json.loads(merge.get_openapi_json_schema())  # Powertools' rendering (enums as values)
 
 
