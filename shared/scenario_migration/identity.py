@@ -43,26 +43,36 @@ class Identity:
 
 
 _current: ContextVar[Identity | None] = ContextVar("scenario_migration_identity", default=None)
+# Threads a request starts (the census reads the index shards in parallel) do not inherit context
+# variables. Lambda serves one request per process at a time, so the tenant is also kept for the
+# process while a route runs; only `current_tenant()` reads it, for the store's tenant-scoped
+# client, which exists only where the stack sets TENANT_ROLE_ARN (Lambda, never the threaded
+# local run).
+_process_tenant: str | None = None
 
 
 def current() -> Identity | None:
-    """The identity of the request being served, or None outside one."""
+    """The identity of the request being served by this thread, or None outside one."""
     return _current.get()
 
 
 def current_tenant() -> str | None:
+    """The tenant of the request being served (also from a thread that request started)."""
     identity = _current.get()
-    return identity.tenant if identity else None
+    return identity.tenant if identity else _process_tenant
 
 
 @contextmanager
 def acting_as(identity: Identity) -> Iterator[Identity]:
     """Bind `identity` for the duration of the block; the previous binding comes back after."""
-    token = _current.set(identity)
+    global _process_tenant  # noqa: PLW0603 - see _process_tenant
+    token, previous = _current.set(identity), _process_tenant
+    _process_tenant = identity.tenant
     try:
         yield identity
     finally:
         _current.reset(token)
+        _process_tenant = previous
 
 
 def parse_roles(value: object) -> frozenset[Role]:
