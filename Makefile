@@ -12,7 +12,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 DYNAMODB_LOCAL := .tools/dynamodb-local
 DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 
-.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention
+.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention token
 
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -67,6 +67,10 @@ openapi: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+
+# A token for `LOCAL_AUTH=jwt make run`: make token TENANT=acme ROLE=operator,viewer [SUB=ana]
+token: $(STAMP)
+	@$(PY) scripts/mint_token.py
 
 retention: $(STAMP)
 	curl -sf -X POST http://127.0.0.1:$${LOCAL_PORT:-8000}/local/schedules/RetentionFunction && echo
