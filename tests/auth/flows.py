@@ -43,7 +43,10 @@ class Caller:
         text = json.dumps(body) if body is not None else ""
         event = proxy_event(method, path, headers, text.encode(), route=route, params=params)
         if self.context is not None:
-            event["requestContext"]["authorizer"] = {"principalId": self.context["principal"], **self.context}
+            event["requestContext"]["authorizer"] = {
+                "principalId": self.context.get("principal"),
+                **self.context,
+            }
         with self.running(route.function):
             result = import_module(harness.HANDLERS[route.function]).handler(
                 event, LambdaContext(route.function)
