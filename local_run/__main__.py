@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from local_run import dynamodb_local
+from local_run import auth, dynamodb_local
 from local_run.aws import start_embedded_aws
 from local_run.functions import Functions
 from local_run.gateway import Gateway
@@ -31,6 +31,12 @@ def main() -> None:
     parser.add_argument(
         "--visibility-timeout", type=int, default=int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT", "2"))
     )
+    parser.add_argument(
+        "--auth",
+        choices=["header", "jwt"],
+        default=os.environ.get("LOCAL_AUTH", "header"),
+        help="header: X-Tenant-ID is trusted (the quickstart); jwt: the real authorizer, local keys",
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=os.environ.get("LOCAL_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s"
@@ -45,10 +51,11 @@ def main() -> None:
     names = create_resources(template, visibility_timeout=args.visibility_timeout)
     os.environ.update(function_environment(template, names))
     functions = Functions(template)
+    gateway_auth = _auth_mode(args.auth, args.port, template)
     stop = threading.Event()
     pollers = [Poller(source, names[source.queue], functions, stop) for source in template.queue_sources]
     scheduler = Scheduler(functions, template.schedules, args.schedule_seconds, stop)
-    gateway = Gateway(args.port, template, functions)
+    gateway = Gateway(args.port, template, functions, **gateway_auth)
     for thread in [*pollers, scheduler]:
         thread.start()
     _describe(template, names, endpoint, args)
@@ -63,6 +70,27 @@ def main() -> None:
         aws.stop()
         if dynamodb:
             dynamodb.stop()
+
+
+def _auth_mode(mode: str, port: int, template) -> dict:
+    """Header mode (the default, so the quickstart's curls work as written) or the deployed
+    stack's JWT authorizer run against a local key pair; one line says which."""
+    if mode == "header":
+        os.environ["AUTH_MODE"] = "header"
+        print(
+            "Auth: header mode: X-Tenant-ID is trusted and every caller has every role "
+            "(LOCAL_AUTH=jwt make run runs the real authorizer)"
+        )
+        return {}
+    key = auth.load_or_create(auth.key_file())
+    settings = auth.local_settings(port)
+    os.environ.update(auth.authorizer_environment(settings), AUTH_MODE="jwt")
+    print(
+        "Auth: jwt mode: every API call needs 'Authorization: Bearer <token>' "
+        f"(make token TENANT=acme ROLE=operator,viewer); issuer {settings.issuer}, "
+        f"keys at {settings.jwks_url}"
+    )
+    return {"authorizer": template.authorizer, "jwks": key.jwks()}
 
 
 def _dynamodb_backend(choice: str) -> dynamodb_local.DynamoDBLocal | None:

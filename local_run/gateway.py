@@ -1,5 +1,11 @@
 """The HTTP front on one port: API routes as API Gateway REST proxy events, the Lambda Invoke
-API (`POST /2015-03-31/functions/{name}/invocations`), and `POST /local/schedules/{name}`."""
+API (`POST /2015-03-31/functions/{name}/invocations`), and `POST /local/schedules/{name}`.
+
+With an authorizer (`LOCAL_AUTH=jwt`), each API request first goes to the template's Lambda
+authorizer with a TOKEN event, as API Gateway sends it; its policy is honoured (401/403 in the
+service's error shape, as template.yaml's gateway responses answer in AWS) and its context
+reaches the route's function as `requestContext.authorizer`. Unlike API Gateway, no decision is
+cached: every request runs the authorizer. The public key set is served at /local/jwks.json."""
 
 import base64
 import json
@@ -9,18 +15,21 @@ import re
 import threading
 import time
 import uuid
+from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from local_run.functions import FunctionError, Functions
 from local_run.schedules import scheduled_event
-from local_run.template import Route, Template
+from local_run.template import Authorizer, Route, Template
 
 log = logging.getLogger("local_run")
 INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 SCHEDULE = re.compile(r"^/local/schedules/(?P<name>[^/]+)$")
 STATS = "/local/stats"
+JWKS = "/local/jwks.json"
+LOCAL_API_ARN = "arn:aws:execute-api:us-east-1:000000000000:local"
 
 
 def compile_routes(routes: list[Route]) -> list[tuple[re.Pattern[str], Route]]:
@@ -33,7 +42,14 @@ def compile_routes(routes: list[Route]) -> list[tuple[re.Pattern[str], Route]]:
 
 
 def proxy_event(
-    method: str, url: str, headers: dict[str, str], body: bytes, *, route: Route, params: dict
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    route: Route,
+    params: dict,
+    authorizer: dict[str, Any] | None = None,
 ) -> dict:
     split = urlsplit(url)
     query = parse_qs(split.query, keep_blank_values=True)
@@ -56,20 +72,76 @@ def proxy_event(
             "requestId": str(uuid.uuid4()),
             "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": "127.0.0.1"},
+            **({"authorizer": authorizer} if authorizer is not None else {}),
         },
         "body": text,
         "isBase64Encoded": False,
     }
 
 
+class Refused(Exception):
+    """The gateway answers for the authorizer: status and error code, no function invoked."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def authorize(
+    functions: Functions, authorizer: Authorizer, headers: dict[str, str], method: str, path: str
+) -> dict:
+    """What API Gateway does before a route's function: the TOKEN authorizer's decision for this
+    request, as the context the route receives (`requestContext.authorizer`), or Refused."""
+    token = next((v for k, v in headers.items() if k.lower() == authorizer.header.lower()), None)
+    if not token or (authorizer.validation and not re.fullmatch(authorizer.validation, token)):
+        raise Refused(401, "unauthenticated", "missing, invalid or expired credentials")
+    method_arn = f"{LOCAL_API_ARN}/v1/{method}{path}"
+    event = {"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}
+    try:
+        answer = functions.invoke(authorizer.function, event)
+    except FunctionError as exc:
+        if exc.payload["errorMessage"] == "Unauthorized":
+            raise Refused(401, "unauthenticated", "missing, invalid or expired credentials") from None
+        log.error("%s failed:\n%s", authorizer.function, "".join(exc.payload["stackTrace"]))
+        raise Refused(500, "internal_error", "internal error: the request was not completed") from None
+    if not _allows(answer.get("policyDocument") or {}, method_arn):
+        raise Refused(403, "forbidden", "these credentials may not use this API")
+    return {"principalId": answer.get("principalId"), **(answer.get("context") or {})}
+
+
+def _allows(policy: dict[str, Any], method_arn: str) -> bool:
+    """IAM's verdict on execute-api:Invoke of `method_arn`: an explicit Deny wins, else an Allow."""
+    verdicts = [
+        statement.get("Effect")
+        for statement in policy.get("Statement", [])
+        if statement.get("Action") in ("execute-api:Invoke", ["execute-api:Invoke"])
+        and any(fnmatchcase(method_arn, r) for r in _as_list(statement.get("Resource")))
+    ]
+    return "Deny" not in verdicts and "Allow" in verdicts
+
+
+def _as_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value] if isinstance(value, str) else []
+
+
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, port: int, template: Template, functions: Functions) -> None:
+    def __init__(
+        self,
+        port: int,
+        template: Template,
+        functions: Functions,
+        *,
+        authorizer: Authorizer | None = None,
+        jwks: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.routes = compile_routes(template.routes)
         self.functions = functions
         self.schedules = set(template.schedules)
+        self.authorizer = authorizer  # None: header mode (API Gateway without an authorizer)
+        self.jwks = jwks
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -91,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._invoke(found["name"], body)
         if self.command == "POST" and (found := SCHEDULE.match(path)):
             return self._schedule(found["name"])
+        if self.command == "GET" and path == JWKS and self.server.jwks is not None:
+            return self._send(200, json.dumps(self.server.jwks).encode(), {})
         if self.command == "GET" and path == STATS:
             stats = {
                 "invocations": self.server.functions.invocations,
@@ -112,7 +186,17 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}")
         route, match = route_match
         headers = {k: v for k, v in self.headers.items()}
-        event = proxy_event(self.command, self.path, headers, body, route=route, params=match.groupdict())
+        context = None
+        if self.server.authorizer is not None:
+            try:
+                context = authorize(
+                    self.server.functions, self.server.authorizer, headers, self.command, path
+                )
+            except Refused as refused:
+                return self._error(refused.status, refused.code, refused.message)
+        event = proxy_event(
+            self.command, self.path, headers, body, route=route, params=match.groupdict(), authorizer=context
+        )
         try:
             result = self.server.functions.invoke(route.function, event)
         except FunctionError as exc:

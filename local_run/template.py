@@ -53,9 +53,17 @@ class Template:
     routes: list[Route] = field(default_factory=list)
     queue_sources: list[QueueSource] = field(default_factory=list)
     schedules: list[str] = field(default_factory=list)  # functions with a Schedule event
+    authorizer: "Authorizer | None" = None  # the REST API's default Lambda authorizer
 
     def resources_of(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.raw["Resources"].items() if v["Type"] == kind}
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    function: str  # logical id
+    header: str  # the identity source (API Gateway answers 401 itself when it is missing)
+    validation: str | None  # API Gateway's ValidationExpression: a 401 before any invocation
 
 
 def load_template(path: Path = TEMPLATE) -> Template:
@@ -66,7 +74,24 @@ def load_template(path: Path = TEMPLATE) -> Template:
         template.functions[logical_id] = props["Handler"]
         for event in props.get("Events", {}).values():
             _add_event(template, logical_id, props, event)
+    template.authorizer = _default_authorizer(template)
     return template
+
+
+def _default_authorizer(template: Template) -> Authorizer | None:
+    """The default TOKEN authorizer of the (one) REST API, if it has one."""
+    for api in template.resources_of("AWS::Serverless::Api").values():
+        auth = api["Properties"].get("Auth") or {}
+        name = auth.get("DefaultAuthorizer")
+        if not name:
+            continue
+        settings = auth["Authorizers"][name]
+        identity = settings.get("Identity") or {}
+        function = settings["FunctionArn"]["Fn::GetAtt"][0]
+        return Authorizer(
+            function, identity.get("Header", "Authorization"), identity.get("ValidationExpression")
+        )
+    return None
 
 
 def _add_event(template: Template, function: str, props: dict[str, Any], event: dict[str, Any]) -> None:

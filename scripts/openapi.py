@@ -13,6 +13,7 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "shared")]
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge  # noqa: E402
 
+from scenario_migration.api.auth import SECURITY_SCHEMES  # noqa: E402
 from scenario_migration.api.openapi import DESCRIPTION, TITLE, VERSION  # noqa: E402
 
 DOCUMENT = ROOT / "docs" / "openapi.json"
@@ -21,9 +22,18 @@ API_MODULES = ("planning.app", "approval.app", "deploy.app", "sessions.app")
 
 
 def merged_schema() -> dict[str, Any]:
-    merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, on_conflict="error")
+    merge = OpenAPIMerge(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        security_schemes=SECURITY_SCHEMES,
+        on_conflict="error",
+    )
     for name in API_MODULES:
-        merge.add_schema(import_module(name).app.get_openapi_schema(title=TITLE, version=VERSION))
+        app = import_module(name).app
+        merge.add_schema(
+            app.get_openapi_schema(title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES)
+        )
     return json.loads(merge.get_openapi_json_schema())  # Powertools' rendering (enums as values)
 
 

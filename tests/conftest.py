@@ -7,9 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from scenario_migration.services import deployments
 from tests.integration import harness
 from tests.store import backends
 from tests.store.helpers import new_tenant
+
+
+@pytest.fixture(autouse=True)
+def no_settle_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancel's last pass over waiting sessions comes SETTLE_DELAY seconds later: immediate in
+    tests, so that no delayed message of one test lands in another's queue."""
+    monkeypatch.setattr(deployments, "SETTLE_DELAY", 0)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from scenario_migration.api.resolver import API_PREFIX, TenantId, create_resolver
+from scenario_migration.api.auth import CurrentCaller, acting_person, requires
+from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.lifecycle import MigrationPlan
+from scenario_migration.identity import Role
 from scenario_migration.observability import logger
 from scenario_migration.services import plans
 
@@ -16,8 +18,10 @@ PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
 Person = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+# With a token, the token's principal is recorded and a name here must equal it; without one (the
+# local run), required.
 class ApproveRequest(BaseModel):
-    approved_by: Person
+    approved_by: Person | None = None
     # Critical warnings block approval unless each is listed here, by its code (or message).
     acknowledged_warnings: Annotated[
         list[Annotated[str, Field(max_length=4000)]], Field(max_length=1000)
@@ -25,21 +29,24 @@ class ApproveRequest(BaseModel):
 
 
 class RejectRequest(BaseModel):
-    rejected_by: Person
+    rejected_by: Person | None = None
     reason: Annotated[str, Field(max_length=2000)] | None = None
 
 
-@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/approve")
-def approve(plan_id: PlanId, body: ApproveRequest, tenant: TenantId) -> MigrationPlan:
-    plan = plans.approve(tenant, plan_id, body.approved_by, body.acknowledged_warnings)
-    logger.info("plan approved", extra={"tenant_id": tenant, "plan_id": plan_id, "by": body.approved_by})
+@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/approve", **requires(Role.APPROVER))
+def approve(plan_id: PlanId, body: ApproveRequest, caller: CurrentCaller) -> MigrationPlan:
+    """With `deployment.require_approval` and a token, the approver is not the plan's creator."""
+    approved_by = acting_person(caller, body.approved_by, "approved_by")
+    plan = plans.approve(caller.tenant, plan_id, approved_by, body.acknowledged_warnings)
+    logger.info("plan approved", extra={"tenant_id": caller.tenant, "plan_id": plan_id, "by": approved_by})
     return plan
 
 
-@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/reject")
-def reject(plan_id: PlanId, body: RejectRequest, tenant: TenantId) -> MigrationPlan:
-    plan = plans.reject(tenant, plan_id, body.rejected_by, body.reason)
-    logger.info("plan rejected", extra={"tenant_id": tenant, "plan_id": plan_id, "by": body.rejected_by})
+@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/reject", **requires(Role.APPROVER))
+def reject(plan_id: PlanId, body: RejectRequest, caller: CurrentCaller) -> MigrationPlan:
+    rejected_by = acting_person(caller, body.rejected_by, "rejected_by")
+    plan = plans.reject(caller.tenant, plan_id, rejected_by, body.reason)
+    logger.info("plan rejected", extra={"tenant_id": caller.tenant, "plan_id": plan_id, "by": rejected_by})
     return plan
 
 

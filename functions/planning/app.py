@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from scenario_migration.api import openapi
-from scenario_migration.api.resolver import API_PREFIX, TenantId, create_resolver
+from scenario_migration.api.auth import CurrentCaller, acting_person, requires
+from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.lifecycle import AnchorPolicy, MigrationPlan, PlanHeader, PlanStatus
 from scenario_migration.domain.plan import PlanSummary
 from scenario_migration.domain.scenario import ID_PATTERN, Scenario
+from scenario_migration.identity import Role
 from scenario_migration.observability import logger
 from scenario_migration.services import plans, scenarios
 
@@ -38,7 +40,9 @@ class ScenarioVersionView(BaseModel):
 
 class CreatePlanRequest(BaseModel):
     new_scenario: Scenario
-    created_by: Annotated[str, Field(min_length=1, max_length=256)]
+    # With a token, the token's principal is recorded and a value here must equal it; without one
+    # (the local run), required.
+    created_by: Annotated[str, Field(min_length=1, max_length=256)] | None = None
 
 
 class PoliciesRequest(BaseModel):
@@ -63,71 +67,81 @@ def _version_view(tenant: str, scenario_id: str, version: int, with_document: bo
     )
 
 
-@app.post(f"{API_PREFIX}/scenarios", responses={201: {"description": "Scenario registered"}})
-def create_scenario(body: Scenario, tenant: TenantId) -> tuple[ScenarioVersionView, int]:
-    info = scenarios.register(tenant, body)
+@app.post(
+    f"{API_PREFIX}/scenarios",
+    responses={201: {"description": "Scenario registered"}},
+    **requires(Role.OPERATOR),
+)
+def create_scenario(body: Scenario, caller: CurrentCaller) -> tuple[ScenarioVersionView, int]:
+    info = scenarios.register(caller.tenant, body)
     return ScenarioVersionView(**info.__dict__, active=True, document=scenarios.document_of(body)), 201
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>")
-def get_scenario(scenario_id: ScenarioId, tenant: TenantId) -> ScenarioVersionView:
+@app.get(f"{API_PREFIX}/scenarios/<scenario_id>", **requires(Role.VIEWER))
+def get_scenario(scenario_id: ScenarioId, caller: CurrentCaller) -> ScenarioVersionView:
     """The active version of a scenario, with its document."""
+    tenant = caller.tenant
     return _version_view(tenant, scenario_id, scenarios.active_version(tenant, scenario_id), True)
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions")
-def list_versions(scenario_id: ScenarioId, tenant: TenantId) -> list[ScenarioVersionView]:
-    active = scenarios.active_version(tenant, scenario_id)
+@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions", **requires(Role.VIEWER))
+def list_versions(scenario_id: ScenarioId, caller: CurrentCaller) -> list[ScenarioVersionView]:
+    active = scenarios.active_version(caller.tenant, scenario_id)
     return [
         ScenarioVersionView(**info.__dict__, active=info.version == active)
-        for info in scenarios.list_versions(tenant, scenario_id)
+        for info in scenarios.list_versions(caller.tenant, scenario_id)
     ]
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>")
+@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>", **requires(Role.VIEWER))
 def get_version(
-    scenario_id: ScenarioId, version: Annotated[int, PathParam(ge=1)], tenant: TenantId
+    scenario_id: ScenarioId, version: Annotated[int, PathParam(ge=1)], caller: CurrentCaller
 ) -> ScenarioVersionView:
-    return _version_view(tenant, scenario_id, version, True)
+    return _version_view(caller.tenant, scenario_id, version, True)
 
 
 @app.post(
-    f"{API_PREFIX}/scenarios/<scenario_id>/migration-plan", responses={201: {"description": "Plan created"}}
+    f"{API_PREFIX}/scenarios/<scenario_id>/migration-plan",
+    responses={201: {"description": "Plan created"}},
+    **requires(Role.OPERATOR),
 )
 def create_plan(
-    scenario_id: ScenarioId, body: CreatePlanRequest, tenant: TenantId
+    scenario_id: ScenarioId, body: CreatePlanRequest, caller: CurrentCaller
 ) -> tuple[MigrationPlan, int]:
-    plan = plans.create_plan(tenant, scenario_id, body.new_scenario, body.created_by)
-    logger.info("plan created", extra={"tenant_id": tenant, "plan_id": plan.id, "scenario_id": scenario_id})
+    created_by = acting_person(caller, body.created_by, "created_by")
+    plan = plans.create_plan(caller.tenant, scenario_id, body.new_scenario, created_by)
+    logger.info(
+        "plan created", extra={"tenant_id": caller.tenant, "plan_id": plan.id, "scenario_id": scenario_id}
+    )
     return plan, 201
 
 
-@app.get(f"{API_PREFIX}/migration-plans")
+@app.get(f"{API_PREFIX}/migration-plans", **requires(Role.VIEWER))
 def list_plans(
-    tenant: TenantId,
+    caller: CurrentCaller,
     scenario_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     status: Annotated[PlanStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     next_token: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> PlanList:
-    items, token = plans.list_plans(tenant, scenario_id, status, limit, next_token)
+    items, token = plans.list_plans(caller.tenant, scenario_id, status, limit, next_token)
     return PlanList(items=items, next_token=token)
 
 
-@app.get(f"{API_PREFIX}/migration-plans/<plan_id>")
-def get_plan(plan_id: PlanId, tenant: TenantId) -> MigrationPlan:
-    return plans.get_plan(tenant, plan_id)
+@app.get(f"{API_PREFIX}/migration-plans/<plan_id>", **requires(Role.VIEWER))
+def get_plan(plan_id: PlanId, caller: CurrentCaller) -> MigrationPlan:
+    return plans.get_plan(caller.tenant, plan_id)
 
 
-@app.get(f"{API_PREFIX}/migration-plans/<plan_id>/summary")
-def get_summary(plan_id: PlanId, tenant: TenantId) -> SummaryView:
-    plan = plans.get_plan(tenant, plan_id, with_map=False)
+@app.get(f"{API_PREFIX}/migration-plans/<plan_id>/summary", **requires(Role.VIEWER))
+def get_summary(plan_id: PlanId, caller: CurrentCaller) -> SummaryView:
+    plan = plans.get_plan(caller.tenant, plan_id, with_map=False)
     return SummaryView(**plan.summary.model_dump(), plan_id=plan.id, status=plan.status)
 
 
-@app.put(f"{API_PREFIX}/migration-plans/<plan_id>/policies")
-def put_policies(plan_id: PlanId, body: PoliciesRequest, tenant: TenantId) -> MigrationPlan:
-    return plans.set_policies(tenant, plan_id, body.policies)
+@app.put(f"{API_PREFIX}/migration-plans/<plan_id>/policies", **requires(Role.OPERATOR))
+def put_policies(plan_id: PlanId, body: PoliciesRequest, caller: CurrentCaller) -> MigrationPlan:
+    return plans.set_policies(caller.tenant, plan_id, body.policies)
 
 
 @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)

@@ -1,4 +1,6 @@
-"""Sessions API: the runtime reports positions; anyone may read a session and its migrations."""
+"""Sessions API: the runtime reports positions (role `runtime`, a machine credential); viewers read
+a session and its migrations. The runtime may not read: it needs only to write positions (and JIT
+answers it with the session), so a leaked runtime credential reads no customer data here."""
 
 from typing import Annotated, Any
 
@@ -6,9 +8,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from scenario_migration.api.resolver import API_PREFIX, TenantId, create_resolver
+from scenario_migration.api.auth import CurrentCaller, requires
+from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.scenario import ID_PATTERN
 from scenario_migration.domain.session import AuditRecord, SessionReport, SessionView
+from scenario_migration.identity import Role
 from scenario_migration.observability import logger
 from scenario_migration.services import sessions
 
@@ -21,19 +25,19 @@ class MigrationHistory(BaseModel):
     migrations: list[AuditRecord]
 
 
-@app.put(f"{API_PREFIX}/sessions/<session_id>")
-def put_session(session_id: SessionId, body: SessionReport, tenant: TenantId) -> SessionView:
-    return sessions.report(tenant, session_id, body)
+@app.put(f"{API_PREFIX}/sessions/<session_id>", **requires(Role.RUNTIME))
+def put_session(session_id: SessionId, body: SessionReport, caller: CurrentCaller) -> SessionView:
+    return sessions.report(caller.tenant, session_id, body)
 
 
-@app.get(f"{API_PREFIX}/sessions/<session_id>")
-def get_session(session_id: SessionId, tenant: TenantId) -> SessionView:
-    return sessions.get(tenant, session_id)
+@app.get(f"{API_PREFIX}/sessions/<session_id>", **requires(Role.VIEWER))
+def get_session(session_id: SessionId, caller: CurrentCaller) -> SessionView:
+    return sessions.get(caller.tenant, session_id)
 
 
-@app.get(f"{API_PREFIX}/sessions/<session_id>/migrations")
-def get_migrations(session_id: SessionId, tenant: TenantId) -> MigrationHistory:
-    return MigrationHistory(session_id=session_id, migrations=sessions.migrations(tenant, session_id))
+@app.get(f"{API_PREFIX}/sessions/<session_id>/migrations", **requires(Role.VIEWER))
+def get_migrations(session_id: SessionId, caller: CurrentCaller) -> MigrationHistory:
+    return MigrationHistory(session_id=session_id, migrations=sessions.migrations(caller.tenant, session_id))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -30,6 +30,18 @@ class ScenarioInvalid(InvalidInput):
         self.problems = problems
 
 
+class Unauthenticated(MigrationError):
+    """No credentials, or credentials that identify nobody."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(MigrationError):
+    """The caller is known but may not do this (a role it lacks, another tenant, four eyes)."""
+
+    code = "forbidden"
+
+
 class NotFound(MigrationError):
     """Unknown, or belongs to another tenant: the two are indistinguishable on purpose."""
 

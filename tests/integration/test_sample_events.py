@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local_run.functions import Functions
+from local_run.functions import FunctionError, Functions
 from local_run.template import load_template
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -59,6 +59,10 @@ def test_the_sample_event_runs_through_its_handler(path: Path, tenant: str) -> N
     for name in BEFORE.get(path.stem, []):
         invoke(function_of(EVENTS / f"{name}.json"), sample(name, tenant))
     event = sample(path.stem, tenant)
+    if function == "AuthorizerFunction":  # SAM's sample token is no bearer token: a 401
+        with pytest.raises(FunctionError, match=r"^Unauthorized$"):
+            invoke(function, event)
+        return
     result = invoke(function, event)
     if "httpMethod" in event:
         body = json.loads(result["body"])

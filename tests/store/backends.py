@@ -57,6 +57,7 @@ def start() -> Template:
         template = load_template()
         names = create_resources(template, visibility_timeout=30)
         os.environ.update(function_environment(template, names))
+        os.environ["AUTH_MODE"] = "header"  # the seed's calls, as the local run takes them by default
         _aws = _Aws(saved, server, template, names)
     return _aws.template
 

@@ -136,7 +136,7 @@ def renamed(
 ) -> dict[str, Any]:
     """The same scenario with every step id changed (contents and transitions kept); `names`
     (old id -> new id) renames two versions alike."""
-    names = {
+    names = names or {
         step["id"]: f"r{rnd.randrange(10**6)}.{i}" for i, step in enumerate(document["steps"])
     }  # unique by i
     return {

@@ -14,10 +14,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from scenario_migration.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     MigrationError,
     NotFound,
     PayloadTooLarge,
+    Unauthenticated,
     validation_problems,
 )
 
@@ -25,6 +27,8 @@ logger = Logger(child=True)
 
 STATUS: dict[type[MigrationError], int] = {
     InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,

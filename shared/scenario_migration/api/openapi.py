@@ -17,7 +17,9 @@ TITLE = "Scenario Migration Service"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Publish a new conversation scenario version while customers are in the middle of it, and "
-    "migrate each live conversation just in time. Every call needs the X-Tenant-ID header."
+    "migrate each live conversation just in time. Deployed, every call carries a bearer token (JWT) "
+    "whose tenant and roles claims decide what it may do; each operation names the role it needs "
+    "(`x-required-role`). Without a token (the local run), the X-Tenant-ID header names the tenant."
 )
 
 

@@ -1,31 +1,21 @@
-"""The REST resolver every API function uses: validation on, errors mapped, body size capped."""
-
-from typing import Annotated
+"""The REST resolver every API function uses: validation on, errors mapped, body size capped.
+Who may call what is api/auth.py's: each route declares its role with `**requires(Role.X)`."""
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from scenario_migration.api import errors
+from scenario_migration.api.auth import auth_mode
 from scenario_migration.config import get_settings
-from scenario_migration.domain.scenario import ID_PATTERN
 from scenario_migration.errors import PayloadTooLarge
 
 API_PREFIX = "/api/v1"
-
-TenantId = Annotated[
-    str,
-    Header(
-        alias="X-Tenant-ID",
-        pattern=ID_PATTERN,
-        description="Tenant that owns the resource: 1-128 letters, digits and ._:-",
-    ),
-]
 
 
 def create_resolver() -> APIGatewayRestResolver:
     """Called at import (Lambda's init): an invalid configuration fails the function at start."""
     get_settings()
+    auth_mode()
     app = APIGatewayRestResolver(enable_validation=True)
     errors.register(app)
     app.use(middlewares=[_limit_body_size])

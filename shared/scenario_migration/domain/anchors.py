@@ -63,10 +63,23 @@ def _match_edited(old: ScenarioGraph, new: ScenarioGraph, matching: AnchorMatchi
         o = old.index.get(new.ids[n])
         if o is None or o in matching.key_old or o in twins_old or old.step(o).name != new.step(n).name:
             continue
-        key = new.hashes[n] if new.hashes[n] not in keys else f"{new.hashes[n]}~{new.ids[n]}"
+        key = _edited_key(new.hashes[n], old.hashes[o], keys)
         keys.add(key)
         matching.add(o, n, key)
         matching.edited.add(n)
+
+
+def _edited_key(new_hash: str, old_hash: str, taken: set[str]) -> str:
+    """The new hash, unless another anchor has that key already (the new content also exists as
+    another step): then both hashes, and a number in the rare case that is taken too. Never the
+    id, so that renaming steps changes no key."""
+    if new_hash not in taken:
+        return new_hash
+    key, k = f"{new_hash}~{old_hash}", 1
+    while key in taken:
+        k += 1
+        key = f"{new_hash}~{old_hash}~{k}"
+    return key
 
 
 def _group(graph: ScenarioGraph) -> dict[str, list[int]]:

@@ -2,7 +2,9 @@
 
 import uuid
 
+from scenario_migration import identity
 from scenario_migration.clock import isoformat, utcnow
+from scenario_migration.config import get_settings
 from scenario_migration.domain.lifecycle import (
     AnchorPolicy,
     MigrationPlan,
@@ -12,7 +14,7 @@ from scenario_migration.domain.lifecycle import (
 )
 from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
-from scenario_migration.errors import Conflict, InvalidInput
+from scenario_migration.errors import Conflict, Forbidden, InvalidInput
 from scenario_migration.services import scenarios
 from scenario_migration.store import plans as store
 from scenario_migration.store import sessions as session_store
@@ -95,6 +97,7 @@ def approve(
     acknowledged = sorted(set(acknowledged_warnings or []))
     if plan.status is PlanStatus.PENDING:
         _check_approvable(tenant, plan, acknowledged)
+        _check_four_eyes(plan, approved_by)
     now = isoformat(utcnow())
     updates = {"approved_by": approved_by, "approved_at": now, "updated_at": now}
     return store.change_status(
@@ -125,6 +128,20 @@ def _check_approvable(tenant: str, plan: MigrationPlan, acknowledged: list[str])
         raise Conflict(
             "the plan has critical warnings: approve it with each one's code in acknowledged_warnings",
             {"critical_warnings": [{"code": w.code, "message": w.message} for w in blocking]},
+        )
+
+
+def _check_four_eyes(plan: MigrationPlan, approved_by: str) -> None:
+    """With `deployment.require_approval`, an authenticated approver is not the plan's creator.
+    Without authentication (the local run's header mode) both names are the caller's say-so, and
+    the quickstart approves its own plan: the rule needs verified identities to mean anything."""
+    caller = identity.current()
+    if caller is None or not caller.authenticated or not get_settings().deployment.require_approval:
+        return
+    if approved_by == plan.created_by:
+        raise Forbidden(
+            "four eyes: the plan's creator cannot approve it; another approver must",
+            {"rule": "four_eyes", "created_by": plan.created_by},
         )
 
 

@@ -14,6 +14,9 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 
+from scenario_migration import identity
+from scenario_migration.store import tenant_credentials
+
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=2,
@@ -25,9 +28,31 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-@cache
 def client() -> Any:
+    """The container's client; while an API route acts for a tenant in a stack that set
+    TENANT_ROLE_ARN, a client whose credentials reach only that tenant's items
+    (tenant_credentials.py)."""
+    tenant = identity.current_tenant()
+    scoped = tenant_credentials.tenant_clients(_client_with) if tenant is not None else None
+    return scoped.client_for(tenant) if scoped is not None else _own_client()
+
+
+@cache
+def _own_client() -> Any:
     return boto3.client("dynamodb", config=RETRY_CONFIG)
+
+
+def _client_with(credentials: dict[str, Any]) -> Any:
+    return tenant_credentials.client_with(credentials, config=RETRY_CONFIG)
+
+
+def _clear_clients() -> None:
+    _own_client.cache_clear()
+    tenant_credentials.tenant_clients.cache_clear()
+
+
+# Tests drop the cached clients when they point DynamoDB at another endpoint.
+client.cache_clear = _clear_clients  # type: ignore[attr-defined]
 
 
 def table_name(env_var: str) -> str:

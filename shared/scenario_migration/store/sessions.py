@@ -7,6 +7,7 @@ Every write bumps `revision`, markers included: a JIT transaction conditional on
 read then conflicts with a marker written since, instead of overwriting it.
 """
 
+import contextvars
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -115,12 +116,13 @@ def get(tenant: str, session_id: str) -> Session | None:
 
 
 def census(tenant: str, scenario_id: str, version: int) -> Counter[str]:
-    """Live sessions per step id of one scenario version (all shards read in parallel)."""
-    shards = range(keys.POSITION_SHARDS)
+    """Live sessions per step id of one scenario version (all shards read in parallel, each in a
+    copy of the caller's context: the request's identity, hence its tenant-scoped client, goes
+    with it)."""
+    pks = [keys.position_pk(tenant, scenario_id, version, shard) for shard in range(keys.POSITION_SHARDS)]
+    contexts = [contextvars.copy_context() for _ in pks]
     with ThreadPoolExecutor(max_workers=keys.POSITION_SHARDS) as pool:
-        counts = pool.map(
-            lambda shard: _count_shard(keys.position_pk(tenant, scenario_id, version, shard)), shards
-        )
+        counts = pool.map(lambda job: job[0].run(_count_shard, job[1]), zip(contexts, pks, strict=True))
     return sum(counts, Counter())
 
 

@@ -1,0 +1,1 @@
+"""Authentication: bearer tokens (JWT) verified by the API Gateway Lambda authorizer."""
