@@ -99,8 +99,11 @@ def parse_answer(spec: FieldSpec, text: str) -> Any | None:
         return text[:MAX_STRING_CHARS]
     if spec.type is FieldType.BOOLEAN:
         return yes_or_no(text)
-    found = {candidate.value for candidate in _candidates(spec, text, answering=True)}
-    return found.pop() if len(found) == 1 else None
+    found = _candidates(spec, text, answering=True)
+    values = {candidate.value for candidate in found}
+    if len(values) != 1 or any(candidate.someone_else for candidate in found):
+        return None  # none, several, or someone else's ("my son is 12")
+    return values.pop()
 
 
 # -- data: profile, session variables, a model's answer ---------------------------------------------
@@ -235,6 +238,7 @@ class _Candidate:
     value: Any
     confidence: float
     position: int  # index of its (first) token
+    someone_else: bool = False  # "my son is 12": never the value, and it makes an answer ambiguous
 
 
 def _resolve(candidates: list[_Candidate]) -> Extracted | None:
@@ -253,15 +257,13 @@ def _resolve(candidates: list[_Candidate]) -> Extracted | None:
 
 
 def _candidates(spec: FieldSpec, text: str, answering: bool) -> list[_Candidate]:
-    """Every value of the field's type in the text. In a conversation, values in a question
-    that asks ("is the age limit 18?") are not statements and are left out."""
+    """Every value of the field's type in the text, except values in a question that asks ("is
+    the age limit 18?"), which states nothing; in a conversation, someone else's are left out."""
     numeric = spec.type in (FieldType.INTEGER, FieldType.NUMBER)
     tokens = tokenize(spelled(text, answering) if numeric else text)
     found = _READERS[spec.type](spec, tokens, answering)
-    if answering:
-        return found
     asked = asking(tokens, lx.ASKING)
-    return [c for c in found if not asked[c.position]]
+    return [c for c in found if not asked[c.position] and (answering or not c.someone_else)]
 
 
 # -- numbers -----------------------------------------------------------------------------------------
@@ -271,8 +273,9 @@ def _numbers(spec: FieldSpec, tokens: list[Token], answering: bool) -> list[_Can
     found = []
     for reading in readings(tokens, field_words(spec), answering):
         value = _typed(spec, reading.value)
-        if value is not None and (answering or not reading.someone_else):
-            found.append(_Candidate(value, _number_confidence(reading), reading.position))
+        if value is not None:
+            confidence = _number_confidence(reading)
+            found.append(_Candidate(value, confidence, reading.position, reading.someone_else))
     return found
 
 
@@ -288,13 +291,32 @@ def spelled(text: str, answering: bool) -> str:
     ("I'm one of your best customers"); in an answer it is the number."""
     if not any(c.isalpha() for c in text):
         return text
-    return text2num().alpha2digit(text, _language(text), threshold=0 if answering else 3)
+    text = _SCALED.sub(r"\1", text)  # "5 hundred" stays 5 and a scale, not "5 100" (read as 5100)
+    language = _language(text)
+    if language is None and answering:  # "dix-sept": the language that reads the most of it
+        return _best_reading(text)
+    return text2num().alpha2digit(text, language or "en", threshold=0)
 
 
-def _language(text: str) -> str:
+_SCALED = re.compile(rf"(?<=\d)[ \u00a0]++({'|'.join(sorted(lx.SCALES, key=len, reverse=True))})\b", re.I)
+
+
+def _best_reading(text: str) -> str:
+    """The text as read by the language that leaves the fewest letters unread, if only one does."""
+    readings = {text2num().alpha2digit(text, lang, threshold=0) for lang in lx.LANGUAGE_MARKERS}
+    unread = {reading: sum(c.isalpha() for c in reading) for reading in readings}
+    fewest = min(unread.values())
+    best = [reading for reading, letters in unread.items() if letters == fewest]
+    return best[0] if len(best) == 1 else text
+
+
+def _language(text: str) -> str | None:
+    """The language whose function words the text uses most (English first among equals);
+    None when it uses none."""
     words = set(_YES_NO_WORD.findall(plain(text)))
     scores = {lang: len(words & markers) for lang, markers in lx.LANGUAGE_MARKERS.items()}
-    return max(scores, key=lambda lang: scores[lang])  # the first (English) among equals
+    best = max(scores, key=lambda lang: scores[lang])
+    return best if scores[best] else None
 
 
 # -- e-mail, phone, date -----------------------------------------------------------------------------
@@ -335,6 +357,8 @@ def _dates(spec: FieldSpec, tokens: list[Token], _: bool) -> list[_Candidate]:
     cues = lx.BIRTH_WORDS if words & lx.BIRTH_WORDS else frozenset()
     found = []
     for mention in dates_in(tokens):
+        if _near(tokens, mention.first, lx.DATE_BOUNDS, 2):  # after 3 June: a bound
+            continue
         confidence = _owned(spec, tokens, mention.first, cues, AMBIGUOUS)
         confidence = min(confidence, CONFIRM) if mention.ambiguous else confidence
         found.append(_Candidate(mention.value, confidence, mention.first))
@@ -344,12 +368,26 @@ def _dates(spec: FieldSpec, tokens: list[Token], _: bool) -> list[_Candidate]:
 def _owned(spec: FieldSpec, tokens: list[Token], i: int, cues: frozenset[str], fallback: float) -> float:
     """A formatted value's confidence: HINTED after one of the field's words or cues, AMBIGUOUS
     when the words before it make it someone else's ("your hotline", "my wife's address")."""
-    if _near(tokens, i, lx.NOT_THEIRS, _HINT_REACH):
-        return AMBIGUOUS
     field = field_words(spec)
+    if _near(tokens, i, lx.NOT_THEIRS, _HINT_REACH) or _the_thing_is(tokens, i, field):
+        return AMBIGUOUS
     if _near(tokens, i, field.hint_words | cues, _HINT_REACH) or _hint_phrase_before(tokens, i, field):
         return HINTED
     return fallback
+
+
+def _the_thing_is(tokens: list[Token], i: int, field: FieldWords) -> bool:
+    """ "the sender was promo@...", "the invoice date is 12/03/2024": the value of a thing the
+    field is not about (a word between "the" and "is" that is none of the field's)."""
+    j = i - 1 if i > 0 and tokens[i - 1].lower in _IS else i
+    named = [t.lower for t in tokens[max(0, j - 3) : j]]
+    if j == i or "the" not in named:
+        return False
+    nouns = named[named.index("the") + 1 :]
+    return not set(nouns) & lx.CURRENT and any(singular(word) not in field.hint_words for word in nouns)
+
+
+_IS = lx.words("is was are were : =")
 
 
 def _near(tokens: list[Token], i: int, words: frozenset[str], reach: int) -> bool:
@@ -379,9 +417,13 @@ def _enum_values(spec: FieldSpec, tokens: list[Token], _: bool) -> list[_Candida
         for i in range(len(words) - len(phrase) + 1):
             if not phrase or words[i : i + len(phrase)] != phrase or _negated(tokens, i):
                 continue
-            around = words[max(0, i - 3) : i] + words[i + len(phrase) : i + len(phrase) + 2]
-            confidence = HINTED if {singular(w) for w in around} & hints else AMBIGUOUS
+            around = {
+                singular(w) for w in words[max(0, i - 3) : i] + words[i + len(phrase) : i + len(phrase) + 2]
+            }
+            confidence = HINTED if around & hints else CONFIRM if around & lx.CHOICES else AMBIGUOUS
             found.append(_Candidate(value, confidence, i))
+    if len({c.value for c in found}) > 1:  # "I'm on bronze, I want silver": which one?
+        return [_Candidate(c.value, AMBIGUOUS, c.position) for c in found]
     return found
 
 
@@ -456,6 +498,6 @@ def _string_at(turn: str, tokens: list[Token], i: int) -> str | None:
         if token.kind is TokenKind.BREAK or token.lower in lx.NEGATIONS:
             break
         words.append(token)
-    if not words or words[0].lower in lx.ARTICLES or words[0].lower in lx.NEGATIONS or i >= len(tokens):
+    if not words or words[0].lower in lx.NOT_A_NAME or words[0].lower in lx.NEGATIONS:
         return None
     return turn[words[0].start : words[-1].end][:MAX_STRING_CHARS]

@@ -67,6 +67,15 @@ AGE_YEARS = words("year years yr yrs ans an jahre jahren años anni anos jaar")
 OLD = words("old alt oud")
 # Scale words multiply the number before them: 1.5k, 2 thousand, deux mille.
 SCALES = {"k": 1000, "thousand": 1000, "thousands": 1000, "grand": 1000, "mille": 1000, "mil": 1000}
+SCALES |= {
+    "hundred": 100,
+    "hundreds": 100,
+    "cent": 100,
+    "cents": 100,
+    "hundert": 100,
+    "cien": 100,
+    "cento": 100,
+}
 SCALES |= {"tausend": 1000, "mila": 1000, "million": 10**6, "millions": 10**6, "mio": 10**6}
 # A period after an amount ("2,500 a month", "per year", "/month") makes it a rate: each period
 # word, in any of the languages, with the English period it names.
@@ -116,22 +125,29 @@ YEAR_LEADS = words(
 
 # Before a number: it is a bound, not the value ("over 18", "less than 2,000").
 BOUNDS = words("over under above below least most than minimum maximum max min plus moins mehr über unter")
+# Before a number: it is a change, not the value ("I lost 5 kg", "an extra 200").
+DELTAS = words("lost lose losing gained gain gaining dropped extra additional another")
 # Before a number: an estimate, to be confirmed ("about 34", "~2,500").
 APPROXIMATE = words(
     "about around approximately approx roughly circa ca ~ nearly almost environ vers etwa ungefähr "
     "unos unas aproximadamente circa quasi cerca ongeveer"
 )
-NEGATIONS = words("not never no non nicht kein keine nie pas jamais nunca nada mai niet geen")
+NOT = words("not never nicht kein keine nie pas jamais nunca mai niet geen")  # "not 18", "no 43" is an answer
+NEGATIONS = NOT | words("no non nada")
 # Before a value: it is about someone else ("my son is 5", "my wife's email is ...").
 OTHERS = words(
     "son sons daughter daughters kid kids child children baby wife husband partner brother sister "
     "mother mom mum father dad parent parents grandma grandpa grandmother grandfather friend friends "
-    "boss colleague he she they his her their him them your you fils fille femme mari frère soeur "
+    "boss colleague he she they his her their him them your fils fille femme mari frère soeur "
     "sœur mère père sohn tochter frau mann bruder schwester mutter vater hijo hija esposa esposo "
     "hermano hermana madre padre figlio figlia moglie marito fratello sorella filho filha"
 )
 # Before a value: it is no longer true ("my old address", "my previous salary").
 STALE = words("old previous former ex ancien ancienne alte alten früher antiguo anterior vecchio")
+# Before a value: it is the current one ("the new one is ...").
+CURRENT = words("new current latest nouveau nouvelle neue neuer nuevo nueva nuovo nuova novo nieuwe")
+# Between numbers: they form a list ("3 and 5 years old", "2 or 3 boxes", "4, 6 and 9").
+LIST_JOINTS = words("and or to , & et ou und oder y o e")
 # Before a number, as its subject: a thing, not the customer ("the parcel weighs 3 kg", "it's 5").
 THINGS = words("the this that these those it it's its")
 # Before a value: the value is not the customer's own (someone else's, or no longer true).
@@ -160,21 +176,33 @@ CONNECTORS = words(
 )
 
 # Field words that relate a field to a unit kind (its name, label, hints or question).
-KIND_WORDS: dict[Kind, frozenset[str]] = {
-    Kind.AGE: words("age aged old âge alter edad età idade leeftijd"),
-    Kind.MONEY: words(
-        "income salary price budget amount cost rent spend spending pay paid earn earnings revenue "
-        "money fee loan deposit balance payment savings wage wages turnover revenu salaire gehalt "
-        "einkommen ingresos sueldo salario reddito stipendio renda"
+AGE_WORDS = words("age aged old âge alter edad età idade leeftijd")
+MEASURES: tuple[tuple[Kind, frozenset[str]], ...] = (
+    # Words that name what a number measures, in groups of synonyms (across the languages). A field
+    # whose words meet a group takes its kind ("income" makes a field about money) and its words as
+    # hints ("Mein Gehalt ist 3.200" for an income); a word of another group before a number names
+    # another measure ("my rent is 900" is no income, "my weight is 80" no age).
+    (Kind.AGE, AGE_WORDS),
+    (
+        Kind.MONEY,
+        words(
+            "income salary earn earns earned earning earnings wage wages revenue turnover revenu revenus "
+            "salaire gagne gehalt einkommen verdiene ingresos sueldo salario gano reddito stipendio "
+            "guadagno renda ganho salário inkomen"
+        ),
     ),
-    Kind.PERCENT: words("percent percentage rate share ratio"),
-    Kind.WEIGHT: words("weight weigh poids gewicht peso"),
-    Kind.LENGTH: words("distance height tall length commute"),
-    Kind.DURATION: words("duration long delay experience tenure"),
-    Kind.TIME: words("time hour appointment"),
-    Kind.ORDINAL: words("rank position place"),
-    Kind.YEAR: words("year born birth"),
-}
+    (Kind.MONEY, words("price cost costs fee fees total charge charged bill prix preis precio prezzo")),
+    (Kind.MONEY, words("budget spend spending")),
+    (Kind.MONEY, words("rent loyer miete alquiler affitto aluguel huur")),
+    (Kind.MONEY, words("savings balance deposit loan debt")),
+    (Kind.PERCENT, words("percent percentage rate share ratio")),
+    (Kind.WEIGHT, words("weight weigh weighs poids pèse gewicht wiege peso")),
+    (Kind.LENGTH, words("distance height tall length commute")),
+    (Kind.DURATION, words("duration delay experience tenure")),
+    (Kind.TIME, words("time appointment")),
+    (Kind.ORDINAL, words("rank position place")),
+    (Kind.YEAR, words("year born birth")),
+)
 # First words of a question that asks rather than tells ("is the age limit 18?", "what's the
 # difference between gold and silver?"); a request ("can I have the gold plan?") tells.
 ASKING = words(
@@ -192,9 +220,9 @@ QUESTION_NOISE = words(
 
 YES = words(
     "yes yeah yep yup yea ya sure ok okay correct right true affirmative absolutely definitely "
-    "indeed exactly oui ouais si sí sì ja jawohl genau claro sim certo esatto vale jep klopt"
+    "indeed exactly subscribe oui ouais si sí sì ja jawohl genau claro sim certo esatto vale jep klopt"
 )
-NO = words("no nope nah never false wrong incorrect negative non nein não nao nee niet nö")
+NO = words("no nope nah never false wrong incorrect negative non nein não nao nee niet nö stop unsubscribe")
 YES_PHRASES = ("no problem", "no worries", "why not", "of course", "go ahead", "that's it", "bien sûr")
 NO_PHRASES = ("of course not", "not at all", "absolutely not", "certainly not", "definitely not", "no way")
 UNSURE_PHRASES = (
@@ -233,12 +261,40 @@ ROLE_MAILBOXES = words(
 )
 # Before a phone number or e-mail address: it is ours or someone else's, not the customer's.
 NOT_THEIRS = NOT_CURRENT | words("your called dialed dialled wrote emailed cc hotline from fax")
+# Before a date: a bound, not the date ("deliver after 3 June", "not before 2025-06-01").
+DATE_BOUNDS = words(
+    "after before until till from since later earlier après avant jusqu nach vor bis después antes"
+)
+# Units of one kind written differently: a field that names one ("weight_kg", "in euros") takes
+# no other ("165 lbs", "$1,200").
+SAME_UNIT: dict[str, str] = {}
+for _unit, _names in {
+    "eur": "€ eur euro euros",
+    "usd": "$ usd dollar dollars bucks",
+    "gbp": "£ gbp pound pounds quid",
+    "chf": "chf franc francs",
+    "kg": "kg kgs kilo kilos kilogram kilograms kilogramme kilogrammes",
+    "lb": "lb lbs",
+    "g": "g gr gram grams gramme grammes",
+    "km": "km kms kilometer kilometers kilometre kilometres",
+    "mi": "mi mile miles",
+    "m": "m meter meters metre metres",
+    "cm": "cm centimeter centimeters centimetre centimetres",
+    "ft": "ft feet foot",
+}.items():
+    SAME_UNIT |= dict.fromkeys(_names.split(), _unit)
 # Words that make a field an identifier ("order_number"): only then is "order 12345" its value.
 IDENTIFIERS = words("number id no nr ref reference code")
 # After a unit: what the quantity is of ("2 kg of coffee", "3 boxes of 12").
 OF = words("of de di von du des")
-# Before a string value: a description, not a name ("I live in a small flat").
-ARTICLES = words("a an the my our some un une le la les ein eine einen el una uno il lo")
+# Before a string value: a description, not a name ("I live in a small flat", "my name is on
+# the order").
+NOT_A_NAME = words(
+    "a an the my our some on in at for with from to of by un une le la les ein eine einen el una uno il lo "
+    "sur dans auf"
+)
+# Before an enum value: a choice, to be confirmed ("upgrade me to gold").
+CHOICES = words("want like choose chose pick take prefer upgrade downgrade switch change go")
 # Words that say a field is a phone number / e-mail / birth date (hints the operator need not write).
 PHONE_WORDS = words(
     "phone mobile cell tel telephone whatsapp call reach text number portable handy móvil telefono "
@@ -246,10 +302,16 @@ PHONE_WORDS = words(
 )
 EMAIL_WORDS = words("email e-mail mail address courriel")
 BIRTH_WORDS = words(
+    "geburtsdatum naissance nacimiento nascita nascimento geboortedatum "
     "born birthday birth dob né née geboren geburtstag nacido nací cumpleaños nato nascido nasci"
 )
 
 
+IRREGULAR = {"children": "child", "people": "person", "feet": "foot", "men": "man", "women": "woman"}
+
+
 def singular(word: str) -> str:
     """Crude English singular, enough to relate "kids" to "kid" and "minutes" to "minute"."""
+    if word in IRREGULAR:
+        return IRREGULAR[word]
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word

@@ -25,6 +25,7 @@ from scenario_migration.domain.tokens import Token, TokenKind, glued, plain
 
 _WINDOW = 5  # tokens looked back for someone else's statement ("my son is 5")
 _MAX_CONNECTORS = 3  # tokens allowed between a hint and its value ("age: is 34")
+_MAX_LISTED = 5  # numbers followed along a list for their shared unit ("4, 6 and 9 years old")
 _CURRENCY_MARKS = frozenset("€$£¥₹")
 _CLAUSE_JOINTS = lx.words("and but while whereas et mais und aber y pero e ma en maar")
 _SOMEONE_ELSE_STOPS = {TokenKind.BREAK, TokenKind.NUMBER}
@@ -76,6 +77,8 @@ class FieldWords:
 
 
 def field_words(spec: FieldSpec) -> FieldWords:
+    """What the field is about: its words, its hints (with the synonyms of its measure, in every
+    language: "Gehalt" for an income) and the kinds of units related to it."""
     name = spec.name.replace("_", " ").lower().split()
     phrases = [plain(hint).split() for hint in spec.extraction_hints]
     phrases += [[word] for word in name if word not in lx.QUESTION_NOISE | lx.NAME_NOISE]
@@ -83,14 +86,15 @@ def field_words(spec: FieldSpec) -> FieldWords:
     question = [w.strip("?.,:;!()").lower() for w in (spec.question or "").split()]
     everything = {w for phrase in phrases for w in phrase} | set(question) | set(name)
     words = frozenset(singular(w) for w in everything if w and w not in lx.QUESTION_NOISE)
-    kinds = {kind for kind, vocabulary in lx.KIND_WORDS.items() if words & vocabulary}
-    if any(" ".join(p) in ("years old", "how old") for p in phrases):
-        kinds.add(Kind.AGE)
-    if Kind.MONEY in kinds:
-        kinds.add(Kind.RATE)
-    if Kind.AGE in kinds:  # "years" is the age kind's own word: "for 5 years" stays a duration
-        words -= lx.AGE_YEARS | lx.OLD
-    return FieldWords(words, tuple(tuple(p) for p in phrases if p), frozenset(kinds))
+    if words & lx.AGE_WORDS or any(" ".join(p) in ("years old", "how old") for p in phrases):
+        words = (words - lx.AGE_YEARS - lx.OLD) | {"age"}  # "for 5 years" stays a duration
+    measures = [(kind, group) for kind, group in lx.MEASURES if words & {singular(w) for w in group}]
+    kinds = {kind for kind, _ in measures} | (
+        {Kind.RATE} if any(k is Kind.MONEY for k, _ in measures) else set()
+    )
+    synonyms = frozenset(word for _, group in measures for word in group) - lx.OLD
+    hints = [tuple(p) for p in phrases if p] + [(word,) for word in sorted(synonyms)]
+    return FieldWords(words | synonyms, tuple(dict.fromkeys(hints)), frozenset(kinds))
 
 
 def readings(tokens: list[Token], field: FieldWords, answering: bool) -> list[Reading]:
@@ -117,11 +121,14 @@ class _Site:
 
     def reading(self) -> Reading | None:
         value = self.tokens[self.i].value
-        before = _Before.read(self.tokens, self.i)
+        before = _Before.read(self.tokens, self.i, self.field)
         bound_after = self.i + 1 < len(self.tokens) and self.tokens[self.i + 1].text == "+"  # 18+
         if value is None or before.negated or before.bound or bound_after:
             return None
         after = _after(self.tokens, self.i)
+        listed = _listed(self.tokens, self.i)
+        if listed is not None and after.unit is None:  # "3 and 5 years old": 3 is in years too
+            after.unit = _after(self.tokens, listed).unit
         value = value * after.scale + (Decimal("0.5") if after.half else 0)
         value = -value if before.minus else value
         unit = self.age_or_duration(after, before)
@@ -130,10 +137,15 @@ class _Site:
             label = None  # "order 3 boxes": a verb; an identifier has no unit ("order 12345 is late")
         attachments = [a for a in (label, unit, after.rate) if a is not None]
         tie = self.tie(before, attachments, after.end)
+        if tie > Tie.BARE and (listed is not None or _listed_after(self.tokens, self.i)):
+            tie = Tie.BARE  # one of several numbers ("4, 6 and 9"): no single value
         return Reading(value, tie, before.approximate, before.someone_else, self.i)
 
     def tie(self, before: "_Before", attachments: list[Attachment], end: int) -> Tie:
-        if not all(_related(a, self.field) for a in attachments) or self.quantity_of_another(end):
+        unit = next((a for a in attachments if a.kind is Kind.NOUN), None)
+        if not all(_related(a, self.field) for a in attachments) or self.quantity_of_another(end, unit):
+            return Tie.FOREIGN
+        if _named_otherwise(self.tokens, self.i, self.field):
             return Tie.FOREIGN
         if self.hinted(end):
             return Tie.HINTED
@@ -150,7 +162,7 @@ class _Site:
         after = _hinted_after(tokens, self.i + 1, field) or _hinted_after(tokens, end, field)
         return after or _hinted_before(tokens, self.i, field)
 
-    def quantity_of_another(self, end: int) -> bool:
+    def quantity_of_another(self, end: int, unit: Attachment | None) -> bool:
         """Whether the number and its unit count something the field is not about: "2 kg of
         coffee", "2 kids bikes" (a plural noun right after the unit makes the unit a modifier)."""
         if end == self.i + 1:
@@ -159,6 +171,8 @@ class _Site:
         head = self.word(end + 1) if of else self.word(end)
         plural = len(head) > 3 and head.endswith("s") and not head.endswith("ss")
         if not head or head in lx.FREE_AFTER or head in lx.CONNECTORS or head in lx.UNITS[Kind.TIME]:
+            return False
+        if of and unit is not None and _matches(unit.word, self.field.words):  # 12 boxes of wine
             return False
         return (of or plural) and not _matches(head, self.field.words)
 
@@ -185,10 +199,24 @@ def _related(attachment: Attachment, field: FieldWords) -> bool:
     amount unless the field names another period ("a year" for a monthly income)."""
     if attachment.kind is Kind.RATE:
         periods = {_period(w) for w in field.words} - {None}
-        return Kind.RATE in field.kinds and (not periods or attachment.word in periods)
+        other_period = attachment.word in lx.PERIOD_OF.values() and periods and attachment.word not in periods
+        return Kind.RATE in field.kinds and not other_period
     if attachment.kind is Kind.REFERENCE:  # "box 12" names a box; only an identifier field wants it
         return bool(field.words & lx.IDENTIFIERS) and _matches(attachment.word, field.words)
+    if _other_unit(attachment.word, field):
+        return False
     return attachment.kind in field.kinds or _matches(attachment.word, field.words)
+
+
+def _other_unit(word: str, field: FieldWords) -> bool:
+    """Whether the field names a unit of the same kind and this is another: "165 lbs" for a
+    weight in kg, "$1,200" for a budget in euros."""
+    unit = lx.SAME_UNIT.get(word)
+    if unit is None:
+        return False
+    kind = next(k for k, units in lx.UNITS.items() if word in units)
+    named = {lx.SAME_UNIT[w] for w in field.words if w in lx.SAME_UNIT and w in lx.UNITS[kind]}
+    return bool(named) and unit not in named
 
 
 def _matches(word: str, vocabulary: frozenset[str]) -> bool:
@@ -215,17 +243,17 @@ class _Before:
     someone_else: bool = False
 
     @classmethod
-    def read(cls, tokens: list[Token], i: int) -> "_Before":
+    def read(cls, tokens: list[Token], i: int, field: FieldWords) -> "_Before":
         words = _words_before(tokens, i, 2)
         first = next((w for w in words if w not in lx.APPROXIMATE and w != "even"), "")
         previous = tokens[i - 1] if i > 0 else None
         return cls(
-            negated=first in lx.NEGATIONS,
-            bound=any(w in lx.BOUNDS for w in words),
+            negated=first in lx.NOT,
+            bound=any(w in lx.BOUNDS or w in lx.DELTAS for w in words),
             approximate=any(w in lx.APPROXIMATE for w in words),
             minus=previous is not None and previous.text == "-" and glued(previous, tokens[i]),
             self_cue=_self_cue(tokens, i),
-            someone_else=_someone_else(tokens, i),
+            someone_else=_someone_else(tokens, i, field),
         )
 
 
@@ -246,12 +274,14 @@ def _self_cue(tokens: list[Token], i: int) -> bool:
     return words[0] in lx.SELF or (len(words) > 1 and (words[1], words[0]) in lx.SELF_PAIRS)
 
 
-def _someone_else(tokens: list[Token], i: int) -> bool:
+def _someone_else(tokens: list[Token], i: int, field: FieldWords) -> bool:
+    """Whether the clause before the number is about someone or something else ("my son is 5",
+    "my old salary was", "the parcel weighs"); the field's own words do not count ("kids: 2")."""
     for j in range(i - 1, max(-1, i - 1 - _WINDOW), -1):
         if tokens[j].kind in _SOMEONE_ELSE_STOPS or tokens[j].lower in _CLAUSE_JOINTS:
             return False
         word = tokens[j].lower.removesuffix("'s")
-        if word in lx.NOT_CURRENT or word in lx.THINGS:
+        if (word in lx.NOT_CURRENT or word in lx.THINGS) and not _matches(word, field.words):
             return True
     return False
 
@@ -279,6 +309,22 @@ _WORD_LABELS = (
     (frozenset(lx.MONTHS), Kind.DATE),
     (lx.AGE_VERBS, Kind.AGE),
 )
+
+
+def _named_otherwise(tokens: list[Token], i: int, field: FieldWords) -> bool:
+    """Whether the words before the number name another measure: "my rent is 900" for an
+    income, "the price is 1,299" for a budget, "my weight is 80" for an age."""
+    j = i - 1
+    for _ in range(_MAX_CONNECTORS + 1):
+        if j < 0 or tokens[j].kind not in (TokenKind.WORD, TokenKind.MARK):
+            return False
+        word = tokens[j].lower
+        if any(word in group for _, group in lx.MEASURES):
+            return not _matches(word, field.words)
+        if word not in lx.CONNECTORS and word not in lx.APPROXIMATE:
+            return False
+        j -= 1
+    return False
 
 
 def _hinted_before(tokens: list[Token], i: int, field: FieldWords) -> bool:
@@ -398,6 +444,27 @@ _MARK_UNITS = {
 def _period(word: str) -> str | None:
     """The English period a word names ("mois" is "month", "yearly" is "year"), if any."""
     return lx.PERIOD_OF.get(word) or lx.PERIOD_OF.get(singular(word))
+
+
+def _listed(tokens: list[Token], i: int) -> int | None:
+    """The last number of the list number i begins or continues ("3 and 5", "4, 6 and 9"), if any."""
+    last = None
+    for _ in range(_MAX_LISTED):
+        j = i + 2
+        if (
+            j >= len(tokens)
+            or tokens[i + 1].lower not in lx.LIST_JOINTS
+            or tokens[j].kind is not TokenKind.NUMBER
+        ):
+            break
+        last = i = j
+    return last
+
+
+def _listed_after(tokens: list[Token], i: int) -> bool:
+    """Whether number i comes after another in a list ("3 and 5": 5)."""
+    joint = tokens[i - 1].lower if i >= 2 else ""
+    return joint in lx.LIST_JOINTS and tokens[i - 2].kind is TokenKind.NUMBER
 
 
 def _word(tokens: list[Token], j: int) -> str:
