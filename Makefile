@@ -61,6 +61,7 @@ bench: $(STAMP) dynamodb-local
 	$(PY) bench/cel_libraries.py
 	$(PY) bench/fanout.py
 	$(PY) bench/jit.py
+	$(PY) bench/extraction.py
 
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py
