@@ -21,7 +21,7 @@ MIN_PRECISION = 0.98
 RECALL_FLOORS = {
     "integer": (0.65, 0.90),
     "number": (0.75, 0.90),
-    "email": (0.75, 0.90),
+    "email": (0.75, 0.85),
     "phone": (0.80, 0.95),
     "date": (0.75, 0.85),
     "enum": (0.55, 0.65),

@@ -502,9 +502,10 @@ _STRING_LEADS = lx.words("called named in at from")  # a hint that ends with one
 def _string_at(turn: str, tokens: list[Token], i: int) -> str | None:
     """The words from token i to the end of the clause (six at most), as written; none when it
     starts with an article or a negation: a description ("a small flat"), not a name."""
-    words = []
+    words: list[Token] = []
     for token in tokens[i : i + 6]:
-        if token.kind is TokenKind.BREAK or token.lower in lx.NEGATIONS:
+        title = token.text == "." and words and words[-1].lower in lx.TITLES  # Dr. Ana Costa
+        if (token.kind is TokenKind.BREAK and not title) or token.lower in lx.NEGATIONS:
             break
         words.append(token)
     if not words or words[0].lower in lx.NOT_A_NAME or words[0].lower in lx.NEGATIONS:

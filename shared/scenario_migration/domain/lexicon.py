@@ -124,13 +124,16 @@ YEAR_LEADS = words(
 )
 
 # Before a number: it is a bound, not the value ("over 18", "less than 2,000").
-BOUNDS = words("over under above below least most than minimum maximum max min plus moins mehr über unter")
+BOUNDS = words(
+    "over under above below least most than minimum maximum max min plus moins mehr über unter almost nearly "
+    "presque fast casi quase bijna"
+)
 # Before a number: it is a change, not the value ("I lost 5 kg", "an extra 200").
 DELTAS = words("lost lose losing gained gain gaining dropped extra additional another")
 # Before a number: an estimate, to be confirmed ("about 34", "~2,500").
 APPROXIMATE = words(
-    "about around approximately approx roughly circa ca ~ nearly almost environ vers etwa ungefähr "
-    "unos unas aproximadamente circa quasi cerca ongeveer"
+    "about around approximately approx roughly circa ca ~ environ vers etwa ungefähr unos unas "
+    "aproximadamente circa cerca ongeveer"
 )
 NOT = words("not never nicht kein keine nie pas jamais nunca mai niet geen")  # "not 18", "no 43" is an answer
 NEGATIONS = NOT | words("no non nada")
@@ -287,6 +290,8 @@ for _unit, _names in {
 IDENTIFIERS = words("number id no nr ref reference code")
 # After a unit: what the quantity is of ("2 kg of coffee", "3 boxes of 12").
 OF = words("of de di von du des")
+# Titles written with a full stop inside a name ("Dr. Ana Costa").
+TITLES = words("dr mr mrs ms mme mlle prof sr sra jr st")
 # Before a string value: a description, not a name ("I live in a small flat", "my name is on
 # the order").
 NOT_A_NAME = words(

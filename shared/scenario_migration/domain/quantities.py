@@ -211,12 +211,14 @@ def _related(attachment: Attachment, field: FieldWords) -> bool:
 def _other_unit(word: str, field: FieldWords) -> bool:
     """Whether the field names a unit of the same kind and this is another: "165 lbs" for a
     weight in kg, "$1,200" for a budget in euros."""
-    unit = lx.SAME_UNIT.get(word)
-    if unit is None:
+    kind = next((k for k in _MEASURED if word in lx.UNITS[k]), None)
+    if kind is None:
         return False
-    kind = next(k for k, units in lx.UNITS.items() if word in units)
-    named = {lx.SAME_UNIT[w] for w in field.words if w in lx.SAME_UNIT and w in lx.UNITS[kind]}
-    return bool(named) and unit not in named
+    named = {lx.SAME_UNIT.get(w, w) for w in field.words if w in lx.UNITS[kind]}
+    return bool(named) and lx.SAME_UNIT.get(word, word) not in named
+
+
+_MEASURED = (Kind.MONEY, Kind.WEIGHT, Kind.LENGTH)  # kinds whose units a field may name
 
 
 def _matches(word: str, vocabulary: frozenset[str]) -> bool:
