@@ -150,12 +150,15 @@ def _text_value(spec: FieldSpec, text: str) -> Any | None:
     if spec.type is FieldType.STRING:
         return text[:MAX_STRING_CHARS] or None
     if spec.type is FieldType.BOOLEAN:
-        return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower())
+        return _BOOLEAN_DATA.get(text.lower())
     if spec.type is FieldType.ENUM:
         return next((v for v in spec.values or [] if v.lower() == text.lower()), None)
     if spec.type is FieldType.EMAIL:
         return email_address(text)
     return phone_number(text)
+
+
+_BOOLEAN_DATA = {"true": True, "yes": True, "false": False, "no": False}
 
 
 def _typed(spec: FieldSpec, number: Decimal) -> int | float | None:

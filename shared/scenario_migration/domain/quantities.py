@@ -8,10 +8,18 @@ defence against invented values, and it errs on the side of caution: any word af
 that is not small talk ("and", "now", "thanks", see lexicon.FREE_AFTER) attaches the number to
 it. What a field is about comes from its name, label, hints and question (`FieldWords`).
 
-The others, from firmest to weakest (`Tie`): next to one of the field's hints ("my age is 34",
-"34 years old", "I earn 2,500"), or an age unit for an age-like field; a unit or label related to
-the field ("€2,500" for an income); "I'm 34" for an age-like field; a bare number. Numbers after
-a negation ("not 18") or a bound ("over 18", "less than 2,000") are not values at all.
+Also foreign: a number named as another measure ("my rent is 900" for an income), in another
+unit than the one the field names ("165 lbs" for a weight in kg, "a year" for a monthly income),
+or counting something else ("2 kg of coffee", "2 kids bikes"). Numbers after a negation ("not
+18"), a bound ("over 18", "almost 40", "18+") or a change ("I lost 5 kg") are not values at all.
+
+The others, from firmest to weakest (`Tie`): next to one of the field's hints or their synonyms
+("my age is 34", "34 years old", "I earn 2,500", "mein Gehalt ist 3.200"), or an age unit for an
+age-like field; a unit or label related to the field ("80 kg" for a weight); "I'm 34" for an
+age-like field; a bare number (a bare amount of money too: it is usually a price). One of several
+numbers in a list ("3 and 5", "4, 6 and 9") is bare whatever its neighbours, and takes the unit
+of the last ("3 and 5 years old"). `someone_else` marks a number about someone or something else
+("my son is 5", "my old salary", "the parcel weighs"), which extraction leaves out.
 """
 
 from dataclasses import dataclass
