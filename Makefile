@@ -72,6 +72,7 @@ bench: $(STAMP) dynamodb-local
 	$(PY) bench/fanout.py
 	$(PY) bench/jit.py
 	$(PY) bench/abac.py
+	$(PY) bench/extraction.py
 
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py

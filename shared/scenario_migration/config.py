@@ -50,7 +50,8 @@ class GapFillConfig(_Section):
     extraction_enabled: bool
     extraction_confidence_threshold: Probability
     confirmation_threshold: Probability
-    max_conversation_turns: Annotated[int, Field(ge=0, le=1000)]
+    # At most what the rule extractor reads (domain/extraction.py MAX_TURNS, a test keeps them equal).
+    max_conversation_turns: Annotated[int, Field(ge=0, le=20)]
     max_reasks: Annotated[int, Field(ge=0, le=10)]
     # Who reads field values out of the conversation: "rules" (deterministic, no I/O) or
     # "bedrock" (Amazon Bedrock's Converse API with `bedrock_model_id`; answers are validated

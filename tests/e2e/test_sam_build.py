@@ -57,3 +57,20 @@ def test_the_layer_carries_the_configuration_file() -> None:
 def test_the_layer_carries_the_api_document() -> None:
     packaged = BUILD / "CoreLayer" / "python" / "scenario_migration" / "openapi.json"
     assert packaged.read_text() == (ROOT / "docs" / "openapi.json").read_text()
+
+
+def test_the_layer_carries_the_parsers_extraction_imports_on_first_use() -> None:
+    """text2num and libphonenumber are imported only when a field of their type is read: a
+    handler's import cannot show that they were packaged, this does."""
+    probe = (
+        f"import sys; sys.path[:0] = [{str(BUILD / 'CoreLayer' / 'python')!r}]\n"
+        "from scenario_migration.domain.extraction import parse_answer\n"
+        "from scenario_migration.domain.scenario import FieldSpec\n"
+        "print(parse_answer(FieldSpec(name='n', type='integer'), 'seventeen'),"
+        " parse_answer(FieldSpec(name='p', type='phone'), '+33 6 12 34 56 78'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, cwd=BUILD, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["17", "+33612345678"]

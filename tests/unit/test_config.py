@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from scenario_migration.config import ConfigError, MigrationSettings, load_settings
+from scenario_migration.config import ConfigError, GapFillConfig, MigrationSettings, load_settings
+from scenario_migration.domain import extraction
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_KEYS = {
@@ -109,3 +110,8 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValueError, match="frozen"):
         load_settings().enabled = False  # type: ignore[misc]
     assert MigrationSettings.model_config["frozen"]
+
+
+def test_max_conversation_turns_is_bounded_by_what_extraction_reads() -> None:
+    bound = GapFillConfig.model_fields["max_conversation_turns"].metadata
+    assert any(getattr(m, "le", None) == extraction.MAX_TURNS for m in bound)

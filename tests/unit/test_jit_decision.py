@@ -114,7 +114,7 @@ def test_clean_graft_teleports_silently_to_the_anchor() -> None:
 
 @pytest.mark.parametrize(
     ("profile", "conversation", "source"),
-    [({"age": 40}, [], "profile"), ({}, ["I'm 34"], "conversation")],
+    [({"age": 40}, [], "profile"), ({}, ["I'm 34 years old"], "conversation")],
 )
 def test_gap_fill_is_silent_when_the_field_is_known(profile: dict, conversation: list, source: str) -> None:
     d = run(situation(V1, GAP, "checkout", profile=profile, conversation=conversation))
@@ -157,7 +157,7 @@ def test_gap_fill_asks_then_completes_with_the_answer() -> None:
 def test_unusable_answers_are_asked_again_at_most_max_reasks_times() -> None:
     d = run(situation(V1, GAP, "checkout"))
     outcomes = []
-    for answer in ["thirty-four", "no idea", "dunno"]:
+    for answer in ["I'd rather not say", "no idea", "dunno"]:
         d = run(situation(V1, GAP, "checkout", pending=d.pending, message=answer))
         outcomes.append(d.outcome)
     assert outcomes == [Outcome.NEEDS_INPUT, Outcome.NEEDS_INPUT, Outcome.KEPT]
@@ -351,9 +351,9 @@ def test_extraction_disabled_asks_instead() -> None:
 
 def test_max_conversation_turns_limits_what_extraction_reads() -> None:
     settings = load_settings(gap_fill={**load_settings().gap_fill.model_dump(), "max_conversation_turns": 1})
-    d = run(situation(V1, GAP, "checkout", conversation=["I'm 34", "thanks"], settings=settings))
+    d = run(situation(V1, GAP, "checkout", conversation=["I'm 34 years old", "thanks"], settings=settings))
     assert d.outcome == Outcome.NEEDS_INPUT
-    d = run(situation(V1, GAP, "checkout", conversation=["I'm 34", "thanks"]))
+    d = run(situation(V1, GAP, "checkout", conversation=["I'm 34 years old", "thanks"]))
     assert d.outcome == Outcome.MIGRATED
 
 
