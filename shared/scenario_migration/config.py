@@ -44,6 +44,14 @@ class DeploymentConfig(_Section):
     require_approval: bool
     # Items each plan's counters are spread over (one DynamoDB item takes ~1,000 writes/s).
     counter_shards: Annotated[int, Field(ge=1, le=1000)]
+    # Ranges of step hashes each index shard is marked in: units = 8 shards x this (1 to 16).
+    marking_ranges: Annotated[int, Field(ge=1, le=16)]
+
+    @model_validator(mode="after")
+    def _ranges_split_the_hex_digits(self) -> Self:
+        if 16 % self.marking_ranges:
+            raise ValueError("marking_ranges must divide the 16 hex digits: 1, 2, 4, 8 or 16")
+        return self
 
 
 class GapFillConfig(_Section):

@@ -147,4 +147,4 @@ def walk(operator: Caller, approver: Caller, runtime: Caller, queue_url: str, re
     with running("RetentionFunction"):
         from scenario_migration.services import retention  # noqa: PLC0415
 
-        retention.run(now=utcnow() + timedelta(days=400), items_per_run=100_000)
+        retention.run(now=utcnow() + timedelta(days=400), page_items=100_000)

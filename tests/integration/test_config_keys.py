@@ -14,6 +14,7 @@ from scenario_migration.config import get_settings
 from scenario_migration.domain.extraction import RuleExtractor
 from scenario_migration.services import jit as jit_service
 from scenario_migration.services import retention
+from scenario_migration.store import dynamodb, keys
 from tests.bedrock_stubs import MODEL, converse_answer, runtime_client
 from tests.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
 from tests.integration.harness import Api, drain, invoke_jit, propose, register, world
@@ -136,12 +137,12 @@ def test_plan_retention_days(api: Api, configure: Callable[..., None]) -> None:
     pending = plan_for(api, V2_GAP, approve=False)
     later = datetime.now(UTC) + timedelta(days=5)
     configure(retention__plan_retention_days="30")
-    retention.run(now=later, items_per_run=100_000)
+    retention.run(now=later, page_items=100_000)
     assert api.get(f"/api/v1/migration-plans/{pending['id']}").body["status"] == "pending"
     configure(retention__plan_retention_days="3")
-    retention.run(now=later, items_per_run=100_000)
+    retention.run(now=later, page_items=100_000)
     assert api.get(f"/api/v1/migration-plans/{pending['id']}").body["status"] == "expired"
-    retention.run(now=later + timedelta(days=4), items_per_run=100_000)
+    retention.run(now=later + timedelta(days=4), page_items=100_000)
     assert api.get(f"/api/v1/migration-plans/{pending['id']}").status == 404  # terminal and old: deleted
 
 
@@ -151,13 +152,13 @@ def test_version_retention_days(
     world(api, queue_url, V1, V2_DOWNSTREAM, {"live": report("checkout")})
     later = datetime.now(UTC) + timedelta(days=10)
     configure(retention__version_retention_days="30")
-    retention.run(now=later, items_per_run=100_000)
+    retention.run(now=later, page_items=100_000)
     assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 200
     configure(retention__version_retention_days="7")
-    retention.run(now=later, items_per_run=100_000)
+    retention.run(now=later, page_items=100_000)
     assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 200  # a live session is on it
     assert jit(tenant, "live")["outcome"] == "migrated"
-    retention.run(now=later, items_per_run=100_000)
+    retention.run(now=later, page_items=100_000)
     assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 404  # unused and old: gone
     assert api.get("/api/v1/scenarios/order-flow/versions/2").status == 200  # active: never deleted
 
@@ -206,3 +207,59 @@ def test_extractor_keys(
     stub.add_client_error("converse", "ThrottlingException", "slow down", http_status_code=429)
     asked = jit(tenant, "throttled", **said)  # never a crash: the customer is asked
     assert asked["outcome"] == "needs_input" and asked["questions"][0]["field"] == "age"
+
+
+def test_counter_shards(
+    api: Api, tenant: str, queue_url: str, configure: Callable[..., None], local_aws: dict
+) -> None:
+    """The counters of a plan spread over `counter_shards` items, and still add up."""
+    sessions = {f"s{i}": report("checkout") for i in range(12)}
+    configure(deployment__counter_shards="1")
+    one = plan_for(api, V2_DOWNSTREAM, sessions)
+    assert api.post(f"/api/v1/migration-plans/{one['id']}/deploy").status == 202
+    drain(queue_url)
+    configure(deployment__counter_shards="64")
+    for session_id in sessions:
+        assert jit(tenant, session_id)["outcome"] == "migrated"
+    items = _counter_items(local_aws["PlansTable"], tenant, one["id"])
+    assert 1 < len(items) <= 13  # the fan-out's page commits in one shard, 12 migrations in up to 12
+    status = api.get(f"/api/v1/migration-plans/{one['id']}/deployment-status").body
+    assert (status["sessions_marked"], status["migrations_applied"], status["migrations_pending"]) == (
+        12,
+        12,
+        0,
+    )
+
+
+def _counter_items(table: str, tenant: str, plan_id: str) -> list[dict]:
+    response = dynamodb.client().query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+        ExpressionAttributeValues={":pk": {"S": keys.plan_pk(tenant, plan_id)}, ":c": {"S": "COUNTERS#"}},
+    )
+    return response["Items"]
+
+
+def test_marking_ranges(api: Api, queue_url: str, configure: Callable[..., None]) -> None:
+    plan = plan_for(api, V2_DOWNSTREAM, {"a": report("checkout"), "b": report("welcome")})
+    configure(deployment__marking_ranges="1")
+    deployed = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").body
+    assert deployed["work_units"] == keys.POSITION_SHARDS
+    assert len([r for event in drain(queue_url) for r in event["Records"]]) == keys.POSITION_SHARDS
+    assert api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body["sessions_marked"] == 2
+
+
+def test_personal_data_expiry(
+    api: Api, tenant: str, queue_url: str, configure: Callable[..., None], local_aws: dict
+) -> None:
+    world(api, queue_url, V1, V2_DOWNSTREAM, {"a": report("checkout")})
+    configure(retention__audit_record_days="2", retention__closed_session_days="3")
+    assert jit(tenant, "a")["outcome"] == "migrated"
+    record = api.get("/api/v1/sessions/a/migrations").body["migrations"][0]
+    assert abs(record["expires_at"] - (datetime.now(UTC) + timedelta(days=2)).timestamp()) < 120
+    assert api.put("/api/v1/sessions/a", report("confirm", version=2, status="closed")).status == 200
+    stored = dynamodb.client().get_item(
+        TableName=local_aws["SessionsTable"],
+        Key={"pk": {"S": keys.session_pk(tenant, "a")}, "sk": {"S": keys.SESSION_SK}},
+    )["Item"]
+    assert abs(int(stored["expires_at"]["N"]) - (datetime.now(UTC) + timedelta(days=3)).timestamp()) < 120

@@ -13,10 +13,11 @@ from botocore.awsrequest import AWSResponse
 
 from local_run.functions import LambdaContext
 from local_run.poller import sqs_event
+from scenario_migration.config import get_settings
 from scenario_migration.services import deployments
 from scenario_migration.store import dynamodb, keys, work_queue
 from tests import faults
-from tests.documents import V1, V2_DOWNSTREAM, report
+from tests.documents import V1, V2_DOWNSTREAM, order_flow, report, step
 from tests.integration import harness
 from tests.integration.harness import Api, approve, deploy, drain, propose, register
 
@@ -81,7 +82,9 @@ def test_every_message_delivered_twice(api: Api, queue_url: str, monkeypatch: py
     plan = setup_plan(api, sessions)
     original = work_queue.send
     monkeypatch.setattr(
-        work_queue, "send", lambda messages: original([m for m in messages for _ in range(2)])
+        work_queue,
+        "send",
+        lambda tenant, messages, **kw: original(tenant, [m for m in messages for _ in range(2)], **kw),
     )
     deploy(api, plan)
     drain(queue_url)
@@ -188,9 +191,8 @@ def test_two_workers_on_the_same_unit_at_once(api: Api, queue_url: str) -> None:
     sessions = spread(12, ("checkout",))
     plan = setup_plan(api, sessions)
     deploy(api, plan)
-    expand = json.loads(_all_messages(queue_url)[0]["Body"])
-    deployments.expand(expand["tenant"], expand["plan_id"], 0)
     units = [json.loads(m["Body"]) for m in _all_messages(queue_url)]
+    assert len(units) == deployments.unit_count()
     for unit in units:  # every unit's first page, processed twice concurrently
         threads = [threading.Thread(target=deployments.handle, args=(unit,)) for _ in range(2)]
         for t in threads:
@@ -226,7 +228,7 @@ def test_jit_applications_while_marking(api: Api, queue_url: str, tenant: str) -
 
     drain(queue_url, on_event=customer_writes)
     status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
-    fanout_marked = {s for s, m in markers(api, list(sessions), plan["id"]).items() if m.get("page_id")}
+    fanout_marked = {s for s, m in markers(api, list(sessions), plan["id"]).items() if m.get("marked_at")}
     assert migrated and status["sessions_marked"] == len(fanout_marked)
     for session_id in set(sessions) - set(migrated):
         assert session_id in fanout_marked  # still on V1: marked exactly once
@@ -286,7 +288,7 @@ def test_cancel_unmarks_sessions_not_yet_migrated(api: Api, queue_url: str, tena
 def test_deploy_rules(api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     plan = setup_plan(api, spread(3))
     url = f"/api/v1/migration-plans/{plan['id']}/deploy"
-    assert deploy(api, plan)["work_units"] == 3 * keys.POSITION_SHARDS
+    assert deploy(api, plan)["work_units"] == keys.POSITION_SHARDS * get_settings().deployment.marking_ranges
     again = api.post(url)
     assert again.status == 409 and again.body["error"]["details"]["status"] in ("deploying", "deployed")
     assert api.get("/api/v1/scenarios/order-flow").body["version"] == 2
@@ -301,12 +303,12 @@ def test_a_poison_message_fails_alone_in_its_batch(api: Api, queue_url: str) -> 
     plan = setup_plan(api, sessions)
     deploy(api, plan)
     sqs = boto3.client("sqs")
-    expand = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
+    first = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)["Messages"]
     poison = {"MessageId": "poison", "ReceiptHandle": "r", "Body": json.dumps({"kind": "explode"})}
-    event = sqs_event([poison, *expand], "arn:aws:sqs:us-east-1:000000000000:MarkingQueue", "us-east-1")
+    event = sqs_event([poison, *first], "arn:aws:sqs:us-east-1:000000000000:MarkingQueue", "us-east-1")
     result = handler(event, LambdaContext("DeployWorkerFunction"))
     assert result == {"batchItemFailures": [{"itemIdentifier": "poison"}]}
-    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=expand[0]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=first[0]["ReceiptHandle"])
     drain(queue_url)
     assert_exact(api, plan, set(sessions), list(sessions))
 
@@ -331,3 +333,26 @@ def test_a_large_page_is_marked_in_transactions_of_a_hundred(
     drain(queue_url)
     assert sorted(chunks) == [30, 100, 100]  # a botocore retry would not show here: it is one call
     assert_exact(api, plan, set(sessions), list(sessions))
+
+
+@pytest.mark.parametrize("steps", [3, 600])
+def test_marking_cost_follows_the_sessions_not_the_scenario(
+    api: Api, queue_url: str, steps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One live session: the same messages and ledger writes for 3 steps as for 600 (before, every
+    (step x shard) was a work unit: 600 steps were 4,800 messages)."""
+    monkeypatch.setattr(deployments, "PAGE_SIZE", 300)
+    chain = [step(f"s{i}", f"Step {i}", f"s{i + 1}") for i in range(steps - 1)] + [
+        step(f"s{steps - 1}", "Last")
+    ]
+    old = order_flow(1, chain)
+    new = order_flow(2, [*chain[:-1], step(f"s{steps - 1}", "Last", "extra"), step("extra", "Extra")])
+    register(api, old, {"one": report("s1")})
+    plan = propose(api, new)
+    approve(api, plan)
+    deploy(api, plan)
+    handled = drain(queue_url)
+    messages = sum(len(event["Records"]) for event in handled)
+    assert messages == deployments.unit_count()  # each unit's one page, empty or not
+    status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
+    assert (status["sessions_marked"], status["status"]) == (1, "deployed")

@@ -97,7 +97,7 @@ def test_each_page_is_counted_once_whoever_commits_it(tenant: str) -> None:
     deployments.begin_deploy(tenant, plan, DEPLOYABLE, 4, AT)
     pages = [f"{unit:06d}#000000" for unit in range(4)]
     for page_id in pages:
-        deployments.claim_page(tenant, plan.id, page_id, ["a", "b", "c"], None)
+        deployments.claim_page(tenant, plan.id, page_id, [["a", "x"], ["b", "x"], ["c", "x"]], None)
     results = race(
         *(
             lambda page_id=page_id: deployments.commit_page(
@@ -124,7 +124,7 @@ def test_a_page_settled_by_a_cancel_before_its_commit_is_never_counted(tenant: s
     """A marking attempt in flight when the plan is cancelled: its commit comes too late."""
     plan = approved_plan(tenant)
     deployments.begin_deploy(tenant, plan, DEPLOYABLE, 1, AT)
-    deployments.claim_page(tenant, plan.id, "000000#000000", ["a"], None)
+    deployments.claim_page(tenant, plan.id, "000000#000000", [["a", "x"]], None)
     assert deployments.settle_unmarked_page(tenant, plan.id, "000000#000000", 1, counted=False, shards=SHARDS)
     assert not deployments.commit_page(tenant, plan.id, "000000#000000", 1, last_page=True, shards=SHARDS)
     counts = deployments.counters(tenant, plan.id)
@@ -135,7 +135,7 @@ def test_a_commit_writes_a_small_item_not_the_ledger_again(tenant: str) -> None:
     """The membership (up to 300 ids, ~12 KB) is written once; counting touches a few bytes."""
     plan = approved_plan(tenant)
     deployments.begin_deploy(tenant, plan, DEPLOYABLE, 1, AT)
-    ids = [f"session-{uuid.uuid4()}" for _ in range(300)]
+    ids = [[f"session-{uuid.uuid4()}", "checkout"] for _ in range(300)]
     deployments.claim_page(tenant, plan.id, "000000#000000", ids, None)
     calls: list[dict] = []
     client = dynamodb.client()
@@ -149,7 +149,7 @@ def test_a_commit_writes_a_small_item_not_the_ledger_again(tenant: str) -> None:
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)
     written = [item for call in calls for item in call["TransactItems"]]
-    assert len(str(written)) < 1000 and not any("session_ids" in str(item) for item in written)
+    assert len(str(written)) < 1000 and not any("entries" in str(item) for item in written)
 
 
 def test_the_first_claim_fixes_a_page(tenant: str) -> None:
@@ -157,15 +157,15 @@ def test_the_first_claim_fixes_a_page(tenant: str) -> None:
     claims = race(
         *(
             lambda n=n: deployments.claim_page(
-                tenant, plan.id, "000001#000000", [f"s{n}"], {"k": {"S": str(n)}}
+                tenant, plan.id, "000001#000000", [[f"s{n}", "x"]], {"k": {"S": str(n)}}
             )
             for n in range(4)
         )
     )
-    assert len({tuple(ledger["session_ids"]) for ledger, _ in claims}) == 1
+    assert len({str(ledger["entries"]) for ledger, _ in claims}) == 1
     assert sorted(fresh for _, fresh in claims) == [False, False, False, True]
     last, fresh = deployments.claim_page(tenant, plan.id, "000002#000000", [], None)
-    assert fresh and last["last_page"] is True and last["session_ids"] == []
+    assert fresh and last["last_page"] is True and last["entries"] == []
 
 
 def test_the_waiting_list(tenant: str) -> None:

@@ -10,7 +10,7 @@ from scenario_migration.domain.deployment import CounterMove
 from scenario_migration.domain.session import AuditRecord, Marker, MarkerState, Outcome, Session
 from scenario_migration.errors import PayloadTooLarge
 from scenario_migration.store import deployments, dynamodb, keys, sessions
-from scenario_migration.store.sessions import Written
+from scenario_migration.store.sessions import MarkTarget, Written
 from tests import faults
 from tests.store.helpers import EXPIRES, ids_in_every_shard, new_plan, new_tenant, race, report
 
@@ -97,9 +97,13 @@ def marker(
     return Marker(plan_id=plan_id, from_version=1, target_version=2, page_id=page_id, state=state)
 
 
+def targets(session_ids: list[str], found: Marker, step_id: str = "checkout") -> list[MarkTarget]:
+    return [MarkTarget(session_id, step_id, found) for session_id in dict.fromkeys(session_ids)]
+
+
 def test_a_report_keeps_the_marker_and_bumps_the_revision(tenant: str) -> None:
     first = report(tenant, "s1")
-    assert sessions.mark(tenant, ["s1"], marker(), "checkout") == {"s1": Written.DONE}
+    assert sessions.mark(tenant, targets(["s1"], marker())) == {"s1": Written.DONE}
     marked = sessions.get(tenant, "s1")
     assert marked.revision == first.revision + 1  # a marker is a write like any other
     again = report(tenant, "s1")
@@ -117,7 +121,7 @@ def test_the_same_session_id_under_two_tenants(tenant: str) -> None:
     assert sessions.census(tenant, "order-flow", 1) == Counter({"checkout": 1})
     assert sessions.census(other, "order-flow", 1) == Counter({"confirm": 1})
     assert at_step(other, CHECKOUT) == {}
-    assert sessions.mark(tenant, ["shared-id"], marker(), "checkout") == {"shared-id": Written.DONE}
+    assert sessions.mark(tenant, targets(["shared-id"], marker())) == {"shared-id": Written.DONE}
     assert sessions.get(other, "shared-id").marker is None
     assert sessions.get(new_tenant(), "shared-id") is None
 
@@ -130,7 +134,7 @@ def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
     report(tenant, "closed", live=False)
     report(tenant, "other-version", version=2)
     outcomes = sessions.mark(
-        tenant, ["here", "moved", "closed", "other-version", "never-reported"], marker(), "checkout"
+        tenant, targets(["here", "moved", "closed", "other-version", "never-reported"], marker())
     )
     assert outcomes == {
         "here": Written.DONE,
@@ -141,9 +145,9 @@ def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
     }
     report(tenant, "late")
     # a redelivery; an id twice is one action (DynamoDB refuses two on one item in a transaction)
-    again = sessions.mark(tenant, ["late", "here", "late"], marker(), "checkout")
+    again = sessions.mark(tenant, targets(["late", "here", "late"], marker()))
     assert again == {"late": Written.DONE, "here": Written.OURS}
-    assert sessions.mark(tenant, ["here"], marker(page_id="000001#000000"), "checkout") == {
+    assert sessions.mark(tenant, targets(["here"], marker(page_id="000001#000000"))) == {
         "here": Written.SKIPPED
     }
     assert sessions.get(tenant, "never-reported") is None  # a failed condition creates nothing
@@ -152,8 +156,8 @@ def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
 def test_unmarking_settles_only_this_page_s_pending_markers_once(tenant: str) -> None:
     for session_id in ("a", "b", "c"):
         report(tenant, session_id)
-    sessions.mark(tenant, ["a", "b"], marker(), "checkout")
-    sessions.mark(tenant, ["c"], marker(page_id="000009#000000"), "checkout")
+    sessions.mark(tenant, targets(["a", "b"], marker()))
+    sessions.mark(tenant, targets(["c"], marker(page_id="000009#000000")))
     applied = sessions.get(tenant, "b")
     settled = applied.model_copy(
         update={"marker": applied.marker.model_copy(update={"state": MarkerState.APPLIED})}
@@ -170,7 +174,7 @@ def test_unmarking_settles_only_this_page_s_pending_markers_once(tenant: str) ->
 
 def test_a_marking_transaction_holds_at_most_a_hundred_sessions(tenant: str) -> None:
     with pytest.raises(ValueError, match="at most 100"):
-        sessions.mark(tenant, [f"s{i}" for i in range(101)], marker(), "checkout")
+        sessions.mark(tenant, targets([f"s{i}" for i in range(101)], marker()))
 
 
 @pytest.mark.parametrize(
@@ -190,7 +194,7 @@ def test_a_marking_transaction_cancelled_for_another_reason_is_raised(tenant: st
         )
 
     with faults.answering(dynamodb.client(), cancel), pytest.raises(ClientError) as raised:
-        sessions.mark(tenant, ["a", "b"], marker(), "checkout")
+        sessions.mark(tenant, targets(["a", "b"], marker()))
     assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
 
 
@@ -251,7 +255,7 @@ def test_a_marker_written_after_the_jit_read_makes_the_jit_write_stale(tenant: s
     """Issue 10 §5: the marker bumps the revision, so a JIT decision taken on the unmarked
     session cannot overwrite the fresh marker (its plan's pending count would stay at 1)."""
     session = report(tenant, "s1")
-    assert sessions.mark(tenant, ["s1"], marker(), "checkout") == {"s1": Written.DONE}
+    assert sessions.mark(tenant, targets(["s1"], marker())) == {"s1": Written.DONE}
     with pytest.raises(sessions.StaleSession):
         sessions.write_outcome(tenant, session, migrated(session), [], None)
     assert sessions.get(tenant, "s1").marker.state is MarkerState.PENDING

@@ -1,12 +1,19 @@
 """Deploy (publish + fan-out), the marking worker's steps, cancel, and deployment status (SPEC 6, 8).
 
-Work is cut so that no invocation's cost grows with the number of sessions:
-- `expand` messages turn the plan into work units, EXPAND_BATCH units per message;
-- a work unit is (a step customers may sit on: anchor or deleted step) x (index shard);
+Work is cut so that no invocation's cost grows with the number of sessions, and the number of
+messages follows the live sessions, not the size of the scenario:
+- a deployment has a fixed number of work units: (index shard) x (range of step hashes), 8 x
+  `deployment.marking_ranges`; each walks the old version's position index over its key range,
+  so a unit with nobody in it costs one empty Query, whatever the number of steps;
 - each `mark` message handles one page (PAGE_SIZE sessions) of one unit and enqueues the next;
+  the sessions of a page may sit on any steps: each is marked for the anchor its step resolves
+  to (TransformationMap.anchor_for, the one resolution JIT uses), under that anchor's policy;
 - after a cancel, `unmark` messages walk the page ledgers, LEDGERS_PER_UNMARK at a time, then
   `settle_waiting` messages settle the sessions waiting on the customer, WAITING_PER_MESSAGE at a
   time, with a last pass SETTLE_DELAY seconds later for JIT writes that were in flight.
+Every message carries its tenant as MessageGroupId: on an SQS fair queue, one tenant's big
+deployment does not hold back another tenant's messages (and the fixed number of units bounds a
+deployment's backlog anyway).
 """
 
 import json
@@ -20,7 +27,13 @@ from typing import Any
 from scenario_migration.clock import isoformat, parse_timestamp, utcnow
 from scenario_migration.config import get_settings
 from scenario_migration.domain.deployment import CounterMove, Counters
-from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus, allowed_sources, check_transition
+from scenario_migration.domain.lifecycle import (
+    AnchorPolicy,
+    MigrationPlan,
+    PlanStatus,
+    allowed_sources,
+    check_transition,
+)
 from scenario_migration.domain.plan import MigrationScenario, TransformationMap
 from scenario_migration.domain.session import Marker, MarkerState
 from scenario_migration.errors import Conflict
@@ -33,42 +46,36 @@ from scenario_migration.store import sessions as session_store
 from scenario_migration.store.scenarios import VersionInfo
 
 # Sessions per page: three marker transactions (bench/fanout.py: larger pages spread the page's
-# fixed cost, a Query, a ledger Put and a commit, over more sessions; the ledger stays ~12 KB).
+# fixed cost, a Query, a ledger Put and a commit, over more sessions; the ledger stays ~15 KB).
 PAGE_SIZE = 300
-EXPAND_BATCH = 200
 LEDGERS_PER_UNMARK = 5  # pages (up to 1,500 sessions) per unmark message
 WAITING_PER_MESSAGE = 100
 SETTLE_DELAY = 15  # seconds: longer than a JIT invocation may take (its timeout is 10 s)
 # Marker transactions of a page in flight at once (all of them; the client pools 10 connections).
 MARK_CONCURRENCY = 3
 OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
+HEX = "0123456789abcdef"
 
 
 @dataclass(frozen=True)
 class Unit:
-    """Sessions of one old-version step in one index shard, marked for `anchor`."""
+    """The old version's live sessions in one index shard whose step hashes start with a hex
+    digit in [first, last]."""
 
-    step_hash: str
-    step_id: str
-    anchor: str
     shard: int
+    first: str
+    last: str
 
 
-def steps_to_mark(tmap: TransformationMap) -> list[tuple[str, str, str]]:
-    """(old step hash, old step id, anchor key) of every old step whose sessions migrate (the
-    anchor each one resolves to: TransformationMap.anchor_for)."""
-    steps = [(a.from_content_hash, a.from_step_id, a.anchor_content_hash) for a in tmap.anchors]
-    steps += [(d.content_hash, d.node_id, d.nearest_anchor) for d in tmap.deleted_nodes if d.nearest_anchor]
-    return steps
+def unit_count() -> int:
+    return keys.POSITION_SHARDS * get_settings().deployment.marking_ranges
 
 
-def unit_at(tmap: TransformationMap, index: int) -> Unit:
-    step_hash, step_id, anchor = steps_to_mark(tmap)[index // keys.POSITION_SHARDS]
-    return Unit(step_hash, step_id, anchor, index % keys.POSITION_SHARDS)
-
-
-def unit_count(tmap: TransformationMap) -> int:
-    return len(steps_to_mark(tmap)) * keys.POSITION_SHARDS
+def unit_at(index: int) -> Unit:
+    ranges = get_settings().deployment.marking_ranges
+    shard, part = divmod(index, ranges)
+    width = len(HEX) // ranges
+    return Unit(shard, HEX[part * width], HEX[part * width + width - 1])
 
 
 @lru_cache(maxsize=32)
@@ -96,14 +103,14 @@ def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
     if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
         raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
     _publish_version(tenant, plan)
-    tmap = _transformation_map(tenant, plan_id)
-    units = unit_count(tmap) if settings.deployment.auto_mark_sessions else 0
+    units = unit_count() if settings.deployment.auto_mark_sessions else 0
     deployed_at = isoformat(utcnow())
     sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval)
     store.begin_deploy(tenant, plan, sources, units, deployed_at)
     _supersede_others(tenant, plan)
     if units:
-        work_queue.send([{"kind": "expand", "tenant": tenant, "plan_id": plan_id, "offset": 0}])
+        first_pages = [{"kind": "mark", "plan_id": plan_id, "unit": unit, "page": 0} for unit in range(units)]
+        work_queue.send(tenant, first_pages)
     else:
         _finish_if_done(tenant, plan_id)
     logger.info("plan deployed", extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units})
@@ -176,9 +183,7 @@ def handle(message: dict[str, Any]) -> None:
     """One SQS message of the marking queue. Raises on a transient fault (SQS redelivers)."""
     kind = message["kind"]
     tenant, plan_id = message["tenant"], message["plan_id"]
-    if kind == "expand":
-        expand(tenant, plan_id, int(message["offset"]))
-    elif kind == "mark":
+    if kind == "mark":
         mark_page(tenant, plan_id, int(message["unit"]), int(message["page"]), message.get("cursor"))
     elif kind == "unmark":
         unmark_pages(tenant, plan_id, message.get("cursor"))
@@ -192,61 +197,38 @@ def _plan_is_open(tenant: str, plan_id: str) -> bool:
     return plan_store.get_plan(tenant, plan_id).status in OPEN_STATUSES
 
 
-def expand(tenant: str, plan_id: str, offset: int) -> None:
-    if not _plan_is_open(tenant, plan_id):
-        return
-    total = unit_count(_transformation_map(tenant, plan_id))
-    end = min(offset + EXPAND_BATCH, total)
-    messages = [
-        {"kind": "mark", "tenant": tenant, "plan_id": plan_id, "unit": unit, "page": 0}
-        for unit in range(offset, end)
-    ]
-    if end < total:
-        messages.append({"kind": "expand", "tenant": tenant, "plan_id": plan_id, "offset": end})
-    work_queue.send(messages)
-
-
 def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str | None) -> int:
     """Mark one page of one unit; returns how many sessions this page marked."""
     plan = plan_store.get_plan(tenant, plan_id)
     if plan.status not in OPEN_STATUSES:
         return 0
-    unit = unit_at(_transformation_map(tenant, plan_id), unit_index)
     page_id = f"{unit_index:06d}#{page:06d}"
     # The first attempt claims at once (a redelivery's claim finds the first claim and uses it).
-    ledger, fresh = _claim(tenant, plan, unit, page_id, cursor)
+    ledger, fresh = _claim(tenant, plan, unit_at(unit_index), page_id, cursor)
     marked = 0
     if fresh or store.page_state(tenant, plan_id, page_id) is None:
-        marker = _marker(plan, unit, page_id)
-        outcomes = mark_sessions(tenant, ledger["session_ids"], marker, unit.step_id)
+        outcomes = mark_sessions(tenant, _targets(plan, ledger["entries"], page_id))
         marked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
         store.commit_page(tenant, plan_id, page_id, marked, last_page=ledger["last_page"], shards=_shards())
     if not ledger["last_page"]:
-        next_page = {
-            "kind": "mark",
-            "tenant": tenant,
-            "plan_id": plan_id,
-            "unit": unit_index,
-            "page": page + 1,
-        }
-        work_queue.send([{**next_page, "cursor": ledger["next_cursor"]}])
+        next_page = {"kind": "mark", "plan_id": plan_id, "unit": unit_index, "page": page + 1}
+        work_queue.send(tenant, [{**next_page, "cursor": ledger["next_cursor"]}])
     else:
         _finish_if_done(tenant, plan_id)
     return marked
 
 
-def mark_sessions(
-    tenant: str, session_ids: list[str], marker: Marker, step_id: str
-) -> list[session_store.Written]:
+def mark_sessions(tenant: str, targets: list[session_store.MarkTarget]) -> list[session_store.Written]:
     """The page's sessions in transactions of up to 100 conditional writes, MARK_CONCURRENCY
     transactions in flight at once (each waits on the network, not the CPU); the outcome of each
     session. Every transaction finishes before the first error, if any, is raised: nothing of a
     failed attempt is still in flight when SQS redelivers."""
+    by_id = {target.session_id: target for target in targets}
 
     def write(chunk: list[str]) -> dict[str, session_store.Written]:
-        return session_store.mark(tenant, chunk, marker, step_id)
+        return session_store.mark(tenant, [by_id[sid] for sid in chunk])
 
-    return _in_chunks(session_ids, write)
+    return _in_chunks(list(by_id), write)
 
 
 def _in_chunks(session_ids: list[str], write: Any) -> list[session_store.Written]:
@@ -271,32 +253,46 @@ def _writers() -> ThreadPoolExecutor:
 def _claim(
     tenant: str, plan: MigrationPlan, unit: Unit, page_id: str, cursor: str | None
 ) -> tuple[dict[str, Any], bool]:
-    sessions, next_key = session_store.sessions_at(
+    """Read the unit's next page of the old version's index and fix, in the page's ledger, who
+    in it migrates: (session, step) of those whose step resolves to an anchor whose policy
+    admits them."""
+    found, next_key = session_store.sessions_in_range(
         tenant,
         (plan.scenario_id, plan.from_version, unit.shard),
-        (unit.step_hash, unit.step_id),
+        (unit.first, unit.last),
         cursor=json.loads(cursor) if cursor else None,
         page_size=PAGE_SIZE,
     )
-    policy, now = plan.policy_for(unit.anchor), utcnow()
-    in_scope = [s["session_id"] for s in sessions if _admits(policy, s, now)]
-    return store.claim_page(tenant, plan.id, page_id, in_scope, json.dumps(next_key) if next_key else None)
+    tmap, now = _transformation_map(tenant, plan.id), utcnow()
+    entries = []
+    for item in found:
+        anchor = tmap.anchor_for(item["step_id"])
+        if anchor is not None and _admits(plan.policy_for(anchor.anchor_content_hash), item, now):
+            entries.append([item["session_id"], item["step_id"]])
+    return store.claim_page(tenant, plan.id, page_id, entries, json.dumps(next_key) if next_key else None)
 
 
-def _admits(policy: Any, session: dict[str, Any], now: datetime) -> bool:
+def _targets(plan: MigrationPlan, entries: list[list[str]], page_id: str) -> list[session_store.MarkTarget]:
+    tmap, at = _transformation_map(plan.tenant_id, plan.id), isoformat(utcnow())
+    targets = []
+    for session_id, step_id in entries:
+        anchor = tmap.anchor_for(step_id)
+        assert anchor is not None  # the claim kept only steps that resolve to an anchor
+        marker = Marker(
+            plan_id=plan.id,
+            anchor=anchor.anchor_content_hash,
+            from_version=plan.from_version,
+            target_version=plan.to_version,
+            marked_at=at,
+            page_id=page_id,
+            state=MarkerState.PENDING,
+        )
+        targets.append(session_store.MarkTarget(session_id, step_id, marker))
+    return targets
+
+
+def _admits(policy: AnchorPolicy, session: dict[str, Any], now: datetime) -> bool:
     return policy.admits(session.get("channel"), parse_timestamp(session["created_at"]), now)
-
-
-def _marker(plan: MigrationPlan, unit: Unit, page_id: str) -> Marker:
-    return Marker(
-        plan_id=plan.id,
-        anchor=unit.anchor,
-        from_version=plan.from_version,
-        target_version=plan.to_version,
-        marked_at=isoformat(utcnow()),
-        page_id=page_id,
-        state=MarkerState.PENDING,
-    )
 
 
 # -- cancel ------------------------------------------------------------------------------------------
@@ -310,7 +306,7 @@ def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
         PlanStatus.CANCELLED,
         {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
     )
-    work_queue.send([{"kind": "unmark", "tenant": tenant, "plan_id": plan_id}])
+    work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id}])
     logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
     return {"plan_id": plan_id, "status": plan.status.value, "unmarking": "started"}
 
@@ -330,15 +326,14 @@ def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
         def write(chunk: list[str], page_id: str = page_id) -> dict[str, session_store.Written]:
             return session_store.unmark(tenant, chunk, plan_id, page_id, now)
 
-        outcomes = _in_chunks(ledger["session_ids"], write)
+        outcomes = _in_chunks([session_id for session_id, _ in ledger["entries"]], write)
         unmarked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
         counted = ledger["state"] == store.PageState.COUNTED
         store.settle_unmarked_page(tenant, plan_id, page_id, unmarked, counted=counted, shards=_shards())
-    base = {"tenant": tenant, "plan_id": plan_id}
     if next_key:
-        work_queue.send([{"kind": "unmark", **base, "cursor": json.dumps(next_key)}])
+        work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id, "cursor": json.dumps(next_key)}])
     else:
-        work_queue.send([{"kind": "settle_waiting", **base}])
+        work_queue.send(tenant, [{"kind": "settle_waiting", "plan_id": plan_id}])
 
 
 def settle_waiting(tenant: str, plan_id: str, cursor: str | None, last_pass: bool) -> None:
@@ -350,11 +345,11 @@ def settle_waiting(tenant: str, plan_id: str, cursor: str | None, last_pass: boo
     now = isoformat(utcnow())
     for entry in waiting:
         _settle_one(tenant, plan_id, entry["session_id"], bool(entry.get("by_fanout")), now)
-    base = {"kind": "settle_waiting", "tenant": tenant, "plan_id": plan_id}
+    base = {"kind": "settle_waiting", "plan_id": plan_id}
     if next_key:
-        work_queue.send([{**base, "cursor": json.dumps(next_key), "last_pass": last_pass}])
+        work_queue.send(tenant, [{**base, "cursor": json.dumps(next_key), "last_pass": last_pass}])
     elif not last_pass:  # JIT writes in flight at the cancel land within a JIT timeout: look again
-        work_queue.send([{**base, "last_pass": True}], delay_seconds=SETTLE_DELAY)
+        work_queue.send(tenant, [{**base, "last_pass": True}], delay_seconds=SETTLE_DELAY)
 
 
 def _settle_one(tenant: str, plan_id: str, session_id: str, by_fanout: bool, now: str) -> None:

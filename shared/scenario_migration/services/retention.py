@@ -1,13 +1,17 @@
 """Retention (SPEC 9): expire and delete old plans, delete old versions nobody uses.
 
-Bounded per run: each run reads at most ITEMS_PER_RUN items of each table and saves where it
-stopped, so a large table is covered over several runs. Idempotent: every action re-checks its
-condition (status compare-and-set, live-session check) at the moment it acts.
+Bounded per run by time, not by items: a run goes on, page after page (PAGE_ITEMS items of each
+table), until both tables are covered or its time budget is spent, and saves where it stopped;
+the next run goes on from there. Idempotent: every action re-checks its condition (status
+compare-and-set, live-session check) at the moment it acts. A finished deployment's page ledgers
+(its bulk: a ~15 KB item per 300 sessions) are deleted as soon as nothing can need them (nothing
+pending or waiting), not only with the plan.
 Never deleted: a pending plan (it expires first), a plan whose markers are still pending, the
 plan that made a scenario's active version active, the active version, a version a live
 session is on.
 """
 
+import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +27,9 @@ from scenario_migration.store import plans as plan_store
 from scenario_migration.store import scenarios as scenario_store
 from scenario_migration.store import sessions as session_store
 
-ITEMS_PER_RUN = 500
+PAGE_ITEMS = 500
+DEFAULT_BUDGET = 60.0  # seconds, when the caller does not say (the function passes its own)
+FINISHED_DEPLOYMENTS = {PlanStatus.DEPLOYED, PlanStatus.CANCELLED}
 TERMINAL = {
     PlanStatus.REJECTED,
     PlanStatus.EXPIRED,
@@ -40,22 +46,33 @@ class RetentionReport:
     plans_kept: list[str] = field(default_factory=list)
     versions_deleted: list[str] = field(default_factory=list)
     versions_kept: list[str] = field(default_factory=list)
+    ledgers_deleted: int = 0  # page ledger items of finished deployments
     complete: dict[str, bool] = field(default_factory=dict)  # table -> whole table covered this round
 
 
-def run(now: datetime | None = None, items_per_run: int = ITEMS_PER_RUN) -> RetentionReport:
-    now = now or utcnow()
+def run(
+    now: datetime | None = None, page_items: int = PAGE_ITEMS, budget_seconds: float = DEFAULT_BUDGET
+) -> RetentionReport:
+    """Pages of both tables until both are covered (a whole pass: `complete`) or the budget is
+    spent; each table's cursor is saved after every page, so a crash loses nothing."""
+    now, deadline = now or utcnow(), time.monotonic() + budget_seconds
     settings = get_settings().retention
-    report = RetentionReport()
+    report = RetentionReport(complete={"plans": False, "versions": False})
     cursor = plan_store.get_retention_cursor()
-    plans, cursor["plans"] = plan_store.scan_plans(cursor.get("plans"), items_per_run)
-    for item in plans:
-        _retain_plan(item, now - timedelta(days=settings.plan_retention_days), report)
-    versions, cursor["versions"] = scenario_store.scan_versions(cursor.get("versions"), items_per_run)
-    for item in versions:
-        _retain_version(item, now - timedelta(days=settings.version_retention_days), report)
-    report.complete = {"plans": cursor["plans"] is None, "versions": cursor["versions"] is None}
-    plan_store.put_retention_cursor({k: v for k, v in cursor.items() if v})
+    while True:  # at least one page of each table, whatever the budget
+        if not report.complete["plans"]:
+            plans, cursor["plans"] = plan_store.scan_plans(cursor.get("plans"), page_items)
+            for item in plans:
+                _retain_plan(item, now - timedelta(days=settings.plan_retention_days), report)
+            report.complete["plans"] = cursor["plans"] is None
+        if not report.complete["versions"]:
+            versions, cursor["versions"] = scenario_store.scan_versions(cursor.get("versions"), page_items)
+            for item in versions:
+                _retain_version(item, now - timedelta(days=settings.version_retention_days), report)
+            report.complete["versions"] = cursor["versions"] is None
+        plan_store.put_retention_cursor({k: v for k, v in cursor.items() if v})
+        if all(report.complete.values()) or time.monotonic() >= deadline:
+            break
     logger.info("retention run", extra=vars(report))
     return report
 
@@ -73,6 +90,8 @@ def _retain_plan(item: dict[str, Any], limit: datetime, report: RetentionReport)
             )
             report.plans_expired.append(plan_id)
         return
+    if status in FINISHED_DEPLOYMENTS and not item.get("ledgers_deleted") and not _markers_open(tenant, item):
+        report.ledgers_deleted += plan_store.delete_deployment_ledgers(tenant, plan_id)
     if status not in TERMINAL or not _older_than(item.get("updated_at"), limit):
         return
     if _still_needed(tenant, item):
@@ -83,10 +102,14 @@ def _retain_plan(item: dict[str, Any], limit: datetime, report: RetentionReport)
 
 
 def _still_needed(tenant: str, item: dict[str, Any]) -> bool:
-    counts = deployment_store.counters(tenant, item["id"])
     active = scenario_store.get_active(tenant, item["scenario_id"]) or {}
-    waiting = counts is not None and (counts.pending > 0 or counts.sessions_awaiting_input > 0)
-    return waiting or active.get("plan_id") == item["id"]
+    return _markers_open(tenant, item) or active.get("plan_id") == item["id"]
+
+
+def _markers_open(tenant: str, item: dict[str, Any]) -> bool:
+    """Whether any marker of the plan may still move (pending, or waiting on the customer)."""
+    counts = deployment_store.counters(tenant, item["id"])
+    return counts is not None and (counts.pending > 0 or counts.sessions_awaiting_input > 0)
 
 
 def _retain_version(item: dict[str, Any], limit: datetime, report: RetentionReport) -> None:

@@ -166,14 +166,14 @@ def state_sk(page_id: str) -> str:
 
 
 def claim_page(
-    tenant: str, plan_id: str, page_id: str, session_ids: list[str], next_cursor: Any
+    tenant: str, plan_id: str, page_id: str, entries: list[list[str]], next_cursor: Any
 ) -> tuple[dict, bool]:
-    """Fix the page's membership on first claim; later attempts get the first claim back (and
-    False: not a fresh claim)."""
+    """Fix the page's membership, [session id, step id] pairs, on first claim; later attempts get
+    the first claim back (and False: not a fresh claim)."""
     item = {
         "pk": keys.plan_pk(tenant, plan_id),
         "sk": page_sk(page_id),
-        "session_ids": session_ids,
+        "entries": entries,
         "next_cursor": next_cursor,
         "last_page": next_cursor is None,
     }

@@ -299,7 +299,9 @@ def scan_plans(
         TableName=_table(),
         FilterExpression="sk = :plan",
         ExpressionAttributeValues=to_item({":plan": keys.PLAN_SK}),
-        ProjectionExpression="pk, sk, tenant_id, id, scenario_id, #s, created_at, updated_at",
+        ProjectionExpression=(
+            "pk, sk, tenant_id, id, scenario_id, #s, created_at, updated_at, ledgers_deleted"
+        ),
         ExpressionAttributeNames={"#s": "status"},
         Limit=limit,
         **({"ExclusiveStartKey": start} if start else {}),
@@ -325,6 +327,35 @@ def delete_plan(tenant: str, plan_id: str) -> int:
     for key in item_keys:
         client().delete_item(TableName=_table(), Key=key)
     return len(item_keys)
+
+
+def delete_deployment_ledgers(tenant: str, plan_id: str) -> int:
+    """Delete a finished deployment's page ledgers and page states (the plan keeps its counters
+    and its waiting list), then note it on the plan item; returns how many items went."""
+    pk = keys.plan_pk(tenant, plan_id)
+    deleted = 0
+    for prefix in ("PAGE#", "PAGESTATE#"):
+        pages = (
+            client()
+            .get_paginator("query")
+            .paginate(
+                TableName=_table(),
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues=to_item({":pk": pk, ":p": prefix}),
+                ProjectionExpression="pk, sk",
+            )
+        )
+        for item in (item for page in pages for item in page["Items"]):
+            client().delete_item(TableName=_table(), Key=item)
+            deleted += 1
+    client().update_item(
+        TableName=_table(),
+        Key=_key(tenant, plan_id),
+        UpdateExpression="SET ledgers_deleted = :yes",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues=to_item({":yes": True}),
+    )
+    return deleted
 
 
 RETENTION_CURSOR_KEY = {"pk": "RETENTION", "sk": "CURSOR"}

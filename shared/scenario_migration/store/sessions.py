@@ -11,6 +11,7 @@ import contextvars
 import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -169,6 +170,34 @@ def sessions_at(
     return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
 
 
+def sessions_in_range(
+    tenant: str, partition: tuple[str, int, int], hashes: tuple[str, str], *, cursor: Any, page_size: int
+) -> tuple[list[dict[str, Any]], Any]:
+    """One page of the live sessions in one shard of a version whose step hashes start with a
+    hex digit from hashes[0] to hashes[1]: their ids, steps, channels and start times. A range
+    nobody is in costs one empty Query, whatever the number of steps in it."""
+    scenario_id, version, shard = partition
+    response = client().query(
+        TableName=_table(),
+        IndexName=POSITION_INDEX,
+        KeyConditionExpression="position_pk = :pk AND position_sk BETWEEN :low AND :high",
+        ExpressionAttributeValues=to_item(
+            {
+                ":pk": keys.position_pk(tenant, scenario_id, version, shard),
+                ":low": hashes[0],
+                ":high": f"{hashes[1]}~",  # "~" sorts after every character of a position_sk
+            }
+        ),
+        Limit=page_size,
+        **({"ExclusiveStartKey": cursor} if cursor else {}),
+    )
+    found = []
+    for item in map(from_item, response["Items"]):
+        _, step_id, _ = item["position_sk"].split("#", 2)
+        found.append({**item, "step_id": step_id})
+    return found, response.get("LastEvaluatedKey")
+
+
 def has_live_sessions(tenant: str, scenario_id: str, version: int) -> bool:
     """Whether any live session is on this version (one small query per index shard)."""
     for shard in range(keys.POSITION_SHARDS):
@@ -197,9 +226,18 @@ class Written(StrEnum):
     SKIPPED = "skipped"
 
 
-def mark(tenant: str, session_ids: list[str], marker: Marker, step_id: str) -> dict[str, Written]:
+@dataclass(frozen=True)
+class MarkTarget:
+    """A session to mark, the step it was found on, and its marker."""
+
+    session_id: str
+    step_id: str
+    marker: Marker
+
+
+def mark(tenant: str, targets: list[MarkTarget]) -> dict[str, Written]:
     """Mark up to 100 sessions with one transaction of conditional updates: each session must be
-    live, still at (marker.from_version, step_id) and not yet marked for this plan.
+    live, still at (marker.from_version, its step) and not yet marked for this plan.
 
     A transaction is all or nothing, so when some conditions fail (a session moved or closed
     since the page was read), those sessions are classified from the old item DynamoDB returns
@@ -207,14 +245,26 @@ def mark(tenant: str, session_ids: list[str], marker: Marker, step_id: str) -> d
     chunk. Any other cancellation (a conflict with the session's own JIT write, throttling) is
     raised: the SQS message is redelivered and marks from the same ledger, so nothing is counted
     twice."""
+    pages = {target.marker.page_id for target in targets}
+    updates = {target.session_id: _mark_update(target) for target in targets}
+
+    def ours(old: dict[str, Any]) -> bool:
+        page = (old.get("marker") or {}).get("page_id")
+        return page is not None and page in pages
+
+    return _conditional_updates(tenant, updates, ours)
+
+
+def _mark_update(target: MarkTarget) -> dict[str, Any]:
+    marker = target.marker
     values = {
         ":m": marker.model_dump(mode="json", exclude_none=True),
         ":v": marker.from_version,
-        ":step": step_id,
+        ":step": target.step_id,
         ":plan": marker.plan_id,
         ":one": 1,
     }
-    update = {
+    return {
         "UpdateExpression": "SET marker = :m, revision = revision + :one",
         "ConditionExpression": (
             "attribute_exists(position_pk) AND scenario_version = :v AND current_step_id = :step "
@@ -222,11 +272,6 @@ def mark(tenant: str, session_ids: list[str], marker: Marker, step_id: str) -> d
         ),
         "ExpressionAttributeValues": to_item(values),
     }
-
-    def ours(old: dict[str, Any]) -> bool:
-        return (old.get("marker") or {}).get("page_id") == marker.page_id
-
-    return _conditional_updates(tenant, session_ids, update, ours)
 
 
 def unmark(tenant: str, session_ids: list[str], plan_id: str, page_id: str, at: str) -> dict[str, Written]:
@@ -251,14 +296,14 @@ def unmark(tenant: str, session_ids: list[str], plan_id: str, page_id: str, at: 
         found = old.get("marker") or {}
         return found.get("page_id") == page_id and found.get("state") == MarkerState.UNMARKED.value
 
-    return _conditional_updates(tenant, session_ids, update, ours)
+    return _conditional_updates(tenant, dict.fromkeys(session_ids, update), ours)
 
 
-def _conditional_updates(
-    tenant: str, session_ids: list[str], update: dict[str, Any], ours: Any
-) -> dict[str, Written]:
+def _conditional_updates(tenant: str, updates: dict[str, dict[str, Any]], ours: Any) -> dict[str, Written]:
+    """Each session's conditional update (one per session: a transaction refuses two actions on
+    one item), in one transaction, again without the sessions whose condition failed."""
     outcomes: dict[str, Written] = {}
-    pending = list(dict.fromkeys(session_ids))  # one action per item per transaction
+    pending = list(updates)
     if len(pending) > TRANSACTION_ITEMS:
         raise ValueError(f"at most {TRANSACTION_ITEMS} sessions per transaction, got {len(pending)}")
     while pending:
@@ -268,7 +313,7 @@ def _conditional_updates(
                     "TableName": _table(),
                     "Key": _key(tenant, sid),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    **update,
+                    **updates[sid],
                 }
             }
             for sid in pending

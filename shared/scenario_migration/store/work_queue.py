@@ -18,14 +18,18 @@ def _sqs() -> Any:
     return boto3.client("sqs", config=RETRY_CONFIG)
 
 
-def send(messages: list[dict[str, Any]], delay_seconds: int = 0) -> None:
-    """Send every message, in batches; entries SQS refuses are retried once, then it raises."""
+def send(tenant: str, messages: list[dict[str, Any]], delay_seconds: int = 0) -> None:
+    """Send every message of a tenant, in batches; entries SQS refuses are retried once, then it
+    raises. The tenant is each message's MessageGroupId: on an SQS fair queue, a tenant with a
+    backlog does not delay the others' messages (messages in one group stay unordered on a
+    standard queue)."""
     url = os.environ[QUEUE_ENV]
     for start in range(0, len(messages), BATCH):
         entries = [
             {
                 "Id": str(i),
-                "MessageBody": json.dumps(body, separators=(",", ":")),
+                "MessageBody": json.dumps({**body, "tenant": tenant}, separators=(",", ":")),
+                "MessageGroupId": tenant,
                 **({"DelaySeconds": delay_seconds} if delay_seconds else {}),
             }
             for i, body in enumerate(messages[start : start + BATCH])
