@@ -16,6 +16,12 @@ units show too), and the per-page constant.
 Targets (SPEC 13): at most one write request per marked session plus a constant per page, and
 marking throughput at least half the baseline's.
 
+Then two more figures (issue 12): cancel's unmarking of the same N sessions (sessions unmarked
+per second, requests per session), and fairness: tenant A deploys N sessions while tenant B, with
+a small deployment of its own, cancels it at the same moment; the queue is first in, first out
+(no fair-queue help), and the bench reports how many messages the worker handled before B's
+cancel was complete, against A's total (target: bounded by A's work units, not by N).
+
 Marker writes are conditional updates in transactions of up to 100 (the `by_position` index
 projects only what marking reads, so a marker costs no index write; a transactional write costs
 2 units where a plain one costs 1). A warm-up run (not shown) comes first: DynamoDB Local is a
@@ -75,14 +81,14 @@ class Queue:
     def __init__(self) -> None:
         self.messages: deque[dict[str, Any]] = deque()
 
-    def send(self, bodies: list[dict[str, Any]]) -> None:
+    def send(self, tenant: str, bodies: list[dict[str, Any]], delay_seconds: int = 0) -> None:
         now = str(int(time.time() * 1000))
         for body in bodies:
             self.messages.append(
                 {
                     "MessageId": str(uuid.uuid4()),
                     "ReceiptHandle": uuid.uuid4().hex,
-                    "Body": json.dumps(body, separators=(",", ":")),
+                    "Body": json.dumps({**body, "tenant": tenant}, separators=(",", ":")),
                     "Attributes": {
                         "ApproximateReceiveCount": "1",
                         "SentTimestamp": now,
@@ -255,6 +261,8 @@ class Run:
     raw_seconds: float = 0.0
     raw_units: float = 0.0
     raw_index_units: float = 0.0
+    cancel_seconds: float = 0.0
+    cancel_requests: int = 0
 
     @property
     def rate(self) -> float:
@@ -295,7 +303,7 @@ def marking(sessions: int, anchors: int, meter: Meter) -> Run:
         events=events,
         messages=messages,
         units=deployed["work_units"],
-        pages=messages - -(-deployed["work_units"] // deployments.EXPAND_BATCH),  # minus the expands
+        pages=messages,
         requests=Counter(meter.by_operation),
         writes=meter.writes(),
         write_units=meter.write_units(),
@@ -310,6 +318,13 @@ def marking(sessions: int, anchors: int, meter: Meter) -> Run:
     meter.reset()
     run.raw_seconds = baseline(sessions, sample)
     run.raw_units, run.raw_index_units = meter.write_units(), meter.index_units
+    meter.reset()
+    started = time.perf_counter()
+    deployments.cancel(tenant, plan_id)
+    drain(queue)
+    run.cancel_seconds, run.cancel_requests = time.perf_counter() - started, sum(meter.by_operation.values())
+    unmarked = deployments.status(tenant, plan_id)["sessions_unmarked"]
+    assert unmarked == sessions, unmarked
     return run
 
 
@@ -367,6 +382,45 @@ def report(runs: list[Run]) -> None:
         f"  write units per marked session: {r.write_units / n:.2f} (index {r.index_units / n:.2f}; "
         f"marker writes {r.marker_units / n:.2f}; the rest {rest:.1f} per page)"
     )
+    print(
+        f"  cancel: {n / r.cancel_seconds:,.0f} sessions unmarked/s ({r.cancel_seconds:.2f} s), "
+        f"{r.cancel_requests / n:.3f} DynamoDB requests per session"
+    )
+
+
+def fairness(sessions: int, anchors: int) -> None:
+    """Tenant A deploys `sessions`; at that moment tenant B cancels its own small deployment. How
+    many messages the (first in, first out) worker handles before B's cancel is complete."""
+    from scenario_migration.services import deployments
+
+    big, small = f"bench-a-{uuid.uuid4().hex[:6]}", f"bench-b-{uuid.uuid4().hex[:6]}"
+    big_plan, small_plan = seed(big, sessions, anchors), seed(small, 20, anchors)
+    queue = Queue()
+    deployments.work_queue.send = queue.send
+    deployments.deploy(small, small_plan)
+    drain(queue)
+    deployments.deploy(big, big_plan)
+    deployments.cancel(small, small_plan)
+    handled = until_done = 0
+    from deploy_worker.app import handler
+
+    from local_run.functions import LambdaContext
+    from local_run.poller import sqs_event
+
+    arn, started = "arn:aws:sqs:us-east-1:000000000000:MarkingQueue", time.perf_counter()
+    while queue.messages:
+        message = queue.messages.popleft()
+        with contextlib.redirect_stdout(io.StringIO()):
+            handler(sqs_event([message], arn, "us-east-1"), LambdaContext("DeployWorkerFunction"))
+        handled += 1
+        if not until_done and deployments.status(small, small_plan)["sessions_unmarked"] == 20:
+            until_done, seconds = handled, time.perf_counter() - started
+    units = deployments.unit_count()
+    print(
+        f"  tenant B's cancel complete after {until_done} of {handled} messages ({seconds:.1f} s) while "
+        f"tenant A marks {sessions} sessions; target <= A's {units} units + B's few: "
+        f"{'met' if until_done <= units + 5 else 'MISSED'}"
+    )
 
 
 def main() -> None:
@@ -378,7 +432,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with local_aws("bench/fanout.py"):
         from scenario_migration.services import deployments
-        from scenario_migration.store import deployments as store
+        from scenario_migration.store import sessions as store
         from scenario_migration.store import dynamodb
 
         meter = Meter(dynamodb.client())
@@ -390,6 +444,7 @@ def main() -> None:
         for sessions in args.sessions:
             print(f"\nN = {sessions} sessions over {args.anchors} anchors")
             report([marking(sessions, args.anchors, meter) for _ in range(args.repeat)])
+            fairness(sessions, args.anchors)
 
 
 if __name__ == "__main__":

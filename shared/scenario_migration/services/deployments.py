@@ -48,7 +48,8 @@ from scenario_migration.store.scenarios import VersionInfo
 # Sessions per page: three marker transactions (bench/fanout.py: larger pages spread the page's
 # fixed cost, a Query, a ledger Put and a commit, over more sessions; the ledger stays ~15 KB).
 PAGE_SIZE = 300
-LEDGERS_PER_UNMARK = 5  # pages (up to 1,500 sessions) per unmark message
+SESSIONS_PER_UNMARK = 1500  # sessions (five full pages; more pages when they are small) per message
+LEDGERS_PER_READ = 25
 WAITING_PER_MESSAGE = 100
 SETTLE_DELAY = 15  # seconds: longer than a JIT invocation may take (its timeout is 10 s)
 # Marker transactions of a page in flight at once (all of them; the client pools 10 connections).
@@ -207,14 +208,23 @@ def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str
     ledger, fresh = _claim(tenant, plan, unit_at(unit_index), page_id, cursor)
     marked = 0
     if fresh or store.page_state(tenant, plan_id, page_id) is None:
-        outcomes = mark_sessions(tenant, _targets(plan, ledger["entries"], page_id))
-        marked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
-        store.commit_page(tenant, plan_id, page_id, marked, last_page=ledger["last_page"], shards=_shards())
+        marked = _mark_and_count(plan, page_id, ledger)
     if not ledger["last_page"]:
         next_page = {"kind": "mark", "plan_id": plan_id, "unit": unit_index, "page": page + 1}
         work_queue.send(tenant, [{**next_page, "cursor": ledger["next_cursor"]}])
     else:
         _finish_if_done(tenant, plan_id)
+    return marked
+
+
+def _mark_and_count(plan: MigrationPlan, page_id: str, ledger: dict[str, Any]) -> int:
+    """Mark the ledger's sessions and add the page's count once (an empty page in the middle of
+    a unit has nothing to count: no commit)."""
+    outcomes = mark_sessions(plan.tenant_id, _targets(plan, ledger["entries"], page_id))
+    marked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
+    if ledger["entries"] or ledger["last_page"]:
+        last = ledger["last_page"]
+        store.commit_page(plan.tenant_id, plan.id, page_id, marked, last_page=last, shards=_shards())
     return marked
 
 
@@ -269,7 +279,10 @@ def _claim(
         anchor = tmap.anchor_for(item["step_id"])
         if anchor is not None and _admits(plan.policy_for(anchor.anchor_content_hash), item, now):
             entries.append([item["session_id"], item["step_id"]])
-    return store.claim_page(tenant, plan.id, page_id, entries, json.dumps(next_key) if next_key else None)
+    next_cursor = json.dumps(next_key) if next_key else None
+    if not entries:  # nothing to fix across attempts: no ledger (most units of a small deployment)
+        return {"entries": [], "next_cursor": next_cursor, "last_page": next_cursor is None}, True
+    return store.claim_page(tenant, plan.id, page_id, entries, next_cursor)
 
 
 def _targets(plan: MigrationPlan, entries: list[list[str]], page_id: str) -> list[session_store.MarkTarget]:
@@ -312,28 +325,38 @@ def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
 
 
 def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
-    """Settle the pending markers of a few pages, then hand on to the next pages, and at the
-    end to the sessions waiting on the customer."""
+    """Settle the pending markers of pages up to SESSIONS_PER_UNMARK sessions, then hand on to
+    the next pages, and at the end to the sessions waiting on the customer."""
     ledgers, next_key = store.list_pages(
-        tenant, plan_id, json.loads(cursor) if cursor else None, LEDGERS_PER_UNMARK
+        tenant, plan_id, json.loads(cursor) if cursor else None, LEDGERS_PER_READ
     )
-    now = isoformat(utcnow())
+    now, taken, sessions = isoformat(utcnow()), [], 0
     for ledger in ledgers:
-        if ledger["state"] == store.PageState.UNMARKED:
-            continue
-        page_id = ledger["page_id"]
-
-        def write(chunk: list[str], page_id: str = page_id) -> dict[str, session_store.Written]:
-            return session_store.unmark(tenant, chunk, plan_id, page_id, now)
-
-        outcomes = _in_chunks([session_id for session_id, _ in ledger["entries"]], write)
-        unmarked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
-        counted = ledger["state"] == store.PageState.COUNTED
-        store.settle_unmarked_page(tenant, plan_id, page_id, unmarked, counted=counted, shards=_shards())
+        if sessions >= SESSIONS_PER_UNMARK:
+            break
+        taken.append(ledger)
+        sessions += len(ledger["entries"])
+    for ledger in taken:
+        if ledger["state"] != store.PageState.UNMARKED:
+            _unmark_page(tenant, plan_id, ledger, now)
+    if len(taken) < len(ledgers):  # the rest of this read waits for the next message
+        next_key = store.page_key(tenant, plan_id, taken[-1]["page_id"])
     if next_key:
         work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id, "cursor": json.dumps(next_key)}])
     else:
         work_queue.send(tenant, [{"kind": "settle_waiting", "plan_id": plan_id}])
+
+
+def _unmark_page(tenant: str, plan_id: str, ledger: dict[str, Any], now: str) -> None:
+    page_id = ledger["page_id"]
+
+    def write(chunk: list[str]) -> dict[str, session_store.Written]:
+        return session_store.unmark(tenant, chunk, plan_id, page_id, now)
+
+    outcomes = _in_chunks([session_id for session_id, _ in ledger["entries"]], write)
+    unmarked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
+    counted = ledger["state"] == store.PageState.COUNTED
+    store.settle_unmarked_page(tenant, plan_id, page_id, unmarked, counted=counted, shards=_shards())
 
 
 def settle_waiting(tenant: str, plan_id: str, cursor: str | None, last_pass: bool) -> None:

@@ -245,6 +245,11 @@ def list_pages(tenant: str, plan_id: str, start: Any, limit: int) -> tuple[list[
     return ledgers, response.get("LastEvaluatedKey")
 
 
+def page_key(tenant: str, plan_id: str, page_id: str) -> dict[str, Any]:
+    """The key of a page's ledger, as `list_pages` takes it to start after that page."""
+    return _key(tenant, plan_id, page_sk(page_id))
+
+
 def _states(tenant: str, plan_id: str, page_ids: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     request: dict[str, Any] = {
