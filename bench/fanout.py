@@ -432,8 +432,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with local_aws("bench/fanout.py"):
         from scenario_migration.services import deployments
-        from scenario_migration.store import sessions as store
         from scenario_migration.store import dynamodb
+        from scenario_migration.store import sessions as store
 
         meter = Meter(dynamodb.client())
         marking(1000, args.anchors, meter)  # warm-up: the JVM's first requests are slow (not shown)

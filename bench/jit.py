@@ -13,7 +13,11 @@ events), then calls the JIT *handler* as Lambda would and prints:
   (target: 1) and handler latency, median and p95, beside one raw `GetItem` of the same item
   with the same client configuration, interleaved call by call (target: ratio <= 1.2);
 - the handler module's import time, in fresh interpreters (`-X importtime`), with its heaviest
-  top-level imports, and whether the Bedrock adapter stayed out (it must unless selected).
+  top-level imports, and whether the Bedrock adapter stayed out (it must unless selected);
+- migrations from WORKERS concurrent threads (each its own marked session): migrations per
+  second, transactions cancelled by a conflict (the counters are sharded so that concurrent
+  migrations rarely touch one item; target 0 here), botocore retries and re-decisions (JIT reads
+  the session again after a lost race).
 """
 
 import argparse
@@ -29,6 +33,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +114,55 @@ def drain_marking_queue() -> None:
         assert not result["batchItemFailures"], result
         for message in messages:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+WORKERS = 16
+
+
+class Races:
+    """Transactions cancelled by a conflict, and botocore's retries, seen by one client."""
+
+    def __init__(self, client: Any) -> None:
+        self.conflicts = self.retries = self.transactions = 0
+        client.meta.events.register("after-call.dynamodb", self._seen)
+
+    def _seen(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self.retries += parsed.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        if model.name == "TransactWriteItems":
+            self.transactions += 1
+            reasons = [r.get("Code") for r in parsed.get("CancellationReasons", [])]
+            self.conflicts += "TransactionConflict" in reasons
+
+
+def concurrent_migrations(tenant: str, first: int, count: int) -> tuple[float, int]:
+    """Migrate sessions first..first+count-1 from WORKERS threads: (seconds, re-decisions)."""
+    from jit_apply.app import handler
+
+    from local_run.functions import LambdaContext
+    from scenario_migration.store import sessions as session_store
+
+    stale, original = [0], session_store.write_outcome
+
+    def counted_write(*args: Any, **kwargs: Any) -> None:
+        try:
+            original(*args, **kwargs)
+        except session_store.StaleSession:
+            stale[0] += 1
+            raise
+
+    session_store.write_outcome = counted_write
+
+    def migrate(i: int) -> None:
+        event = {"tenant_id": tenant, "session_id": f"s{i:06d}", "message": "hello"}
+        assert handler(event, LambdaContext("Jit"))["outcome"] == "migrated"
+
+    started = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            list(pool.map(migrate, range(first, first + count)))
+    finally:
+        session_store.write_outcome = original
+    return time.perf_counter() - started, stale[0]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -240,8 +294,8 @@ def main() -> None:
 
         tenant = f"bench-{uuid.uuid4().hex[:8]}"
         started = time.perf_counter()
-        seed(tenant, args.sessions)
-        print(f"seeded {args.sessions} marked sessions in {time.perf_counter() - started:.1f} s")
+        seed(tenant, 2 * args.sessions)  # the second half for the concurrent run
+        print(f"seeded {2 * args.sessions} marked sessions in {time.perf_counter() - started:.1f} s")
         counter = RequestCounter(dynamodb.client())
 
         requests, operations, first = measure_migrations(tenant, args.sessions, counter)
@@ -258,6 +312,16 @@ def main() -> None:
         )
         per_op = ", ".join(f"{op} {n / len(steady):.2f}" for op, n in sorted(operations.items()))
         print(f"  by operation, per migration: {per_op}")
+
+        races = Races(dynamodb.client())
+        seconds, redecided = concurrent_migrations(tenant, args.sessions, args.sessions)
+        print(f"\nmigrations from {WORKERS} concurrent workers (N={args.sessions})")
+        clean = races.conflicts == races.retries == redecided == 0
+        print(
+            f"  {args.sessions / seconds:,.0f} migrations/s; transactions {races.transactions}, "
+            f"cancelled by a conflict {races.conflicts}, botocore retries {races.retries}, "
+            f"decisions taken again {redecided}  (target 0: {verdict(clean)})"
+        )
 
         key = to_item({"pk": keys.session_pk(tenant, "s000000"), "sk": keys.SESSION_SK})
         handler_times, raw_times, fast_requests = measure_fast_path(tenant, key, args.calls, counter)
