@@ -53,7 +53,12 @@ def scenario(*steps: dict[str, Any], version: int = 1, fields: tuple = (AGE_FIEL
 
 
 def plan(old: Scenario, new: Scenario, sessions: dict[str, int] | None = None) -> PlanResult:
-    return plan_migration(old, new, sessions)
+    """The plan, its anchors shown as the API shows them: each with its fields on the way (the
+    map stores a reference into its field sets: test_field_sets.py checks that form)."""
+    result = plan_migration(old, new, sessions)
+    tmap = result.transformation_map
+    shown = [a.model_copy(update={"field_set": None}) for a in tmap.with_fields()]
+    return result.model_copy(update={"transformation_map": tmap.model_copy(update={"anchors": shown})})
 
 
 def h(version: Scenario, step_id: str) -> str:
@@ -354,7 +359,7 @@ def test_inserted_data_step_upstream_is_a_gap_fill_naming_its_fields() -> None:
     )
     assert summary.anchors_with_re_route == 0
     assert summary.fields_to_collect == [
-        FieldToCollect(field="age", display_name="age", anchors=[h(new, "checkout")])
+        FieldToCollect(field="age", display_name="age", anchors=[h(new, "checkout")], anchors_total=1)
     ]
     assert summary.warnings == [
         warning(

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from scenario_migration.config import get_settings
 from scenario_migration.domain.plan import MigrationScenario, PlanResult, Severity
 from scenario_migration.domain.planning import plan_migration
+from scenario_migration.domain.graph import ScenarioGraph
+from scenario_migration.domain.planner import ScenarioDiff
 from scenario_migration.domain.scenario import Step, parse_scenario
 
 FAST = settings(max_examples=120, deadline=None)
@@ -173,15 +175,16 @@ def anchors_by_key(result: PlanResult) -> dict[str, tuple]:
             sorted(f.step_name for f in changes.new_forks),
         )
 
+    tmap = result.transformation_map
     return {
         a.anchor_content_hash: (
             a.content_hash,
             a.migration_scenario,
-            a.fields_on_the_way,
+            tmap.fields_of(a.field_set),
             contents(a.upstream_changes),
             contents(a.downstream_changes),
         )
-        for a in result.transformation_map.anchors
+        for a in tmap.anchors
     }
 
 
@@ -335,3 +338,23 @@ def test_content_hash_is_the_specified_sha256_for_any_text(attributes: dict[str,
         "performs_action": attributes["performs_action"],
     }
     assert step.content_hash == hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@FAST
+@given(version_pairs())
+def test_field_sets_expand_to_each_anchor_s_fields_and_stay_small(pair: tuple) -> None:
+    """The map stores each distinct set of fields once, as a change from the set before it (or in
+    full): expanding an anchor's set gives exactly the planner's fields for it, and the stored
+    entries stay within twice the changes between consecutive sets plus one full listing."""
+    old, new = pair
+    limits = get_settings().limits
+    diff = ScenarioDiff.build(
+        ScenarioGraph(parse_scenario(old, limits)), ScenarioGraph(parse_scenario(new, limits))
+    )
+    tmap = diff.transformation_map()
+    for (o, n), anchor in zip(diff.anchor_pairs, tmap.anchors, strict=True):
+        assert tmap.fields_of(anchor.field_set) == diff.field_list(diff.field_bits(o, n))
+    expanded = [set(tmap.fields_of(i)) for i in range(len(tmap.field_sets))]
+    changes = sum(len(a ^ b) for a, b in zip([set(), *expanded], expanded, strict=False))
+    stored = sum(len(f.added) + len(f.dropped) for f in tmap.field_sets)
+    assert stored <= 2 * changes + max((len(e) for e in expanded), default=0)

@@ -106,7 +106,11 @@ class Anchor(_Out):
     from_step_id: str
     to_step_id: str
     migration_scenario: MigrationScenario
-    fields_on_the_way: list[str]
+    # The fields a customer here may be asked for: stored as a reference into the map's
+    # `field_sets` (a long chain would otherwise store anchors x fields); the list itself is
+    # filled in where the map is shown (TransformationMap.with_fields).
+    field_set: int | None = None
+    fields_on_the_way: list[str] | None = None
     upstream_changes: Changes
     downstream_changes: Changes
 
@@ -127,12 +131,45 @@ class AmbiguousStep(_Out):
     to_step_ids: list[str]
 
 
+class FieldSet(_Out):
+    """A distinct set of fields on the way to anchors, as a change from the set before it in the
+    map, or listed in full (`keyframe`) once the changes since the last full listing add up to
+    its size: along a chain each set adds a field or two, so the sets take space linear in the
+    scenario (at most twice their changes), not anchors x fields, and any set is rebuilt from
+    at most about twice its own size."""
+
+    added: list[str]
+    dropped: list[str] = Field(default_factory=list)
+    keyframe: bool = False
+
+
 class TransformationMap(_Out):
     anchors: list[Anchor]
     deleted_nodes: list[DeletedNode]
     ambiguous_steps: list[AmbiguousStep]
     changed_forks: list[str]  # V2 step ids whose exits must be evaluated with customer data
     edited_steps: list[str] = Field(default_factory=list)  # V2 ids of steps edited in place
+    field_sets: list[FieldSet] = Field(default_factory=list)
+
+    def fields_of(self, field_set: int | None) -> list[str]:
+        """The fields of one set: from the last keyframe before it, the changes up to it."""
+        if field_set is None:
+            return []
+        start = field_set
+        while not self.field_sets[start].keyframe:
+            start -= 1
+        fields = set(self.field_sets[start].added)
+        for change in self.field_sets[start + 1 : field_set + 1]:
+            fields.update(change.added)
+            fields.difference_update(change.dropped)
+        return sorted(fields)
+
+    def with_fields(self, anchors: list["Anchor"] | None = None) -> list["Anchor"]:
+        """Anchors (all, or a page of them) with `fields_on_the_way` filled in."""
+        return [
+            a.model_copy(update={"fields_on_the_way": self.fields_of(a.field_set)})
+            for a in (self.anchors if anchors is None else anchors)
+        ]
 
     def anchor_for(self, old_step_id: str) -> Anchor | None:
         """The anchor a session on this old-version step migrates to: its own step's anchor, or
@@ -165,9 +202,16 @@ class Warning(_Out):
 
 
 class FieldToCollect(_Out):
+    """A field customers may be asked for: the first FIRST_ANCHORS anchors where (in the map's
+    order) and how many in all (the map's anchors list every one, with their fields)."""
+
     field: str
     display_name: str
     anchors: list[str]
+    anchors_total: int = 0
+
+
+FIRST_ANCHORS = 20
 
 
 class PlanSummary(_Out):

@@ -33,6 +33,7 @@ from scenario_migration.domain.plan import (
     Branch,
     Changes,
     DeletedNode,
+    FieldSet,
     ForkChange,
     GapPath,
     Impact,
@@ -207,9 +208,12 @@ class ScenarioDiff:
         return escapes
 
     def impact_at(self, o: int, n: int) -> Impact:
+        """A few integer operations per anchor: novel gaps are judged by masks, not one by one."""
         bits = self.impact_before[n]
-        for j in iter_bits(self.novel_gaps(o, n)):
-            bits |= 1 << _impact_of(self.new, self.novel[j])
+        if self.rerouting_gaps(o, n):
+            bits |= 1 << Impact.RE_ROUTE
+        if self._novel_fields_before[n] & ~self._novel_fields_dominating[o]:
+            bits |= 1 << Impact.GAP_FILL
         return (
             Impact.RE_ROUTE
             if bits >> Impact.RE_ROUTE & 1
@@ -225,7 +229,7 @@ class ScenarioDiff:
         """Matched new steps that matter to a customer (checkpoints, actions, steps collecting
         fields) and that a forward transition reaches in a way the old version did not have:
         from an inserted step, or between matched steps that had no such transition (a moved
-        step, an existing step on a new edge). Bit j of `novel_gaps` is novel[j]."""
+        step, an existing step on a new edge)."""
         old_of_new = {n: o for o, n in self.matching.pairs}
         old_edges, twins = self.old.edge_set, self.twins_new
         found = []
@@ -241,21 +245,32 @@ class ScenarioDiff:
         return found
 
     @cached_property
-    def _novel_before(self) -> list[int]:
-        own = [0] * len(self.new)
-        for j, n in enumerate(self.novel):
-            own[n] = 1 << j
-        return flow_forward(self.new, own) if self.novel else own
+    def rerouting(self) -> list[int]:
+        """The novel steps that re-route a customer who has not been through them (checkpoints,
+        actions): usually a handful. Bit j of `rerouting_gaps` is rerouting[j]."""
+        return [n for n in self.novel if _impact_of(self.new, n) is Impact.RE_ROUTE]
 
     @cached_property
-    def _novel_dominating_old(self) -> list[int]:
-        """Per old step: the novel steps whose old counterpart dominates it (every customer there
-        went through them), from the dominator tree, root first."""
+    def _rerouting_before(self) -> list[int]:
+        own = [0] * len(self.new)
+        for j, n in enumerate(self.rerouting):
+            own[n] = 1 << j
+        return flow_forward(self.new, own) if self.rerouting else own
+
+    @cached_property
+    def _rerouting_dominating(self) -> list[int]:
+        """Per old step: the rerouting novel steps whose old counterpart dominates it (every
+        customer there went through them)."""
+        return self._down_the_dominator_tree({n: 1 << j for j, n in enumerate(self.rerouting)})
+
+    def _down_the_dominator_tree(self, bits_of: dict[int, int]) -> list[int]:
+        """Per old step: the OR of the bits of the new steps (keys of `bits_of`) whose old
+        counterparts dominate it, flowed down the old version's dominator tree (linear)."""
         own = [0] * len(self.old)
         old_of_new = {n: o for o, n in self.matching.pairs}
-        for j, n in enumerate(self.novel):
-            own[old_of_new[n]] = 1 << j
-        if not self.novel:
+        for n, bits in bits_of.items():
+            own[old_of_new[n]] |= bits
+        if not bits_of:
             return own
         idom = self.old.idom
         dominating = [0] * len(self.old)
@@ -264,10 +279,10 @@ class ScenarioDiff:
                 dominating[v] = dominating[idom[v]] | own[idom[v]]
         return dominating
 
-    def novel_gaps(self, o: int, n: int) -> int:
-        """Bits of the novel steps on the way to anchor (o, n) that customers at o may not have
-        been through."""
-        return self._novel_before[n] & ~self._novel_dominating_old[o]
+    def rerouting_gaps(self, o: int, n: int) -> int:
+        """Bits of the rerouting steps on the way to anchor (o, n) that customers at o may not
+        have been through (narrow integers: one bit per checkpoint or action moved)."""
+        return self._rerouting_before[n] & ~self._rerouting_dominating[o]
 
     # -- fields ----------------------------------------------------------------------------------
 
@@ -289,24 +304,33 @@ class ScenarioDiff:
                 own[n] |= self._field_bit[name]
         return flow_forward(self.new, own)
 
-    def field_bits(self, o: int, n: int) -> int:
-        """The fields a customer at anchor (o, n) may be asked for, as bits of field_names."""
-        bits = self.fields_before[n]
-        for j in iter_bits(self.novel_gaps(o, n)):
-            for name in self.new.step(self.novel[j]).collects_fields:
-                bits |= self._field_bit[name]
-        return bits
-
-    def fields_at(self, o: int, n: int) -> list[str]:
-        bits = self.field_bits(o, n)
-        names = self._field_lists.get(bits)
-        if names is None:  # most anchors share their set of fields with many others
-            names = self._field_lists[bits] = [self.field_names[i] for i in iter_bits(bits)]
-        return list(names)
+    @cached_property
+    def _novel_field_bits(self) -> dict[int, int]:
+        """Per novel step collecting fields: its fields' bits."""
+        bit = self._field_bit
+        steps = ((n, set(self.new.step(n).collects_fields)) for n in self.novel)
+        return {n: sum(bit[name] for name in names) for n, names in steps if names}
 
     @cached_property
-    def _field_lists(self) -> dict[int, list[str]]:
-        return {}
+    def _novel_fields_before(self) -> list[int]:
+        own = [0] * len(self.new)
+        for n, bits in self._novel_field_bits.items():
+            own[n] |= bits
+        return flow_forward(self.new, own) if self._novel_field_bits else own
+
+    @cached_property
+    def _novel_fields_dominating(self) -> list[int]:
+        return self._down_the_dominator_tree(self._novel_field_bits)
+
+    def field_bits(self, o: int, n: int) -> int:
+        """The fields a customer at anchor (o, n) may be asked for, as bits of field_names: those
+        of inserted steps before it, and those of novel steps before it unless a novel step
+        collecting the same field dominated o (the customer gave it there). Two integer
+        operations: no per-anchor list is built (a long chain would make anchors x fields)."""
+        return self.fields_before[n] | (self._novel_fields_before[n] & ~self._novel_fields_dominating[o])
+
+    def field_list(self, bits: int) -> list[str]:
+        return [self.field_names[i] for i in iter_bits(bits)]
 
     @cached_property
     def forks(self) -> list[int]:
@@ -314,8 +338,14 @@ class ScenarioDiff:
 
     # -- the transformation map ----------------------------------------------------------------
 
+    @cached_property
+    def anchor_pairs(self) -> list[tuple[int, int]]:
+        """(old, new) of every anchor, in the map's order (topological in the new version)."""
+        return sorted(self.matching.pairs, key=lambda pair: self.new.rank[pair[1]])
+
     def transformation_map(self) -> TransformationMap:
         gaps = _GapListing(self)
+        sets = _FieldSetTable(self)
         anchors = [
             Anchor.model_construct(  # built from validated parts: validating again doubles the cost
                 anchor_content_hash=self.matching.key_new[n],
@@ -326,13 +356,14 @@ class ScenarioDiff:
                 from_step_id=self.old.ids[o],
                 to_step_id=self.new.ids[n],
                 migration_scenario=self.impact_at(o, n).scenario,
-                fields_on_the_way=self.fields_at(o, n),
+                field_set=sets.id_of(self.field_bits(o, n)),
                 upstream_changes=gaps.upstream(o, n),
                 downstream_changes=gaps.downstream(o, n),
             )
-            for o, n in sorted(self.matching.pairs, key=lambda pair: self.new.rank[pair[1]])
+            for o, n in self.anchor_pairs
         ]
         return TransformationMap(
+            field_sets=sets.sets,
             edited_steps=[self.new.ids[n] for n in self.new.order if n in self.matching.edited],
             anchors=anchors,
             deleted_nodes=self._deleted_nodes(),
@@ -366,6 +397,39 @@ class ScenarioDiff:
                 )
             )
         return deleted
+
+
+class _FieldSetTable:
+    """Distinct field sets (bits of field_names) in order of first use, each stored as its change
+    from the set before it, or in full once the changes since the last full listing add up to
+    the set's size (see FieldSet)."""
+
+    def __init__(self, diff: ScenarioDiff) -> None:
+        self.diff = diff
+        self.ids: dict[int, int] = {}
+        self.sets: list[FieldSet] = []
+        self.last = 0
+        self.changes = 0  # field entries written since the last keyframe
+
+    def id_of(self, bits: int) -> int | None:
+        if not bits:
+            return None
+        found = self.ids.get(bits)
+        if found is None:
+            found = self.ids[bits] = len(self.sets)
+            self.sets.append(self._entry(bits))
+            self.last = bits
+        return found
+
+    def _entry(self, bits: int) -> FieldSet:
+        names = self.diff.field_list
+        added, dropped = bits & ~self.last, self.last & ~bits
+        change = added.bit_count() + dropped.bit_count()
+        if not self.sets or self.changes + change >= bits.bit_count():
+            self.changes = 0
+            return FieldSet.model_construct(added=names(bits), dropped=[], keyframe=True)
+        self.changes += change
+        return FieldSet.model_construct(added=names(added), dropped=names(dropped), keyframe=False)
 
 
 def _impact_of(graph: ScenarioGraph, n: int) -> Impact:

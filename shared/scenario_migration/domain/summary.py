@@ -8,10 +8,14 @@ fork, per blocked redirect, per checkpoint, per field: never one per anchor and 
 """
 
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 
 from scenario_migration.domain.conditions import compile_condition, type_problem, witnesses
-from scenario_migration.domain.graph import flow_backward, flow_forward, reached_from
+from scenario_migration.domain.graph import ScenarioGraph, flow_backward, flow_forward, reached_from
 from scenario_migration.domain.plan import (
+    FIRST_ANCHORS,
+    Anchor,
+    FieldSet,
     FieldToCollect,
     MigrationScenario,
     PlanSummary,
@@ -26,11 +30,11 @@ _SEVERITY_ORDER = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def summarize(diff: ScenarioDiff, tmap: TransformationMap, sessions_at: Mapping[str, int]) -> PlanSummary:
-    by_anchor = {a.anchor_content_hash: int(sessions_at.get(a.from_step_id, 0)) for a in tmap.anchors}
     on_deleted = {
         d.node_id: int(sessions_at[d.node_id]) for d in tmap.deleted_nodes if sessions_at.get(d.node_id)
     }
     review = _Review(diff, tmap, sessions_at)
+    by_anchor = review.by_anchor
     warnings = sorted(review.warnings(), key=lambda w: _SEVERITY_ORDER[w.severity])
     scenarios = [a.migration_scenario for a in tmap.anchors]
     return PlanSummary(
@@ -52,6 +56,9 @@ class _Review:
         self.diff = diff
         self.tmap = tmap
         self.sessions_at = sessions_at
+        self.by_anchor = {
+            a.anchor_content_hash: int(sessions_at.get(a.from_step_id, 0)) for a in tmap.anchors
+        }
         # (old index, new index, sessions) of the anchors customers sit on now
         self.occupied = [
             (o, n, int(sessions_at[diff.old.ids[o]]))
@@ -79,56 +86,31 @@ class _Review:
 
     # -- fields --------------------------------------------------------------------------------
 
-    def _fields_by_anchor(self) -> list[tuple[str, str, int]]:
-        """(anchor key, anchor name, bits of its fields on the way) in the map's order."""
-        new, old, diff = self.diff.new, self.diff.old, self.diff
-        return [
-            (
-                a.anchor_content_hash,
-                a.anchor_name,
-                diff.field_bits(old.index[a.from_step_id], new.index[a.to_step_id]),
-            )
-            for a in self.tmap.anchors
-        ]
+    @cached_property
+    def _census(self) -> "_FieldCensus":
+        return _FieldCensus(self.tmap, self.by_anchor)
 
     def fields_to_collect(self) -> list[FieldToCollect]:
-        """One pass over the anchors; each appends its key to its fields' lists (anchors share
-        a few sets of fields, so the lists to append to are looked up once per set)."""
-        names = self.diff.field_names
-        keys: list[list[str]] = [[] for _ in names]
-        lists_of: dict[int, list[list[str]]] = {0: []}
-        for key, _, bits in self._fields_by_anchor():
-            lists = lists_of.get(bits)
-            if lists is None:
-                lists = lists_of[bits] = [keys[i] for i in iter_bits(bits)]
-            for found in lists:
-                found.append(key)
-        scenario = self.diff.new.scenario
+        census, scenario = self._census, self.diff.new.scenario
         return [
-            FieldToCollect.model_construct(  # up to anchors x fields keys: not validated again
-                field=name, display_name=scenario.field(name).label, anchors=anchors
+            FieldToCollect(
+                field=name,
+                display_name=scenario.field(name).label,
+                anchors=census.first_anchors(name),
+                anchors_total=census.total(name, census.anchors_upto),
             )
-            for name, anchors in zip(names, keys, strict=True)
+            for name in self.diff.field_names
         ]
 
     def _field_warnings(self) -> Iterable[Warning]:
-        first_anchor: dict[str, str] = {}
-        seen = 0
-        for _, anchor_name, bits in self._fields_by_anchor():
-            for i in iter_bits(bits & ~seen):
-                first_anchor[self.diff.field_names[i]] = anchor_name
-            seen |= bits
-        affected = [0] * len(self.diff.field_names)
-        for o, n, count in self.occupied:
-            for i in iter_bits(self.diff.field_bits(o, n)):
-                affected[i] += count
-        for i, name in enumerate(self.diff.field_names):
+        census = self._census
+        for name in self.diff.field_names:
             yield Warning(
                 severity=Severity.INFO,
                 code=f"field_may_be_asked:{name}",
-                anchor_name=first_anchor.get(name),
+                anchor_name=census.first_anchor_name(name),
                 message=f"Customers may be asked for '{name}' if not in profile",
-                affected_sessions_estimate=affected[i],
+                affected_sessions_estimate=census.total(name, census.sessions_upto),
             )
 
     def _edited_step_warnings(self) -> Iterable[Warning]:
@@ -259,21 +241,19 @@ class _Review:
         diff, new = self.diff, self.diff.new
         before_some_anchor = 0
         for o, n in diff.matching.pairs:
-            before_some_anchor |= diff.novel_gaps(o, n)
-        novel_affected = [0] * len(diff.novel)
+            before_some_anchor |= diff.rerouting_gaps(o, n)
+        moved_affected = [0] * len(diff.rerouting)
         for o, n, count in self.occupied:
-            for j in iter_bits(diff.novel_gaps(o, n)):
-                novel_affected[j] += count
+            for j in iter_bits(diff.rerouting_gaps(o, n)):
+                moved_affected[j] += count
         steps = [
             (n, self.sessions.count(self.sessions.after_new(n)))
             for n in diff.inserted
-            if diff.first_anchors_new[n]
+            if diff.first_anchors_new[n] and _irreversible(new, n)
         ]
-        steps += [(n, novel_affected[j]) for j, n in enumerate(diff.novel) if before_some_anchor >> j & 1]
+        steps += [(n, moved_affected[j]) for j, n in enumerate(diff.rerouting) if before_some_anchor >> j & 1]
         for n, affected in sorted(steps, key=lambda item: new.rank[item[0]]):
-            step = new.step(n)
-            if step.is_checkpoint or step.performs_action:
-                yield self._routed_to(n, affected)
+            yield self._routed_to(n, affected)
 
     def _routed_to(self, n: int, affected: int) -> Warning:
         step = self.diff.new.step(n)
@@ -410,6 +390,11 @@ def _condition_problems(
     return problems
 
 
+def _irreversible(graph: ScenarioGraph, n: int) -> bool:
+    step = graph.step(n)
+    return step.is_checkpoint or step.performs_action
+
+
 def _names(checks: "CheckpointAnalysis", bits: int, shown: int = 3) -> str:
     """'A', 'A' or 'B', 'A', 'B', 'C' or 2 more."""
     names = []
@@ -418,6 +403,71 @@ def _names(checks: "CheckpointAnalysis", bits: int, shown: int = 3) -> str:
             return f"{', '.join(names)} or {bits.bit_count() - shown} more"
         names.append(f"'{checks.name(c)}'")
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+class _FieldCensus:
+    """Which anchors (and how many sessions) each field concerns, from the map's field sets: one
+    sweep over the sets' changes, in their order of first use, finds each field's runs of sets
+    (usually one); prefix sums over the sets then give every total. Linear in the sets' changes,
+    never anchors x fields."""
+
+    def __init__(self, tmap: TransformationMap, sessions_by_anchor: Mapping[str, int]) -> None:
+        count = len(tmap.field_sets)
+        self.anchors_of_set: list[list[Anchor]] = [[] for _ in range(count)]
+        sessions = [0] * count
+        for anchor in tmap.anchors:
+            if anchor.field_set is not None:
+                self.anchors_of_set[anchor.field_set].append(anchor)
+                sessions[anchor.field_set] += sessions_by_anchor.get(anchor.anchor_content_hash, 0)
+        self.anchors_upto = _prefix([len(anchors) for anchors in self.anchors_of_set])
+        self.sessions_upto = _prefix(sessions)
+        self.runs = _runs(tmap.field_sets)
+
+    def total(self, name: str, upto: list[int]) -> int:
+        return sum(upto[end] - upto[start] for start, end in self.runs.get(name, []))
+
+    def first_anchors(self, name: str) -> list[str]:
+        found: list[str] = []
+        for start, end in self.runs.get(name, []):
+            for field_set in range(start, end):
+                found += [
+                    a.anchor_content_hash
+                    for a in self.anchors_of_set[field_set][: FIRST_ANCHORS - len(found)]
+                ]
+                if len(found) == FIRST_ANCHORS:
+                    return found
+        return found
+
+    def first_anchor_name(self, name: str) -> str | None:
+        runs = self.runs.get(name)
+        return self.anchors_of_set[runs[0][0]][0].anchor_name if runs else None
+
+
+def _prefix(values: list[int]) -> list[int]:
+    sums = [0]
+    for value in values:
+        sums.append(sums[-1] + value)
+    return sums
+
+
+def _runs(field_sets: list[FieldSet]) -> dict[str, list[tuple[int, int]]]:
+    """Per field: the [start, end) runs of set indices it belongs to."""
+    runs: dict[str, list[tuple[int, int]]] = {}
+    opened: dict[str, int] = {}
+    current: set[str] = set()
+    for i, entry in enumerate(field_sets):
+        listed = set(entry.added)
+        added, dropped = (
+            (listed - current, current - listed) if entry.keyframe else (listed, set(entry.dropped))
+        )
+        for name in dropped:
+            runs.setdefault(name, []).append((opened.pop(name), i))
+        for name in added:
+            opened[name] = i
+        current = (current - dropped) | added
+    for name, start in opened.items():
+        runs.setdefault(name, []).append((start, len(field_sets)))
+    return runs
 
 
 class _Occupancy:
