@@ -43,3 +43,10 @@ class Conflict(MigrationError):
 
 class PayloadTooLarge(MigrationError):
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(MigrationError):
+    """A request body that is not JSON (SPEC 12: 415). Bodies are never guessed at: a JSON
+    document labelled `text/plain` is refused too, so a client's mistake shows at once."""
+
+    code = "unsupported_media_type"

@@ -193,7 +193,10 @@ def _decode_token(tenant: str, token: str | None) -> dict[str, Any] | None:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         key = None
     if not _is_listing_key(tenant, key):
-        raise InvalidInput("next_token is not a token this API returned", [{"location": "next_token"}])
+        raise InvalidInput(
+            "next_token is not a token this API returned",
+            [{"location": "next_token", "message": "not a token of this listing"}],
+        )
     return key
 
 
