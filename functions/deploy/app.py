@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from scenario_migration.api.errors import responses
 from scenario_migration.api.resolver import API_PREFIX, TenantId, create_resolver
 from scenario_migration.observability import logger
 from scenario_migration.services import deployments
@@ -14,20 +15,23 @@ PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
 
 
 @app.post(
-    f"{API_PREFIX}/migration-plans/<plan_id>/deploy", responses={202: {"description": "Deploy started"}}
+    f"{API_PREFIX}/migration-plans/<plan_id>/deploy", responses=responses(202, "Deploy started", 404, 409)
 )
 def deploy(plan_id: PlanId, tenant: TenantId) -> tuple[dict[str, Any], int]:
     """Make the plan's version active for new sessions and mark live sessions (asynchronously)."""
     return deployments.deploy(tenant, plan_id), 202
 
 
-@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/cancel")
+@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/cancel", responses=responses(200, "Cancelled", 404, 409))
 def cancel(plan_id: PlanId, tenant: TenantId) -> dict[str, Any]:
     """Stop marking and remove the markers of sessions not yet migrated."""
     return deployments.cancel(tenant, plan_id)
 
 
-@app.get(f"{API_PREFIX}/migration-plans/<plan_id>/deployment-status")
+@app.get(
+    f"{API_PREFIX}/migration-plans/<plan_id>/deployment-status",
+    responses=responses(200, "Live progress", 404),
+)
 def deployment_status(plan_id: PlanId, tenant: TenantId) -> dict[str, Any]:
     return deployments.status(tenant, plan_id)
 

@@ -11,13 +11,14 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from scenario_migration.api import openapi
+from scenario_migration.api.errors import responses
 from scenario_migration.api.resolver import API_PREFIX, TenantId, create_resolver
 from scenario_migration.domain.lifecycle import AnchorPolicy, MigrationPlan, PlanHeader, PlanStatus
 from scenario_migration.domain.plan import PlanSummary
-from scenario_migration.domain.scenario import ID_PATTERN, Scenario
+from scenario_migration.domain.scenario import ID_PATTERN, MAX_VERSION, Identifier, Scenario
 from scenario_migration.observability import logger
 from scenario_migration.services import plans, scenarios
 
@@ -38,12 +39,22 @@ class ScenarioVersionView(BaseModel):
     document: dict[str, Any] | None = None
 
 
+class ScenarioRegistration(Scenario):
+    """A scenario document whose `id` is required: registering needs one (a plan takes its path's)."""
+
+    id: Identifier
+
+
 class CreatePlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the envelope is strict; the document keeps extras
+
     new_scenario: Scenario
     created_by: Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class PoliciesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     policies: dict[str, AnchorPolicy]
 
 
@@ -65,19 +76,21 @@ def _version_view(tenant: str, scenario_id: str, version: int, with_document: bo
     )
 
 
-@app.post(f"{API_PREFIX}/scenarios", responses={201: {"description": "Scenario registered"}})
-def create_scenario(body: Scenario, tenant: TenantId) -> tuple[ScenarioVersionView, int]:
+@app.post(f"{API_PREFIX}/scenarios", responses=responses(201, "Scenario registered", 409, 413, 415))
+def create_scenario(body: ScenarioRegistration, tenant: TenantId) -> tuple[ScenarioVersionView, int]:
     info = scenarios.register(tenant, body)
     return ScenarioVersionView(**info.__dict__, active=True, document=scenarios.document_of(body)), 201
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>")
+@app.get(f"{API_PREFIX}/scenarios/<scenario_id>", responses=responses(200, "The active version", 404))
 def get_scenario(scenario_id: ScenarioId, tenant: TenantId) -> ScenarioVersionView:
     """The active version of a scenario, with its document."""
     return _version_view(tenant, scenario_id, scenarios.active_version(tenant, scenario_id), True)
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions")
+@app.get(
+    f"{API_PREFIX}/scenarios/<scenario_id>/versions", responses=responses(200, "Every stored version", 404)
+)
 def list_versions(scenario_id: ScenarioId, tenant: TenantId) -> list[ScenarioVersionView]:
     active = scenarios.active_version(tenant, scenario_id)
     return [
@@ -86,15 +99,18 @@ def list_versions(scenario_id: ScenarioId, tenant: TenantId) -> list[ScenarioVer
     ]
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>")
+@app.get(
+    f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>", responses=responses(200, "One version", 404)
+)
 def get_version(
-    scenario_id: ScenarioId, version: Annotated[int, PathParam(ge=1)], tenant: TenantId
+    scenario_id: ScenarioId, version: Annotated[int, PathParam(ge=1, le=MAX_VERSION)], tenant: TenantId
 ) -> ScenarioVersionView:
     return _version_view(tenant, scenario_id, version, True)
 
 
 @app.post(
-    f"{API_PREFIX}/scenarios/<scenario_id>/migration-plan", responses={201: {"description": "Plan created"}}
+    f"{API_PREFIX}/scenarios/<scenario_id>/migration-plan",
+    responses=responses(201, "Plan created", 404, 409, 413, 415),
 )
 def create_plan(
     scenario_id: ScenarioId, body: CreatePlanRequest, tenant: TenantId
@@ -104,7 +120,7 @@ def create_plan(
     return plan, 201
 
 
-@app.get(f"{API_PREFIX}/migration-plans")
+@app.get(f"{API_PREFIX}/migration-plans", responses=responses(200, "Plans, newest first"))
 def list_plans(
     tenant: TenantId,
     scenario_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -116,18 +132,21 @@ def list_plans(
     return PlanList(items=items, next_token=token)
 
 
-@app.get(f"{API_PREFIX}/migration-plans/<plan_id>")
+@app.get(f"{API_PREFIX}/migration-plans/<plan_id>", responses=responses(200, "The plan", 404))
 def get_plan(plan_id: PlanId, tenant: TenantId) -> MigrationPlan:
     return plans.get_plan(tenant, plan_id)
 
 
-@app.get(f"{API_PREFIX}/migration-plans/<plan_id>/summary")
+@app.get(f"{API_PREFIX}/migration-plans/<plan_id>/summary", responses=responses(200, "Its summary", 404))
 def get_summary(plan_id: PlanId, tenant: TenantId) -> SummaryView:
     plan = plans.get_plan(tenant, plan_id, with_map=False)
     return SummaryView(**plan.summary.model_dump(), plan_id=plan.id, status=plan.status)
 
 
-@app.put(f"{API_PREFIX}/migration-plans/<plan_id>/policies")
+@app.put(
+    f"{API_PREFIX}/migration-plans/<plan_id>/policies",
+    responses=responses(200, "The plan, policies merged", 404, 409, 413, 415),
+)
 def put_policies(plan_id: PlanId, body: PoliciesRequest, tenant: TenantId) -> MigrationPlan:
     return plans.set_policies(tenant, plan_id, body.policies)
 
