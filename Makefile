@@ -12,7 +12,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 DYNAMODB_LOCAL := .tools/dynamodb-local
 DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 
-.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention
+.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention fuzz
 
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -52,6 +52,10 @@ test: lint validate build dynamodb-local
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+# The long schemathesis run (the quick one is part of `make test`); FUZZ_SEED / FUZZ_EXAMPLES override.
+fuzz: $(STAMP) dynamodb-local
+	FUZZ_LONG=1 $(PY) -m pytest -q -s -m fuzz tests/e2e/test_no_server_errors.py
 
 run: $(STAMP) dynamodb-local
 	$(PY) -m local_run
