@@ -8,7 +8,7 @@ import pytest
 
 from scenario_migration.store import scenarios as scenario_store
 from scenario_migration.store import sessions as session_store
-from tests.documents import V1, report
+from tests.documents import MILLION_ELEMENTS, V1, order_flow, report, step
 from tests.integration.harness import Api
 
 FRESH = {**V1, "id": "fresh"}  # a scenario no test registers: what is refused must not appear
@@ -171,3 +171,19 @@ def test_types_are_as_the_schema_says(api: Api, tenant: str, where: str, value: 
         document["fields"] = [{"name": "age", "type": "integer", "minimum": value}]
     refused(api.post("/api/v1/scenarios", document), 400, "invalid_input")
     nothing_stored(tenant)
+
+
+def test_a_condition_whose_cost_is_unbounded_is_a_400_at_plan_time(api: Api) -> None:
+    """191 characters of nested `map` (a million-element list, 20 s per JIT evaluation) was
+    accepted: the length bound is not a cost bound."""
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    fork = step("check", "Check", ("confirm", MILLION_ELEMENTS, 1), "checkout")
+    document = order_flow(2, [step("welcome", "Welcome", "check"), fork, *V1["steps"][1:]])
+    response = api.post(
+        "/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": document, "created_by": "op"}
+    )
+    refused(response, 400, "invalid_scenario")
+    [problem] = response.body["error"]["details"]
+    assert problem["location"] == "new_scenario.steps[1] (id 'check').transitions[0].condition"
+    assert "'map' is a comprehension" in problem["message"]
+    assert api.get("/api/v1/migration-plans").body["items"] == []

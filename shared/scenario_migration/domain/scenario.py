@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from scenario_migration.config import LimitsConfig
-from scenario_migration.domain.conditions import ConditionSyntaxError, compile_condition
+from scenario_migration.domain.conditions import ConditionSyntaxError, check_cost, compile_condition
 from scenario_migration.errors import ScenarioInvalid
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
@@ -270,6 +270,9 @@ def _check_condition(where: str, transition: Transition, limits: LimitsConfig) -
         return []
     if len(transition.condition) > limits.max_condition_length:
         return [_problem(f"{where}.condition", f"longer than {limits.max_condition_length} characters")]
+    too_costly = check_cost(transition.condition)  # before compiling: it also bounds the nesting
+    if too_costly:
+        return [_problem(f"{where}.condition", f"CEL condition not allowed: {too_costly}")]
     try:
         compile_condition(transition.condition)
     except ConditionSyntaxError as exc:
