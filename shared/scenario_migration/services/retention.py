@@ -5,7 +5,7 @@ stopped, so a large table is covered over several runs. Idempotent: every action
 condition (status compare-and-set, live-session check) at the moment it acts.
 Never deleted: a pending plan (it expires first), a plan whose markers are still pending, the
 plan that made a scenario's active version active, the active version, a version a live
-session is on.
+session is on. Also deleted: parts of a version that no head item names (store/scenarios.py).
 """
 
 from contextlib import suppress
@@ -40,24 +40,45 @@ class RetentionReport:
     plans_kept: list[str] = field(default_factory=list)
     versions_deleted: list[str] = field(default_factory=list)
     versions_kept: list[str] = field(default_factory=list)
+    orphan_parts_deleted: int = 0  # parts of versions that a writer that died left behind
     complete: dict[str, bool] = field(default_factory=dict)  # table -> whole table covered this round
 
 
 def run(now: datetime | None = None, items_per_run: int = ITEMS_PER_RUN) -> RetentionReport:
     now = now or utcnow()
-    settings = get_settings().retention
     report = RetentionReport()
+    report.complete = {
+        "plans": retain_plans(now, items_per_run, report),
+        "versions": retain_versions(now, items_per_run, report),
+    }
+    logger.info("retention run", extra=vars(report))
+    return report
+
+
+def retain_plans(now: datetime, items_per_run: int, report: RetentionReport) -> bool:
+    """One bounded page of plans from the saved cursor; True when it reached the table's end."""
+    limit = now - timedelta(days=get_settings().retention.plan_retention_days)
     cursor = plan_store.get_retention_cursor()
     plans, cursor["plans"] = plan_store.scan_plans(cursor.get("plans"), items_per_run)
     for item in plans:
-        _retain_plan(item, now - timedelta(days=settings.plan_retention_days), report)
-    versions, cursor["versions"] = scenario_store.scan_versions(cursor.get("versions"), items_per_run)
-    for item in versions:
-        _retain_version(item, now - timedelta(days=settings.version_retention_days), report)
-    report.complete = {"plans": cursor["plans"] is None, "versions": cursor["versions"] is None}
+        _retain_plan(item, limit, report)
     plan_store.put_retention_cursor({k: v for k, v in cursor.items() if v})
-    logger.info("retention run", extra=vars(report))
-    return report
+    return cursor["plans"] is None
+
+
+def retain_versions(now: datetime, items_per_run: int, report: RetentionReport) -> bool:
+    """One bounded page of versions (and their orphan parts) from the saved cursor; True when it
+    reached the table's end."""
+    limit = now - timedelta(days=get_settings().retention.version_retention_days)
+    cursor = plan_store.get_retention_cursor()
+    versions, cursor["versions"] = scenario_store.scan_versions(cursor.get("versions"), items_per_run)
+    for item in (item for item in versions if "version" in item):
+        _retain_version(item, limit, report)
+    report.orphan_parts_deleted += scenario_store.delete_orphan_parts(
+        (item for item in versions if "version" not in item), now
+    )
+    plan_store.put_retention_cursor({k: v for k, v in cursor.items() if v})
+    return cursor["versions"] is None
 
 
 def _older_than(stamp: str | None, limit: datetime) -> bool:
@@ -103,7 +124,7 @@ def _retain_version(item: dict[str, Any], limit: datetime, report: RetentionRepo
     ):
         report.versions_kept.append(name)
         return
-    if scenario_store.delete_version(tenant, scenario_id, version, item.get("parts", 1)):
+    if scenario_store.delete_version(tenant, scenario_id, version):
         report.versions_deleted.append(name)
     else:  # it became the active version meanwhile
         report.versions_kept.append(name)
