@@ -121,7 +121,7 @@ def create_scenario(tenant: str, info: VersionInfo, document: dict[str, Any]) ->
             _discard(rest)
             raise Conflict(f"scenario '{info.scenario_id}' already exists") from None
         raise  # outcome unknown (a timeout may have committed): the parts stay, the sweep decides
-    sweep_parts(tenant, info.scenario_id, info.version)
+    sweep_parts(tenant, info.scenario_id, info.version, keep=head["writer"])
 
 
 def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> bool:
@@ -140,7 +140,7 @@ def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> boo
         _discard(rest)
         _check_same_document(tenant, info, head["digest"])
         return False
-    sweep_parts(tenant, info.scenario_id, info.version)
+    sweep_parts(tenant, info.scenario_id, info.version, keep=head["writer"])
     return True
 
 
@@ -160,13 +160,11 @@ def _check_same_document(tenant: str, info: VersionInfo, digest: str) -> None:
         )
 
 
-def sweep_parts(
-    tenant: str, scenario_id: str, version: int, *, now: datetime | None = None, keep: str | None = None
-) -> int:
+def sweep_parts(tenant: str, scenario_id: str, version: int, *, keep: str | None = None) -> int:
     """Delete the parts of a version that no head names and whose writer must be finished (older
     than ORPHAN_GRACE); the head's own writer is kept (`keep`, else read). Best effort; how many."""
     pk, sk = keys.scenario_pk(tenant, scenario_id), keys.version_sk(version)
-    cutoff = isoformat((now or utcnow()) - documents.ORPHAN_GRACE)
+    cutoff = isoformat(utcnow() - documents.ORPHAN_GRACE)
     try:
         keep = keep or _head_writer(pk, sk)
         stale = [
