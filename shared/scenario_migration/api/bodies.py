@@ -25,8 +25,8 @@ MAX_DEPTH = 64
 
 
 def is_json(content_type: str | None) -> bool:
-    """`application/json` or a `+json` type, any parameters (charset); no type at all counts as
-    JSON, as Powertools treats it (curl without -H sends none only when there is no body)."""
+    """`application/json` or a `+json` type, any parameters (charset). A body without a type is
+    read as JSON, as Powertools reads it (clients that send one rarely omit the type)."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     return media_type in ("", "application/json") or media_type.endswith("+json")
 

@@ -65,11 +65,11 @@ def _first_line(message: str) -> str:
 # A condition reads scalar fields (string, integer, number, boolean, email, phone, date, enum), so
 # it never needs a loop. Without comprehension macros and `cel.bind`, CEL evaluates each node of
 # the expression once: the cost of a condition is linear in its length (bounded by
-# `limits.max_condition_length`) and in the size of the field values. With them, 192 characters of
-# nested `map` build a million-element list and take 20 s per evaluation. So: calls only to the
-# functions below (a name outside them is a comprehension, a binding, or an extension this
-# library lacks, which would fail at run time anyway), and brackets nested at most MAX_NESTING
-# deep (the parser gives up near 100 with a message that says nothing of why).
+# `limits.max_condition_length`) and in the size of the field values. With them, under 200
+# characters of nested `map` build a million-element list and take 20 s per evaluation. So: calls
+# only to the functions below (a name outside them is a comprehension, a binding, or an extension
+# this library lacks, which would fail at run time anyway), and brackets nested at most
+# MAX_NESTING deep (the parser gives up near 100 with a message that says nothing of why).
 
 COMPREHENSIONS = frozenset({"all", "exists", "exists_one", "map", "filter", "transformList", "transformMap"})
 ALLOWED_CALLS = frozenset(
