@@ -187,3 +187,23 @@ def test_a_condition_whose_cost_is_unbounded_is_a_400_at_plan_time(api: Api) -> 
     assert problem["location"] == "new_scenario.steps[1] (id 'check').transitions[0].condition"
     assert "'map' is a comprehension" in problem["message"]
     assert api.get("/api/v1/migration-plans").body["items"] == []
+
+
+@pytest.mark.parametrize(
+    "variables",
+    ['{"\\ud800": 1}', '{"a": "\\udfff"}', '{"a": ["x\\ud83d"]}'],
+    ids=["key", "value", "nested"],
+)
+def test_a_lone_surrogate_anywhere_is_a_400(api: Api, tenant: str, variables: str) -> None:
+    """JSON escapes can spell what UTF-8 cannot encode: in free-form variables it was stored, then
+    the response failed (a 500 after the write)."""
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    body = json.dumps({**report("checkout"), "variables": "X"}).replace('"X"', variables)
+    refused(api.put("/api/v1/sessions/s-hostile", raw=body), 400, "invalid_input")
+    assert session_store.get_session(tenant, "s-hostile") is None
+
+
+def test_an_escaped_surrogate_pair_is_text(api: Api) -> None:
+    assert api.post("/api/v1/scenarios", V1).status == 201
+    body = json.dumps({**report("checkout"), "variables": "X"}).replace('"X"', '{"mood": "\\ud83d\\ude00"}')
+    assert api.put("/api/v1/sessions/s1", raw=body).body["variables"] == {"mood": "\U0001f600"}

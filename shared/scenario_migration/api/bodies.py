@@ -11,17 +11,22 @@ Why each bound exists:
   well before Python's limit; no document of this API nests beyond a dozen levels;
 - non-finite numbers: `NaN`, `Infinity` and overflowing literals (`1e400`) are not JSON (RFC 8259)
   and would come back in responses as invalid JSON or silently become `null`;
-- integers beyond 4,300 digits make `int()` raise ValueError inside the parser.
+- integers beyond 4,300 digits make `int()` raise ValueError inside the parser;
+- lone surrogates (`"\\ud800"`): JSON's escapes can spell them, UTF-8 cannot encode them. pydantic
+  refuses them in a `str` field but not inside free-form values (session variables), which were
+  stored and then failed the response (a 500 after the write).
 """
 
 import json
 import math
+import re
 from typing import Any
 
 from scenario_migration.config import get_settings
 from scenario_migration.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 MAX_DEPTH = 64
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a UTF-16 surrogate spelt as an escape
 
 
 def is_json(content_type: str | None) -> bool:
@@ -67,7 +72,21 @@ def parse_json_body(text: str) -> Any:
         ) from None
     if depth_exceeds(value, MAX_DEPTH):
         raise _too_deep()
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(value):
+        raise InvalidInput(
+            "the request body has a string that is not Unicode text",
+            [{"location": "body", "message": "a lone surrogate (\\ud800-\\udfff) outside a pair"}],
+        )
     return value
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string in `value` (keys too) is valid Unicode (pairs were joined by the parser)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:
