@@ -15,7 +15,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 DYNAMODB_LOCAL := .tools/dynamodb-local
 DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 
-.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention token
+.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention token fuzz
 
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -62,6 +62,10 @@ test: lint validate build dynamodb-local
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
+
+# The long schemathesis run (the quick one is part of `make test`); FUZZ_SEED / FUZZ_EXAMPLES override.
+fuzz: $(STAMP) dynamodb-local
+	FUZZ_LONG=1 $(PY) -m pytest -q -s -m fuzz tests/e2e/test_no_server_errors.py
 
 run: $(STAMP) dynamodb-local
 	$(PY) -m local_run

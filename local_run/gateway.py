@@ -18,7 +18,7 @@ import uuid
 from fnmatch import fnmatchcase
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from local_run.functions import FunctionError, Functions
 from local_run.schedules import scheduled_event
@@ -62,7 +62,7 @@ def proxy_event(
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
         "multiValueQueryStringParameters": query or None,
-        "pathParameters": params or None,
+        "pathParameters": {k: unquote(v) for k, v in params.items()} or None,  # decoded, as AWS does
         "stageVariables": None,
         "requestContext": {
             "resourcePath": route.path,
@@ -151,10 +151,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for every method: all reach the router, and one the API does not declare
+        is a 405 naming the allowed ones (BaseHTTPRequestHandler answers 501, a server error, for
+        any method without a `do_` of its own: TRACE, OPTIONS, QUERY...)."""
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
     def _dispatch(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -183,7 +186,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, "not_found", f"no route for {path}")
         route_match = next(((r, m) for r, m in matches if r.method == self.command), None)
         if route_match is None:
-            return self._error(405, "method_not_allowed", f"{self.command} is not allowed on {path}")
+            allowed = ", ".join(sorted({route.method for route, _ in matches}))
+            return self._error(
+                405, "method_not_allowed", f"{self.command} is not allowed on {path}", {"Allow": allowed}
+            )
         route, match = route_match
         headers = {k: v for k, v in self.headers.items()}
         context = None
@@ -243,9 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(502, "bad_gateway", f"{name} failed: {exc.payload['errorMessage']}")
         self._send(200, json.dumps(result, default=str).encode(), {})
 
-    def _error(self, status: int, code: str, message: str) -> None:
+    def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         body = {"error": {"code": code, "message": message, "details": None}}
-        self._send(status, json.dumps(body).encode(), {})
+        self._send(status, json.dumps(body).encode(), headers or {})
 
     def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -254,4 +260,5 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD response has the headers of the body, not the body
+            self.wfile.write(data)

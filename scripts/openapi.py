@@ -34,7 +34,26 @@ def merged_schema() -> dict[str, Any]:
         merge.add_schema(
             app.get_openapi_schema(title=TITLE, version=VERSION, security_schemes=SECURITY_SCHEMES)
         )
-    return json.loads(merge.get_openapi_json_schema())  # Powertools' rendering (enums as values)
+    return truthful(json.loads(merge.get_openapi_json_schema()))  # Powertools' rendering (enums as values)
+
+
+def truthful(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop what Powertools documents on every route but this API never answers: its generic 422
+    (a request that fails validation is a 400 here, api/resolver.py), then every schema nothing
+    refers to any more (the 422's)."""
+    for operation in (op for methods in schema["paths"].values() for op in methods.values()):
+        operation["responses"].pop("422", None)
+    schemas = schema.get("components", {}).get("schemas", {})
+    while unused := [name for name in schemas if not _referenced(schema, name)]:
+        for name in unused:
+            del schemas[name]
+    return schema
+
+
+def _referenced(schema: dict[str, Any], name: str) -> bool:
+    others = {key: value for key, value in schema["components"]["schemas"].items() if key != name}
+    text = json.dumps({**schema, "components": {"schemas": others}})
+    return f'"#/components/schemas/{name}"' in text
 
 
 def render() -> str:

@@ -1,5 +1,6 @@
 """Scenario documents for the tests: builders, and the seed's order flow with its versions."""
 
+import random
 from typing import Any
 
 AGE_FIELD = {
@@ -91,6 +92,36 @@ AGE_FORK = [
 ]
 V2_FORK = order_flow(2, [*AGE_FORK, step("checkout", "Checkout", "confirm"), step("confirm", "Confirm")])
 V2_FORK_PAYMENT = order_flow(2, [*AGE_FORK, *V1_PAYMENT["steps"][1:]])
+
+
+def large_scenario(
+    version: int, seed: int, steps: int = 3_000, scenario_id: str = "order-flow"
+) -> dict[str, Any]:
+    """A chain of `steps` steps with incompressible descriptions: about 430 KB compressed, so it is
+    stored in two parts of at most 350 KB. Documents of different seeds differ in every part."""
+    rng = random.Random(seed)
+    chain = [
+        step(
+            f"s{i:05d}",
+            f"Step {i}",
+            *([f"s{i + 1:05d}"] if i + 1 < steps else []),
+            description=rng.randbytes(112).hex(),
+        )
+        for i in range(steps)
+    ]
+    return order_flow(version, chain, scenario_id=scenario_id, fields=())
+
+
+def _million_elements() -> str:
+    """The issue's costly condition: six nested `map` over ten digits build 10^6 elements (20 s per
+    evaluation) in 191 characters, well within the length limit."""
+    digits, source = "[0,1,2,3,4,5,6,7,8,9]", "f"
+    for variable in "fedcba":
+        source = f"{digits}.map({variable}, {source})"
+    return f"size({source}) > 0"
+
+
+MILLION_ELEMENTS = _million_elements()
 
 
 def report(step_id: str, version: int = 1, **extra: Any) -> dict[str, Any]:

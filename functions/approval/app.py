@@ -4,9 +4,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from scenario_migration.api.auth import CurrentCaller, acting_person, requires
+from scenario_migration.api.auth import ActingPerson, CurrentCaller, acting_person, requires
+from scenario_migration.api.errors import responses
 from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.lifecycle import MigrationPlan
 from scenario_migration.identity import Role
@@ -15,13 +16,14 @@ from scenario_migration.services import plans
 
 app = create_resolver()
 PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
-Person = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 # With a token, the token's principal is recorded and a name here must equal it; without one (the
 # local run), required.
 class ApproveRequest(BaseModel):
-    approved_by: Person | None = None
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently dropped
+
+    approved_by: ActingPerson = None
     # Critical warnings block approval unless each is listed here, by its code (or message).
     acknowledged_warnings: Annotated[
         list[Annotated[str, Field(max_length=4000)]], Field(max_length=1000)
@@ -29,20 +31,31 @@ class ApproveRequest(BaseModel):
 
 
 class RejectRequest(BaseModel):
-    rejected_by: Person | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    rejected_by: ActingPerson = None
     reason: Annotated[str, Field(max_length=2000)] | None = None
 
 
-@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/approve", **requires(Role.APPROVER))
+@app.post(
+    f"{API_PREFIX}/migration-plans/<plan_id>/approve",
+    responses=responses(200, "The approved plan", 404, 409, 413, 415),
+    **requires(Role.APPROVER),
+)
 def approve(plan_id: PlanId, body: ApproveRequest, caller: CurrentCaller) -> MigrationPlan:
-    """With `deployment.require_approval` and a token, the approver is not the plan's creator."""
+    """With `deployment.require_approval` and a token, the approver is not the plan's creator.
+    Critical warnings block approval unless `acknowledged_warnings` lists each (code or message)."""
     approved_by = acting_person(caller, body.approved_by, "approved_by")
     plan = plans.approve(caller.tenant, plan_id, approved_by, body.acknowledged_warnings)
     logger.info("plan approved", extra={"tenant_id": caller.tenant, "plan_id": plan_id, "by": approved_by})
     return plan
 
 
-@app.post(f"{API_PREFIX}/migration-plans/<plan_id>/reject", **requires(Role.APPROVER))
+@app.post(
+    f"{API_PREFIX}/migration-plans/<plan_id>/reject",
+    responses=responses(200, "The rejected plan", 404, 409, 413, 415),
+    **requires(Role.APPROVER),
+)
 def reject(plan_id: PlanId, body: RejectRequest, caller: CurrentCaller) -> MigrationPlan:
     rejected_by = acting_person(caller, body.rejected_by, "rejected_by")
     plan = plans.reject(caller.tenant, plan_id, rejected_by, body.reason)

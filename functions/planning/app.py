@@ -11,14 +11,15 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict
 
 from scenario_migration.api import openapi
-from scenario_migration.api.auth import CurrentCaller, acting_person, requires
+from scenario_migration.api.auth import ActingPerson, CurrentCaller, acting_person, requires
+from scenario_migration.api.errors import responses
 from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.lifecycle import AnchorPolicy, MigrationPlan, PlanHeader, PlanStatus
 from scenario_migration.domain.plan import PlanSummary
-from scenario_migration.domain.scenario import ID_PATTERN, Scenario
+from scenario_migration.domain.scenario import ID_PATTERN, MAX_VERSION, Identifier, Scenario
 from scenario_migration.identity import Role
 from scenario_migration.observability import logger
 from scenario_migration.services import plans, scenarios
@@ -38,14 +39,22 @@ class ScenarioVersionView(BaseModel):
     document: dict[str, Any] | None = None
 
 
+class ScenarioRegistration(Scenario):
+    """A scenario document whose `id` is required: registering needs one (a plan takes its path's)."""
+
+    id: Identifier
+
+
 class CreatePlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the envelope is strict; the document keeps extras
+
     new_scenario: Scenario
-    # With a token, the token's principal is recorded and a value here must equal it; without one
-    # (the local run), required.
-    created_by: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    created_by: ActingPerson = None
 
 
 class PoliciesRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     policies: dict[str, AnchorPolicy]
 
 
@@ -69,22 +78,30 @@ def _version_view(tenant: str, scenario_id: str, version: int, with_document: bo
 
 @app.post(
     f"{API_PREFIX}/scenarios",
-    responses={201: {"description": "Scenario registered"}},
+    responses=responses(201, "Scenario registered", 409, 413, 415),
     **requires(Role.OPERATOR),
 )
-def create_scenario(body: Scenario, caller: CurrentCaller) -> tuple[ScenarioVersionView, int]:
+def create_scenario(body: ScenarioRegistration, caller: CurrentCaller) -> tuple[ScenarioVersionView, int]:
     info = scenarios.register(caller.tenant, body)
     return ScenarioVersionView(**info.__dict__, active=True, document=scenarios.document_of(body)), 201
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/scenarios/<scenario_id>",
+    responses=responses(200, "The active version", 404),
+    **requires(Role.VIEWER),
+)
 def get_scenario(scenario_id: ScenarioId, caller: CurrentCaller) -> ScenarioVersionView:
     """The active version of a scenario, with its document."""
     tenant = caller.tenant
     return _version_view(tenant, scenario_id, scenarios.active_version(tenant, scenario_id), True)
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/scenarios/<scenario_id>/versions",
+    responses=responses(200, "Every stored version", 404),
+    **requires(Role.VIEWER),
+)
 def list_versions(scenario_id: ScenarioId, caller: CurrentCaller) -> list[ScenarioVersionView]:
     active = scenarios.active_version(caller.tenant, scenario_id)
     return [
@@ -93,16 +110,20 @@ def list_versions(scenario_id: ScenarioId, caller: CurrentCaller) -> list[Scenar
     ]
 
 
-@app.get(f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>",
+    responses=responses(200, "One version", 404),
+    **requires(Role.VIEWER),
+)
 def get_version(
-    scenario_id: ScenarioId, version: Annotated[int, PathParam(ge=1)], caller: CurrentCaller
+    scenario_id: ScenarioId, version: Annotated[int, PathParam(ge=1, le=MAX_VERSION)], caller: CurrentCaller
 ) -> ScenarioVersionView:
     return _version_view(caller.tenant, scenario_id, version, True)
 
 
 @app.post(
     f"{API_PREFIX}/scenarios/<scenario_id>/migration-plan",
-    responses={201: {"description": "Plan created"}},
+    responses=responses(201, "Plan created", 404, 409, 413, 415),
     **requires(Role.OPERATOR),
 )
 def create_plan(
@@ -116,7 +137,9 @@ def create_plan(
     return plan, 201
 
 
-@app.get(f"{API_PREFIX}/migration-plans", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/migration-plans", responses=responses(200, "Plans, newest first"), **requires(Role.VIEWER)
+)
 def list_plans(
     caller: CurrentCaller,
     scenario_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -128,18 +151,30 @@ def list_plans(
     return PlanList(items=items, next_token=token)
 
 
-@app.get(f"{API_PREFIX}/migration-plans/<plan_id>", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/migration-plans/<plan_id>",
+    responses=responses(200, "The plan", 404),
+    **requires(Role.VIEWER),
+)
 def get_plan(plan_id: PlanId, caller: CurrentCaller) -> MigrationPlan:
     return plans.get_plan(caller.tenant, plan_id)
 
 
-@app.get(f"{API_PREFIX}/migration-plans/<plan_id>/summary", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/migration-plans/<plan_id>/summary",
+    responses=responses(200, "Its summary", 404),
+    **requires(Role.VIEWER),
+)
 def get_summary(plan_id: PlanId, caller: CurrentCaller) -> SummaryView:
     plan = plans.get_plan(caller.tenant, plan_id, with_map=False)
     return SummaryView(**plan.summary.model_dump(), plan_id=plan.id, status=plan.status)
 
 
-@app.put(f"{API_PREFIX}/migration-plans/<plan_id>/policies", **requires(Role.OPERATOR))
+@app.put(
+    f"{API_PREFIX}/migration-plans/<plan_id>/policies",
+    responses=responses(200, "The plan, policies merged", 404, 409, 413, 415),
+    **requires(Role.OPERATOR),
+)
 def put_policies(plan_id: PlanId, body: PoliciesRequest, caller: CurrentCaller) -> MigrationPlan:
     return plans.set_policies(caller.tenant, plan_id, body.policies)
 

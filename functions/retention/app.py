@@ -22,4 +22,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="PlansExpired", unit=MetricUnit.Count, value=len(report.plans_expired))
     metrics.add_metric(name="PlansDeleted", unit=MetricUnit.Count, value=len(report.plans_deleted))
     metrics.add_metric(name="VersionsDeleted", unit=MetricUnit.Count, value=len(report.versions_deleted))
+    metrics.add_metric(name="OrphanPartsDeleted", unit=MetricUnit.Count, value=report.orphan_parts_deleted)
     return vars(report)

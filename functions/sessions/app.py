@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from scenario_migration.api.auth import CurrentCaller, requires
+from scenario_migration.api.errors import responses
 from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.scenario import ID_PATTERN
 from scenario_migration.domain.session import AuditRecord, SessionReport, SessionView
@@ -25,17 +26,29 @@ class MigrationHistory(BaseModel):
     migrations: list[AuditRecord]
 
 
-@app.put(f"{API_PREFIX}/sessions/<session_id>", **requires(Role.RUNTIME))
+@app.put(
+    f"{API_PREFIX}/sessions/<session_id>",
+    responses=responses(200, "The stored position", 413, 415),
+    **requires(Role.RUNTIME),
+)
 def put_session(session_id: SessionId, body: SessionReport, caller: CurrentCaller) -> SessionView:
     return sessions.report(caller.tenant, session_id, body)
 
 
-@app.get(f"{API_PREFIX}/sessions/<session_id>", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/sessions/<session_id>",
+    responses=responses(200, "The session", 404),
+    **requires(Role.VIEWER),
+)
 def get_session(session_id: SessionId, caller: CurrentCaller) -> SessionView:
     return sessions.get(caller.tenant, session_id)
 
 
-@app.get(f"{API_PREFIX}/sessions/<session_id>/migrations", **requires(Role.VIEWER))
+@app.get(
+    f"{API_PREFIX}/sessions/<session_id>/migrations",
+    responses=responses(200, "Its audit trail", 404),
+    **requires(Role.VIEWER),
+)
 def get_migrations(session_id: SessionId, caller: CurrentCaller) -> MigrationHistory:
     return MigrationHistory(session_id=session_id, migrations=sessions.migrations(caller.tenant, session_id))
 

@@ -76,3 +76,10 @@ def validation_problems(errors: Iterable[Any], drop: tuple[str, ...] = ()) -> li
             location = "body"
         found.append(problem(location or "(document)", error.get("msg", "invalid")))
     return found
+
+
+class UnsupportedMediaType(MigrationError):
+    """A request body that is not JSON (SPEC 12: 415). Bodies are never guessed at: a JSON
+    document labelled `text/plain` is refused too, so a client's mistake shows at once."""
+
+    code = "unsupported_media_type"

@@ -2,87 +2,17 @@
 the README's walk-through and the seed's quickstart do."""
 
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from local_run.aws import local_client
-from local_run.dynamodb_local import free_port
 from scenario_migration.services import deployments
 from scenario_migration.store import keys
 from tests.documents import V1_PAYMENT, V2_FORK_PAYMENT, step
+from tests.e2e.conftest import Local
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-class Local:
-    def __init__(self, port: int) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        self.lam = local_client("lambda", self.base)
-
-    def http(self, method: str, path: str, body: Any = None, tenant: str | None = "acme") -> tuple[int, Any]:
-        request = urllib.request.Request(
-            f"{self.base}{path}", method=method, data=json.dumps(body).encode() if body is not None else None
-        )
-        request.add_header("Content-Type", "application/json")
-        if tenant:
-            request.add_header("X-Tenant-ID", tenant)
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def invoke(self, function: str, payload: dict) -> dict:
-        return json.loads(
-            self.lam.invoke(FunctionName=function, Payload=json.dumps(payload))["Payload"].read()
-        )
-
-    def wait_deployed(self, plan_id: str, tenant: str = "acme", seconds: float = 300) -> dict:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            _, status = self.http(
-                "GET", f"/api/v1/migration-plans/{plan_id}/deployment-status", tenant=tenant
-            )
-            if status["status"] == "deployed":
-                return status
-            time.sleep(0.5)
-        raise AssertionError(f"not deployed in {seconds}s: {status}")
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    """`python -m local_run` on a free port. Its output goes to a file, not a pipe: an unread pipe
-    fills up and blocks the server's logging."""
-    port = free_port()
-    env = {**os.environ, "LOCAL_PORT": str(port), "LOCAL_SCHEDULE_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
-    log = tmp_path_factory.mktemp("local_run") / "output.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_run"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 120
-    while "Local run ready on" not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("the local run did not start:\n" + log.read_text())
-        time.sleep(0.2)
-    yield Local(port)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
 
 
 V1, V2 = V1_PAYMENT, V2_FORK_PAYMENT  # the seed's age fork before Checkout, a checkpoint after it
@@ -273,4 +203,4 @@ def _ledgers(endpoint: str, tenant: str, plan_id: str) -> list[list[str]]:
         KeyConditionExpression="pk = :pk AND begins_with(sk, :page)",
         ExpressionAttributeValues={":pk": {"S": keys.plan_pk(tenant, plan_id)}, ":page": {"S": "PAGE#"}},
     )
-    return [[s["S"] for s in item["session_ids"]["L"]] for page in pages for item in page["Items"]]
+    return [[e["L"][0]["S"] for e in item["entries"]["L"]] for page in pages for item in page["Items"]]

@@ -59,11 +59,12 @@ class Api:
         tenant: Any = ...,
         raw: str | None = None,
         query: dict[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> Response:
         route, params = _match(method, path.split("?", maxsplit=1)[0])
         tenant = self.tenant if tenant is ... else tenant
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             **({"X-Tenant-ID": tenant} if tenant is not None else {}),
         }
         text = raw if raw is not None else (json.dumps(body) if body is not None else "")

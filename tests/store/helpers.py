@@ -26,6 +26,7 @@ def new_tenant() -> str:
 
 
 _RESULT = plan_migration(Scenario.model_validate(V1), Scenario.model_validate(V2_DOWNSTREAM))
+PLAN_MAP = _RESULT.transformation_map  # the transformation map of every plan `new_plan` stores
 
 
 def new_plan(

@@ -13,7 +13,8 @@ from scenario_migration.domain.lifecycle import AnchorPolicy, PlanStatus
 from scenario_migration.domain.plan import PlanSummary, Severity, Warning
 from scenario_migration.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from scenario_migration.store import plans
-from tests.store.helpers import new_plan, new_tenant, plans_in_order, race
+from scenario_migration.store.dynamodb import client
+from tests.store.helpers import PLAN_MAP, new_plan, new_tenant, plans_in_order, race
 
 APPROVE = (
     {PlanStatus.PENDING},
@@ -67,11 +68,24 @@ def test_a_plan_reads_back_as_written(tenant: str) -> None:
 
 
 def test_creating_a_plan_never_overwrites_one(tenant: str) -> None:
+    """Not even its parts: a refused create writes its documents under a writer of its own (the
+    plan item names the winner's) and drops them (issue 11: before, the documents were replaced)."""
     plan = new_plan(tenant)
     plans.change_status(tenant, plan.id, *APPROVE)
+    original = plans.get_new_scenario(tenant, plan.id, plans.get_plan_item(tenant, plan.id)["doc_parts"])
+    impostor = {**original, "name": "Impostor", "notes": secrets.token_hex(300_000)}  # two parts
     with pytest.raises(ClientError, match="ConditionalCheckFailed"):
-        new_plan(tenant, plan_id=plan.id)
+        plans.create_plan(plan.model_copy(update={"status": PlanStatus.PENDING}), impostor, PLAN_MAP)
     assert plans.get_plan(tenant, plan.id).status is PlanStatus.APPROVED
+    assert plans.get_new_scenario(tenant, plan.id, 1) == original
+    assert plans.get_plan(tenant, plan.id, with_map=True).transformation_map == PLAN_MAP
+    items = client().query(
+        TableName=plans._table(),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"T#{tenant}#P#{plan.id}"}},
+        ProjectionExpression="sk",
+    )["Items"]
+    assert len(items) == 3  # the plan item, its document and its map: none of the impostor's parts
 
 
 def test_concurrent_approve_and_reject_exactly_one_wins(tenant: str) -> None:

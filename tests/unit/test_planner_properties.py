@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scenario_migration.config import get_settings
-from scenario_migration.domain.plan import MigrationScenario, PlanResult, Severity
-from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.graph import ScenarioGraph
+from scenario_migration.domain.plan import MigrationScenario, PlanResult, Severity
 from scenario_migration.domain.planner import ScenarioDiff
+from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Step, parse_scenario
 
 FAST = settings(max_examples=120, deadline=None)

@@ -22,6 +22,7 @@ from aws_lambda_powertools.event_handler import Depends, Request
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Header
+from pydantic import Field
 
 from scenario_migration import identity
 from scenario_migration.errors import Forbidden, InvalidInput, Unauthenticated
@@ -39,6 +40,21 @@ SECURITY_SCHEMES = {
     )
 }
 _TENANT = re.compile(TENANT_PATTERN)
+ACTING_PERSON = "x-acting-person"
+
+# Who acts, in a request body (`created_by`, `approved_by`, `rejected_by`): optional with a token
+# (the token's principal is recorded; a value must equal it), required without one (see
+# `acting_person`). The mark lets the header-mode OpenAPI document say so (api/openapi.py).
+ActingPerson = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=256,
+        json_schema_extra={ACTING_PERSON: True},
+        description="Who acts: with a token, its principal (a value here must equal it); "
+        "without one, required.",
+    ),
+]
 
 TenantHeader = Annotated[
     str | None,

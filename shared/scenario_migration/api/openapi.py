@@ -2,7 +2,12 @@
 `make openapi` (scripts/openapi.py) into docs/openapi.json and packaged with the layer (like
 config/default.toml). Served as is: the layer never imports the functions above it, and no
 function pays for building the document at run time. tests/unit/test_openapi.py keeps the
-packaged copy equal to what the code generates."""
+packaged copy equal to what the code generates.
+
+The packaged document describes the deployed API (bearer tokens). A service run with
+`AUTH_MODE=header` (the local run's default) authenticates nothing and needs X-Tenant-ID, so it
+serves the same document without the security scheme and with the header required: each served
+document says what that server does."""
 
 import json
 from functools import cache
@@ -11,6 +16,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+
+from scenario_migration.api.auth import ACTING_PERSON, HEADER, TENANT_HEADER, auth_mode
 
 PACKAGED_DOCUMENT = Path(__file__).resolve().parents[1] / "openapi.json"
 TITLE = "Scenario Migration Service"
@@ -23,9 +30,43 @@ DESCRIPTION = (
 )
 
 
-@cache
 def document() -> dict[str, Any]:
-    return json.loads(PACKAGED_DOCUMENT.read_text(encoding="utf-8"))
+    """The document this server answers by: the packaged one, or its header-mode variant."""
+    return _document(auth_mode())
+
+
+@cache
+def _document(mode: str) -> dict[str, Any]:
+    packaged = json.loads(PACKAGED_DOCUMENT.read_text(encoding="utf-8"))
+    return without_authentication(packaged) if mode == HEADER else packaged
+
+
+def without_authentication(packaged: dict[str, Any]) -> dict[str, Any]:
+    """The document of a server that trusts X-Tenant-ID: no bearer scheme, no 401, the header
+    required, and who acts (`approved_by`...) required in the bodies, none of them null."""
+    served = json.loads(json.dumps(packaged))
+    served.get("components", {}).pop("securitySchemes", None)
+    for operation in (op for methods in served["paths"].values() for op in methods.values()):
+        operation.pop("security", None)
+        operation["responses"].pop("401", None)
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "header" and parameter["name"].lower() == TENANT_HEADER.lower():
+                parameter["required"] = True
+                parameter["schema"] = _not_null(parameter["schema"])
+    for model in served.get("components", {}).get("schemas", {}).values():
+        acting = [name for name, field in model.get("properties", {}).items() if field.get(ACTING_PERSON)]
+        for name in acting:
+            model["properties"][name] = _not_null(model["properties"][name])
+            model["required"] = sorted({*model.get("required", []), name})
+    return served
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` without its null branch (Pydantic writes `X | None` as anyOf [X, null])."""
+    branches = [branch for branch in schema.get("anyOf", []) if branch.get("type") != "null"]
+    if len(branches) != 1:
+        return schema
+    return {**{k: v for k, v in schema.items() if k not in ("anyOf", "default")}, **branches[0]}
 
 
 @cache

@@ -127,3 +127,90 @@ def _first_sentence(message: str) -> str:
 
 def _first_line(message: str) -> str:
     return " ".join(line.strip() for line in message.splitlines()[:2] if line.strip())
+
+
+# -- cost ------------------------------------------------------------------------------------------
+# A condition reads scalar fields (string, integer, number, boolean, email, phone, date, enum), so
+# it never needs a loop. Without comprehension macros and `cel.bind`, CEL evaluates each node of
+# the expression once: the cost of a condition is linear in its length (bounded by
+# `limits.max_condition_length`) and in the size of the field values. With them, under 200
+# characters of nested `map` build a million-element list and take 20 s per evaluation. So: calls
+# only to the functions below (a name outside them is a comprehension, a binding, or an extension
+# this library lacks, which would fail at run time anyway), and brackets nested at most
+# MAX_NESTING deep (the parser gives up near 100 with a message that says nothing of why).
+
+COMPREHENSIONS = frozenset({"all", "exists", "exists_one", "map", "filter", "transformList", "transformMap"})
+ALLOWED_CALLS = frozenset(
+    {
+        *("has", "size", "matches", "contains", "startsWith", "endsWith"),
+        *("int", "uint", "double", "string", "bytes", "dyn", "type", "timestamp", "duration"),
+        *("getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear"),
+        *("getHours", "getMinutes", "getSeconds", "getMilliseconds"),
+    }
+)
+MAX_NESTING = 32
+_STRING_PREFIXES = frozenset({"r", "b", "rb", "br"})
+_OPENING, _CLOSING = "([{", ")]}"
+
+
+def check_cost(source: str) -> str | None:
+    """Why evaluating `source` could cost more than its length (a message), or None when it
+    cannot. One linear pass that skips string literals: a macro name inside a string is text."""
+    depth, i, n = 0, 0, len(source)
+    while i < n:
+        char = source[i]
+        if char in "'\"":
+            i = _skip_string(source, i, raw=False)
+        elif char.isalpha() or char == "_":
+            end = _identifier_end(source, i)
+            word = source[i:end]
+            if word.lower() in _STRING_PREFIXES and end < n and source[end] in "'\"":
+                i = _skip_string(source, end, raw="r" in word.lower())
+                continue
+            problem = _call_problem(word) if _next_char(source, end) == "(" else None
+            if problem:
+                return problem
+            i = end
+        else:
+            depth += (char in _OPENING) - (char in _CLOSING)
+            if depth > MAX_NESTING:
+                return f"brackets nest more than {MAX_NESTING} levels deep"
+            i += 1
+    return None
+
+
+def _call_problem(name: str) -> str | None:
+    if name in COMPREHENSIONS:
+        return (
+            f"'{name}' is a comprehension: conditions test scalar fields and need no loop over a "
+            "list (its cost grows with the list, not with the condition)"
+        )
+    if name not in ALLOWED_CALLS:
+        return f"'{name}()' is not an allowed function (allowed: {', '.join(sorted(ALLOWED_CALLS))})"
+    return None
+
+
+def _identifier_end(source: str, start: int) -> int:
+    end = start
+    while end < len(source) and (source[end].isalnum() or source[end] == "_"):
+        end += 1
+    return end
+
+
+def _next_char(source: str, start: int) -> str:
+    """The next character that is not whitespace ('' at the end)."""
+    while start < len(source) and source[start].isspace():
+        start += 1
+    return source[start] if start < len(source) else ""
+
+
+def _skip_string(source: str, start: int, *, raw: bool) -> int:
+    """The index after the string literal opening at `start` ('...', "...", or tripled); the end
+    of the source if it is never closed (then the compiler reports the syntax error)."""
+    quote = source[start] * 3 if source.startswith(source[start] * 3, start) else source[start]
+    i = start + len(quote)
+    while i < len(source):
+        if source.startswith(quote, i):
+            return i + len(quote)
+        i += 2 if source[i] == "\\" and not raw else 1
+    return len(source)

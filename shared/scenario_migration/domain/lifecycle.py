@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from scenario_migration.domain.plan import MigrationScenario, PlanSummary, TransformationMap
 from scenario_migration.errors import Conflict
@@ -54,7 +54,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-Days = Annotated[int, Field(ge=0, le=36500)]
+Days = Annotated[StrictInt, Field(ge=0, le=36500)]  # strict: no `true` as 1, as the schema says
 Channel = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -89,7 +89,7 @@ class AnchorPolicy(_Model):
     anchor_content_hash: str | None = None
     anchor_name: str | None = None
     scope_filter: ScopeFilter = Field(default_factory=ScopeFilter)
-    update_downstream: bool = True
+    update_downstream: StrictBool = True
     force_scenario: MigrationScenario | None = None
 
     def admits(self, channel: str | None, created_at: datetime, now: datetime) -> bool:

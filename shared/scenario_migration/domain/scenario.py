@@ -11,16 +11,31 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
 
 from scenario_migration.config import LimitsConfig
-from scenario_migration.domain.conditions import ConditionSyntaxError, compile_condition
+from scenario_migration.domain.conditions import ConditionSyntaxError, check_cost, compile_condition
 from scenario_migration.errors import ScenarioInvalid, problem, validation_problems
 
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 FIELD_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # field names are CEL variables
+# Version numbers are DynamoDB numbers and sort keys `V#%08d`: eight digits keep both exact and sorted.
+MAX_VERSION = 99_999_999
 
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+# Numbers and booleans are strict (no `true` as 1, no "1" as 1, no 0 as false): what the JSON
+# schema of the API says is what is accepted.
+Version = Annotated[StrictInt, Field(ge=1, le=MAX_VERSION)]
 FieldName = Annotated[str, StringConstraints(pattern=FIELD_NAME_PATTERN)]
 
 
@@ -46,8 +61,8 @@ class FieldSpec(_Document):
     display_name: str | None = None
     question: str | None = None
     extraction_hints: list[str] = Field(default_factory=list)
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: StrictFloat | None = None
+    maximum: StrictFloat | None = None
     values: list[str] | None = None
 
     @property
@@ -63,7 +78,7 @@ class Transition(_Document):
     to_step_id: Identifier
     condition: str | None = None
     condition_text: str | None = None
-    priority: int = 0
+    priority: StrictInt = 0
 
     @property
     def normalized_condition(self) -> str:
@@ -78,9 +93,9 @@ class Step(_Document):
     collects_fields: list[FieldName] = Field(
         default_factory=list, validation_alias=AliasChoices("collects_fields", "collects_profile_fields")
     )
-    is_checkpoint: bool = False
+    is_checkpoint: StrictBool = False
     checkpoint_description: str | None = None
-    performs_action: bool = False
+    performs_action: StrictBool = False
     rule_ids: list[str] = Field(default_factory=list)
     transitions: list[Transition] = Field(default_factory=list)
 
@@ -92,10 +107,10 @@ class Step(_Document):
 class Scenario(_Document):
     id: Identifier | None = None
     name: Annotated[str, StringConstraints(min_length=1)]
-    version: Annotated[int, Field(ge=1)] = 1
+    version: Version = 1
     entry_step_id: Identifier
     fields: list[FieldSpec] = Field(default_factory=list)
-    steps: list[Step]
+    steps: Annotated[list[Step], Field(min_length=1)]
 
     @cached_property
     def step_by_id(self) -> dict[str, Step]:
@@ -246,6 +261,9 @@ def _check_condition(where: str, transition: Transition, limits: LimitsConfig) -
         return []
     if len(transition.condition) > limits.max_condition_length:
         return [problem(f"{where}.condition", f"longer than {limits.max_condition_length} characters")]
+    too_costly = check_cost(transition.condition)  # before compiling: it also bounds the nesting
+    if too_costly:
+        return [problem(f"{where}.condition", f"CEL condition not allowed: {too_costly}")]
     try:
         compile_condition(transition.condition)
     except ConditionSyntaxError as exc:

@@ -5,7 +5,7 @@ One model of a session for every module: the store maps items to `Session` and b
 decides on a `Session`, the API shows `Session.view()` (an allow-list, never storage details).
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scenario_migration.domain.graph import ScenarioGraph
 from scenario_migration.domain.plan import MigrationScenario
-from scenario_migration.domain.scenario import Identifier, Scenario
+from scenario_migration.domain.scenario import Identifier, Scenario, Version
 from scenario_migration.domain.values import unstorable_paths
 
 Channel = Annotated[str, Field(min_length=1, max_length=64)]
@@ -34,7 +34,7 @@ class SessionReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenario_id: Identifier
-    scenario_version: Annotated[int, Field(ge=1)]
+    scenario_version: Version
     current_step_id: Identifier
     channel: Channel
     customer_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
@@ -43,6 +43,26 @@ class SessionReport(BaseModel):
     status: SessionStatus = SessionStatus.ACTIVE
     created_at: datetime | None = None
     last_activity_at: datetime | None = None
+
+    @field_validator("created_at", "last_activity_at", mode="before")
+    @classmethod
+    def _text(cls, moment: Any) -> Any:
+        """An RFC 3339 string (as the schema says), not a number of seconds pydantic would take."""
+        if moment is not None and not isinstance(moment, str | datetime):
+            raise ValueError("a date-time string such as 2026-01-31T09:30:00Z")
+        return moment
+
+    @field_validator("created_at", "last_activity_at")
+    @classmethod
+    def _in_utc(cls, moment: datetime | None) -> datetime | None:
+        """Normalised to UTC (a time without offset is UTC), which is how it is stored and compared;
+        refused when UTC cannot hold it (0001-01-01T00:00:00+14:00 is still year 0 in UTC)."""
+        if moment is None:
+            return None
+        try:
+            return moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range once converted to UTC (years 1 to 9999)") from None
 
     @field_validator("variables")
     @classmethod

@@ -8,7 +8,7 @@ compare-and-set, live-session check) at the moment it acts. A finished deploymen
 pending or waiting), not only with the plan.
 Never deleted: a pending plan (it expires first), a plan whose markers are still pending, the
 plan that made a scenario's active version active, the active version, a version a live
-session is on.
+session is on. Also deleted: parts of a version that no head item names (store/scenarios.py).
 """
 
 import time
@@ -47,6 +47,7 @@ class RetentionReport:
     versions_deleted: list[str] = field(default_factory=list)
     versions_kept: list[str] = field(default_factory=list)
     ledgers_deleted: int = 0  # page ledger items of finished deployments
+    orphan_parts_deleted: int = 0  # parts of versions that a writer that died left behind
     complete: dict[str, bool] = field(default_factory=dict)  # table -> whole table covered this round
 
 
@@ -56,25 +57,42 @@ def run(
     """Pages of both tables until both are covered (a whole pass: `complete`) or the budget is
     spent; each table's cursor is saved after every page, so a crash loses nothing."""
     now, deadline = now or utcnow(), time.monotonic() + budget_seconds
-    settings = get_settings().retention
     report = RetentionReport(complete={"plans": False, "versions": False})
-    cursor = plan_store.get_retention_cursor()
     while True:  # at least one page of each table, whatever the budget
         if not report.complete["plans"]:
-            plans, cursor["plans"] = plan_store.scan_plans(cursor.get("plans"), page_items)
-            for item in plans:
-                _retain_plan(item, now - timedelta(days=settings.plan_retention_days), report)
-            report.complete["plans"] = cursor["plans"] is None
+            report.complete["plans"] = retain_plans(now, page_items, report)
         if not report.complete["versions"]:
-            versions, cursor["versions"] = scenario_store.scan_versions(cursor.get("versions"), page_items)
-            for item in versions:
-                _retain_version(item, now - timedelta(days=settings.version_retention_days), report)
-            report.complete["versions"] = cursor["versions"] is None
-        plan_store.put_retention_cursor({k: v for k, v in cursor.items() if v})
+            report.complete["versions"] = retain_versions(now, page_items, report)
         if all(report.complete.values()) or time.monotonic() >= deadline:
             break
     logger.info("retention run", extra=vars(report))
     return report
+
+
+def retain_plans(now: datetime, page_items: int, report: RetentionReport) -> bool:
+    """One bounded page of plans from the saved cursor; True when it reached the table's end."""
+    limit = now - timedelta(days=get_settings().retention.plan_retention_days)
+    cursor = plan_store.get_retention_cursor()
+    plans, cursor["plans"] = plan_store.scan_plans(cursor.get("plans"), page_items)
+    for item in plans:
+        _retain_plan(item, limit, report)
+    plan_store.put_retention_cursor({k: v for k, v in cursor.items() if v})
+    return cursor["plans"] is None
+
+
+def retain_versions(now: datetime, page_items: int, report: RetentionReport) -> bool:
+    """One bounded page of versions (and their orphan parts) from the saved cursor; True when it
+    reached the table's end."""
+    limit = now - timedelta(days=get_settings().retention.version_retention_days)
+    cursor = plan_store.get_retention_cursor()
+    versions, cursor["versions"] = scenario_store.scan_versions(cursor.get("versions"), page_items)
+    for item in (item for item in versions if "version" in item):
+        _retain_version(item, limit, report)
+    report.orphan_parts_deleted += scenario_store.delete_orphan_parts(
+        (item for item in versions if "version" not in item), now
+    )
+    plan_store.put_retention_cursor({k: v for k, v in cursor.items() if v})
+    return cursor["versions"] is None
 
 
 def _older_than(stamp: str | None, limit: datetime) -> bool:
@@ -122,7 +140,7 @@ def _retain_version(item: dict[str, Any], limit: datetime, report: RetentionRepo
     ):
         report.versions_kept.append(name)
         return
-    if scenario_store.delete_version(tenant, scenario_id, version, item.get("parts", 1)):
+    if scenario_store.delete_version(tenant, scenario_id, version):
         report.versions_deleted.append(name)
     else:  # it became the active version meanwhile
         report.versions_kept.append(name)

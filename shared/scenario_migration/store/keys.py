@@ -17,6 +17,15 @@ def part_sk(prefix: str, index: int) -> str:
     return f"{prefix}#PART#{index:04d}"
 
 
+WRITER = "#W#"
+
+
+def writer_prefix(prefix: str, writer: str | None) -> str:
+    """Where one writer's parts of a document live: `<prefix>#W#<writer>` (items written before
+    writers existed have none: their parts sit under `<prefix>` itself)."""
+    return f"{prefix}{WRITER}{writer}" if writer else prefix
+
+
 ACTIVE_SK = "ACTIVE"
 PLAN_SK = "PLAN"
 

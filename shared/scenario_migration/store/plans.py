@@ -46,11 +46,13 @@ def _key(tenant: str, plan_id: str) -> dict[str, Any]:
 
 
 def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: TransformationMap) -> None:
-    """Parts first, the plan item last (conditional): a reader never sees half a plan."""
-    pk = keys.plan_pk(plan.tenant_id, plan.id)
+    """Parts first, the plan item last (conditional): a reader never sees half a plan. The parts go
+    under a writer of their own, which the plan item names: a create refused because the plan id
+    exists leaves that plan's parts untouched (and drops its own)."""
+    pk, writer = keys.plan_pk(plan.tenant_id, plan.id), documents.new_writer()
     summary = documents.encode(plan.summary.model_dump(mode="json"))
     inline = len(summary) == 1 and len(summary[0]) <= INLINE_SUMMARY_BYTES
-    counts = {}
+    counts, written = {}, []
     large = [
         (DOC_PREFIX, documents.encode(new_scenario)),
         (MAP_PREFIX, documents.encode(tmap.model_dump(mode="json"))),
@@ -58,9 +60,9 @@ def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: Transfo
     for prefix, parts in [*large, *([] if inline else [(SUMMARY_PREFIX, summary)])]:
         counts[prefix] = len(parts)
         for i, part in enumerate(parts):
-            client().put_item(
-                TableName=_table(), Item=to_item({"pk": pk, "sk": keys.part_sk(prefix, i), "data": part})
-            )
+            key = {"pk": pk, "sk": keys.part_sk(keys.writer_prefix(prefix, writer), i)}
+            client().put_item(TableName=_table(), Item=to_item({**key, "data": part}))
+            written.append(key)
     item = {
         **_plain_fields(plan),
         "pk": pk,
@@ -73,8 +75,17 @@ def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: Transfo
         "policies_z": _encode_policies(plan.policies, exclude_none=False),
         "doc_parts": counts[DOC_PREFIX],
         "map_parts": counts[MAP_PREFIX],
+        "parts_writer": writer,
     }
-    client().put_item(TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)")
+    try:
+        client().put_item(
+            TableName=_table(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            for key in written:  # unreachable: no plan item names this writer
+                client().delete_item(TableName=_table(), Key=to_item(key))
+        raise
 
 
 def _encode_policies(policies: dict[str, AnchorPolicy], *, exclude_none: bool) -> bytes:
@@ -107,17 +118,32 @@ def get_plan(tenant: str, plan_id: str, *, with_map: bool = False) -> MigrationP
     data = get_plan_item(tenant, plan_id)
     plan = _plan(data)
     if with_map:
-        tmap = TransformationMap.model_validate(_read_parts(tenant, plan_id, MAP_PREFIX, data["map_parts"]))
+        tmap = TransformationMap.model_validate(_read_parts(data, MAP_PREFIX, data["map_parts"]))
         plan = plan.model_copy(update={"transformation_map": tmap})
     return plan
 
 
 def get_new_scenario(tenant: str, plan_id: str, parts: int) -> dict[str, Any]:
-    return _read_parts(tenant, plan_id, DOC_PREFIX, parts)
+    """The submitted document, from the parts of the writer the plan item names."""
+    item = (
+        client()
+        .get_item(
+            TableName=_table(),
+            Key=_key(tenant, plan_id),
+            ConsistentRead=True,
+            ProjectionExpression="parts_writer",
+        )
+        .get("Item")
+    )
+    if not item:
+        raise NotFound(f"migration plan '{plan_id}' not found")
+    return _read_parts({"tenant_id": tenant, "id": plan_id, **from_item(item)}, DOC_PREFIX, parts)
 
 
-def _read_parts(tenant: str, plan_id: str, prefix: str, count: int) -> Any:
-    pk = keys.plan_pk(tenant, plan_id)
+def _read_parts(plan: dict[str, Any], prefix: str, count: int) -> Any:
+    """Parts of one of the plan's documents; `plan` (its item) names the writer that won."""
+    pk = keys.plan_pk(plan["tenant_id"], plan["id"])
+    prefix = keys.writer_prefix(prefix, plan.get("parts_writer"))
     request = {_table(): {"Keys": [to_item({"pk": pk, "sk": keys.part_sk(prefix, i)}) for i in range(count)]}}
     found: dict[str, bytes] = {}
     while request:
@@ -136,7 +162,7 @@ def _plan(data: dict[str, Any]) -> MigrationPlan:
 def _summary(data: dict[str, Any]) -> Any:
     if "summary_z" in data:
         return documents.decode([data["summary_z"]])
-    return _read_parts(data["tenant_id"], data["id"], SUMMARY_PREFIX, data["summary_parts"])
+    return _read_parts(data, SUMMARY_PREFIX, data["summary_parts"])
 
 
 def _policies(data: dict[str, Any]) -> Any:
@@ -193,7 +219,10 @@ def _decode_token(tenant: str, token: str | None) -> dict[str, Any] | None:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         key = None
     if not _is_listing_key(tenant, key):
-        raise InvalidInput("next_token is not a token this API returned", [{"location": "next_token"}])
+        raise InvalidInput(
+            "next_token is not a token this API returned",
+            [{"location": "next_token", "message": "not a token of this listing"}],
+        )
     return key
 
 

@@ -1,14 +1,24 @@
 """Scenario versions and the pointer to each scenario's active version (ScenariosTable).
 
-A version item holds the first part of its compressed document, so a small version is one read.
-Versions are immutable once written; the `ACTIVE` item moves with compare-and-set.
+A version item (the head) holds the first part of its compressed document, so a small version is
+one read. Versions are immutable once written; the `ACTIVE` item moves with compare-and-set.
+
+A write that loses its condition leaves stored data untouched: its other parts go under keys of
+its own writer (`V#<version>#W#<writer>#PART#<n>`), the head is written last and conditionally and
+names its writer, readers follow only the head. The loser deletes its parts at once (best
+effort); parts left by a writer that died are swept by the next write of that version, by the
+deletion of the version, and by retention (docs/data-model.md).
 """
 
+import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from scenario_migration.clock import isoformat, utcnow
 from scenario_migration.errors import Conflict
 from scenario_migration.store import documents, keys
 from scenario_migration.store.dynamodb import (
@@ -19,6 +29,8 @@ from scenario_migration.store.dynamodb import (
     table_name,
     to_item,
 )
+
+log = logging.getLogger(__name__)
 
 TABLE_ENV = "SCENARIOS_TABLE"
 
@@ -37,9 +49,10 @@ def _table() -> str:
 
 
 def _version_items(tenant: str, info: VersionInfo, document: dict[str, Any]) -> tuple[dict, list[dict]]:
+    """The head item and the other parts, under a writer of their own."""
     pk = keys.scenario_pk(tenant, info.scenario_id)
     sk = keys.version_sk(info.version)
-    parts = documents.encode(document)
+    parts, writer = documents.encode(document), documents.new_writer()
     head = {
         "pk": pk,
         "sk": sk,
@@ -51,8 +64,14 @@ def _version_items(tenant: str, info: VersionInfo, document: dict[str, Any]) -> 
         "step_count": info.step_count,
         "parts": len(parts),
         "data": parts[0],
+        "writer": writer,
+        "digest": documents.digest(parts),
     }
-    rest = [{"pk": pk, "sk": keys.part_sk(sk, i), "data": part} for i, part in enumerate(parts[1:], start=1)]
+    prefix, now = keys.writer_prefix(sk, writer), isoformat(utcnow())
+    rest = [
+        {"pk": pk, "sk": keys.part_sk(prefix, i), "data": part, "writer": writer, "written_at": now}
+        for i, part in enumerate(parts[1:], start=1)
+    ]
     return head, rest
 
 
@@ -61,8 +80,19 @@ def _put_parts(items: list[dict]) -> None:
         client().put_item(TableName=_table(), Item=to_item(item))
 
 
+def _discard(items: Iterable[dict]) -> None:
+    """Best effort: a loser's parts are unreachable (no head names their writer); one that stays
+    behind is swept later, so a failure here must not hide the loss being reported."""
+    try:
+        for item in items:
+            client().delete_item(TableName=_table(), Key=to_item({"pk": item["pk"], "sk": item["sk"]}))
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("orphan parts left for the sweep: %s", exc)
+
+
 def create_scenario(tenant: str, info: VersionInfo, document: dict[str, Any]) -> None:
-    """Register a scenario with its first version, active at once; 409 if it exists."""
+    """Register a scenario with its first version, active at once; 409 if it exists (and the
+    existing version is left as it was)."""
     head, rest = _version_items(tenant, info, document)
     _put_parts(rest)
     active = {
@@ -88,12 +118,16 @@ def create_scenario(tenant: str, info: VersionInfo, document: dict[str, Any]) ->
         )
     except ClientError as exc:
         if "ConditionalCheckFailed" in cancellation_reasons(exc):
+            _discard(rest)
             raise Conflict(f"scenario '{info.scenario_id}' already exists") from None
-        raise
+        raise  # outcome unknown (a timeout may have committed): the parts stay, the sweep decides
+    sweep_parts(tenant, info.scenario_id, info.version, keep=head["writer"])
 
 
 def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> bool:
-    """Write an immutable version; False if that version already exists (same number)."""
+    """Write an immutable version. False if that version exists with this same document (a retried
+    deploy); 409 if it exists with another one (two plans to one version number deployed at once:
+    the version is the winner's, the loser must not go on to make it active with its own plan)."""
     head, rest = _version_items(tenant, info, document)
     _put_parts(rest)
     try:
@@ -101,9 +135,12 @@ def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> boo
             TableName=_table(), Item=to_item(head), ConditionExpression="attribute_not_exists(pk)"
         )
     except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
+        if not is_condition_failure(exc):
+            raise
+        _discard(rest)
+        _check_same_document(tenant, info, head["digest"])
+        return False
+    sweep_parts(tenant, info.scenario_id, info.version, keep=head["writer"])
     return True
 
 
@@ -123,6 +160,71 @@ def move_active_item(
             ),
         }
     }
+
+
+def _check_same_document(tenant: str, info: VersionInfo, digest: str) -> None:
+    key = {"pk": keys.scenario_pk(tenant, info.scenario_id), "sk": keys.version_sk(info.version)}
+    item = (
+        client()
+        .get_item(TableName=_table(), Key=to_item(key), ConsistentRead=True, ProjectionExpression="digest")
+        .get("Item")
+    )
+    stored = from_item(item).get("digest") if item else None
+    if stored != digest:  # None: deleted meanwhile, or written before digests (cannot tell: refuse)
+        raise Conflict(
+            f"version {info.version} of scenario '{info.scenario_id}' was already written with another "
+            "document (another plan to this version was deployed first): plan a new version",
+            {"version": info.version},
+        )
+
+
+def sweep_parts(tenant: str, scenario_id: str, version: int, *, keep: str | None = None) -> int:
+    """Delete the parts of a version that no head names and whose writer must be finished (older
+    than ORPHAN_GRACE); the head's own writer is kept (`keep`, else read). Best effort; how many."""
+    pk, sk = keys.scenario_pk(tenant, scenario_id), keys.version_sk(version)
+    cutoff = isoformat(utcnow() - documents.ORPHAN_GRACE)
+    try:
+        keep = keep or _head_writer(pk, sk)
+        stale = [
+            item
+            for item in _parts_of(pk, sk)
+            if item.get("writer") != keep and item.get("written_at", "") < cutoff
+        ]
+        _discard(stale)
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("sweep of %s %s skipped: %s", pk, sk, exc)
+        return 0
+    return len(stale)
+
+
+def _head_writer(pk: str, sk: str) -> str | None:
+    item = (
+        client()
+        .get_item(
+            TableName=_table(),
+            Key=to_item({"pk": pk, "sk": sk}),
+            ConsistentRead=True,
+            ProjectionExpression="writer",
+        )
+        .get("Item")
+    )
+    return from_item(item).get("writer") if item else None
+
+
+def _parts_of(pk: str, sk: str) -> list[dict[str, Any]]:
+    """Every writer's parts of one version (keys, writer and age only)."""
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :parts)",
+            ExpressionAttributeValues=to_item({":pk": pk, ":parts": sk + keys.WRITER}),
+            ProjectionExpression="pk, sk, writer, written_at",
+            ConsistentRead=True,
+        )
+    )
+    return [from_item(item) for page in pages for item in page["Items"]]
 
 
 def get_active(tenant: str, scenario_id: str) -> dict[str, Any] | None:
@@ -145,11 +247,10 @@ def get_version(tenant: str, scenario_id: str, version: int) -> tuple[VersionInf
         return None
     head = from_item(item)
     parts = [head["data"]]
+    prefix = keys.writer_prefix(sk, head.get("writer"))  # only the head's writer: never a loser's
     for i in range(1, head["parts"]):
-        part = client().get_item(TableName=_table(), Key=to_item({"pk": pk, "sk": keys.part_sk(sk, i)}))[
-            "Item"
-        ]
-        parts.append(from_item(part)["data"])
+        key = to_item({"pk": pk, "sk": keys.part_sk(prefix, i)})
+        parts.append(from_item(client().get_item(TableName=_table(), Key=key)["Item"])["data"])
     return _info(head), documents.decode(parts)
 
 
@@ -179,25 +280,61 @@ def _info(item: dict[str, Any]) -> VersionInfo:
 def scan_versions(
     start: dict[str, Any] | None, limit: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """One bounded page of version items across tenants (for retention), with the next start."""
+    """One bounded page of version items across tenants (for retention), with the next start: the
+    heads (with `version`) and the writers' parts (with `written_at`, for `delete_orphan_parts`)."""
     response = client().scan(
         TableName=_table(),
-        FilterExpression="begins_with(sk, :v) AND attribute_exists(version)",
+        FilterExpression=(
+            "begins_with(sk, :v) AND (attribute_exists(version) OR attribute_exists(written_at))"
+        ),
         ExpressionAttributeValues=to_item({":v": "V#"}),
-        ProjectionExpression="pk, sk, tenant_id, scenario_id, version, created_at, parts",
+        ProjectionExpression="pk, sk, tenant_id, scenario_id, version, created_at, parts, writer, written_at",
         Limit=limit,
         **({"ExclusiveStartKey": start} if start else {}),
     )
     return [from_item(item) for item in response["Items"]], response.get("LastEvaluatedKey")
 
 
-def delete_version(tenant: str, scenario_id: str, version: int, parts: int) -> bool:
+def delete_orphan_parts(parts: Iterable[dict[str, Any]], now: datetime) -> int:
+    """Of these part items (from `scan_versions`), delete those no head names, once past
+    ORPHAN_GRACE: what a writer that died between its parts and its head left, when nobody writes
+    that version again. One head read per version seen; how many were deleted."""
+    cutoff = isoformat(now - documents.ORPHAN_GRACE)
+    writers: dict[tuple[str, str], str | None] = {}
+    stale = []
+    for part in parts:
+        if part.get("written_at", cutoff) >= cutoff:
+            continue
+        head = (part["pk"], part["sk"].split(keys.WRITER, 1)[0])
+        if head not in writers:
+            writers[head] = _head_writer(*head)
+        if part.get("writer") != writers[head]:
+            stale.append(part)
+    _discard(stale)
+    return len(stale)
+
+
+def delete_version(tenant: str, scenario_id: str, version: int) -> bool:
     """Delete a version unless it is (or became, meanwhile) the active one; False if it is.
 
     The head item goes first, in a transaction with a check of the active pointer, then the
     parts: a reader finds the head before the parts, so it sees the whole version or none of it
-    (a crash in between leaves unreachable parts, never a head without its parts)."""
+    (a crash in between leaves unreachable parts, never a head without its parts). Parts other
+    writers left (orphans) go too, once past ORPHAN_GRACE."""
     pk, sk = keys.scenario_pk(tenant, scenario_id), keys.version_sk(version)
+    item = (
+        client()
+        .get_item(
+            TableName=_table(),
+            Key=to_item({"pk": pk, "sk": sk}),
+            ConsistentRead=True,
+            ProjectionExpression="writer, parts",
+        )
+        .get("Item")
+    )
+    if not item:
+        return True  # already gone: nothing to do
+    head = from_item(item)
     try:
         client().transact_write_items(
             TransactItems=[
@@ -216,6 +353,8 @@ def delete_version(tenant: str, scenario_id: str, version: int, parts: int) -> b
         if cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
             return False
         raise
-    for i in range(1, parts):
-        client().delete_item(TableName=_table(), Key=to_item({"pk": pk, "sk": keys.part_sk(sk, i)}))
+    prefix = keys.writer_prefix(sk, head.get("writer"))
+    for i in range(1, head.get("parts", 1)):
+        client().delete_item(TableName=_table(), Key=to_item({"pk": pk, "sk": keys.part_sk(prefix, i)}))
+    sweep_parts(tenant, scenario_id, version)
     return True
