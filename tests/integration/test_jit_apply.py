@@ -4,6 +4,8 @@ import threading
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 from scenario_migration.config import get_settings, load_settings
 from scenario_migration.services import jit
@@ -310,3 +312,42 @@ def test_bad_input_is_a_clear_error(payload: dict) -> None:
 
 def test_unknown_session_is_none(tenant: str) -> None:
     assert invoke_jit({"tenant_id": tenant, "session_id": "never-reported"}) == {"outcome": "none"}
+
+
+class LostResponses:
+    """A fault of the network: the first `count` transactions reach DynamoDB and are applied, but
+    their responses are lost (a read timeout), so botocore retries them, token and all."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.http = URLLib3Session()
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.count == 0:
+            return None
+        self.count -= 1
+        assert self.http.send(request).status_code == 200  # applied...
+        raise ReadTimeoutError(endpoint_url=request.url)  # ...but unanswered
+
+
+@pytest.mark.parametrize("request_id", [None, "msg-1"])
+def test_a_migration_whose_response_was_lost_is_applied_once(
+    api: Api, queue_url: str, customer: Jit, request_id: str | None
+) -> None:
+    """The rule: a write applied once is never applied again, nor decided again. DynamoDB (and
+    DynamoDB Local) take botocore's retry as the same transaction (its ClientRequestToken); where
+    the retry is refused by the revision the first attempt moved (moto), the invocation finds
+    its own answer in the session."""
+    plan = world(api, queue_url, V1, V2_DOWNSTREAM, {"lost": report("checkout")})
+    events = dynamodb.client().meta.events
+    lost = LostResponses(1)
+    events.register_first("before-send.dynamodb.TransactWriteItems", lost)
+    try:
+        result = customer("lost", **({"request_id": request_id} if request_id else {}))
+    finally:
+        events.unregister("before-send.dynamodb.TransactWriteItems", lost)
+    assert lost.count == 0 and result["outcome"] == "migrated"
+    assert len(api.get("/api/v1/sessions/lost/migrations").body["migrations"]) == 1
+    counts = status(api, plan)
+    assert (counts["migrations_applied"], counts["migrations_pending"]) == (1, 0)
+    assert customer("lost") == {"outcome": "none"}  # the next message: nothing left to do

@@ -65,15 +65,18 @@ def settle(
     now: datetime,
     *,
     request_id: str | None,
+    turn_key: str,
     response: str,
     audit_days: int,
 ) -> Settlement:
+    """`request_id` is the caller's (recorded in the audit); `turn_key` names the answer in the
+    session (the request_id, or the invocation's own key: services/jit.py)."""
     stamp = isoformat(now)
     result = Settlement(session=session)
     _settle_older_plan(session, target.plan_id, result)
     _settle_this_plan(session, target.plan_id, decision, stamp, result)
     marker = _marker_after(session, target, decision, stamp)
-    last = LastResult(key=request_id, at=stamp, response=response) if request_id else session.last_result
+    last = LastResult(key=turn_key, at=stamp, response=response)
     after = session.model_copy(update={"marker": marker, "last_result": last})
     if decision.outcome is Outcome.MIGRATED:
         after = _moved(after, target, decision, now)

@@ -9,12 +9,17 @@ Load, decide, write:
 - decide: the pure domain (domain/jit.py, domain/settlement.py);
 - write: one transaction, conditional on the session's revision. Concurrent invocations race
   on it: exactly one wins; the others read again and decide again (a retry with the winner's
-  request_id gets the winner's answer).
+  request_id gets the winner's answer). Every write records the invocation's turn key (its
+  request_id, or one made up for it) with its answer: when a write was applied but its response
+  lost (a timeout, then botocore's retry refused by the revision it had just moved), the re-read
+  finds the invocation's own answer and returns it, instead of deciding again on a session it
+  already migrated.
 """
 
 import json
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -51,6 +56,13 @@ class Request:
     conversation: list[str]  # the customer's turns, oldest first
     profile: dict[str, Any]
     request_id: str | None
+    # What identifies this invocation's answer in the session (LastResult.key): its request_id,
+    # else a key of its own, so that even without one a lost response is recognised (above).
+    turn_key: str = field(default_factory=lambda: f"turn:{uuid.uuid4().hex}")
+
+    def __post_init__(self) -> None:
+        if self.request_id is not None:
+            object.__setattr__(self, "turn_key", self.request_id)
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,7 @@ _active_cache: dict[tuple[str, str], tuple[float, Active | None]] = {}
 def apply(request: Request, extractor: Extractor | None = None) -> dict[str, Any]:
     for _ in range(MAX_RACES):
         session = session_store.get(request.tenant_id, request.session_id)
-        retried = _retried_answer(session, request.request_id)
+        retried = _retried_answer(session, request.turn_key)
         if retried is not None:
             return retried
         if session is None or not _may_need_migration(session):
@@ -106,10 +118,11 @@ def customer_turns(conversation: Any) -> list[str]:
     return turns
 
 
-def _retried_answer(session: Session | None, request_id: str | None) -> dict[str, Any] | None:
-    """Only a request_id identifies a retry: without one every invocation is a new turn."""
+def _retried_answer(session: Session | None, turn_key: str) -> dict[str, Any] | None:
+    """The answer already written for this turn: a retry with the same request_id, or this very
+    invocation's write whose response was lost. Without a request_id every invocation is a new turn."""
     last = session.last_result if session else None
-    if request_id is None or last is None or last.key != request_id:
+    if last is None or last.key != turn_key:
         return None
     return json.loads(last.response) if utcnow() - parse_timestamp(last.at) <= RETRY_WINDOW else None
 
@@ -175,6 +188,7 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
         decision,
         situation.now,
         request_id=request.request_id,
+        turn_key=request.turn_key,
         response=json.dumps(response),
         audit_days=get_settings().retention.audit_record_days,
     )

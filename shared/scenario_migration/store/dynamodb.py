@@ -3,6 +3,15 @@
 One client per container, created on first use, with botocore's adaptive retry mode: throttling
 (`ProvisionedThroughputExceededException`, `ThrottlingException`) is retried with backoff by
 botocore itself, so the stores never hand-roll retries.
+
+A retried write may have been applied once already (its response lost to a timeout). botocore
+gives every TransactWriteItems a ClientRequestToken (an idempotency token of the API model) and
+resends it on retry, so DynamoDB answers the retry as the first attempt (for 10 minutes) instead
+of failing it on its own conditions. moto ignores the token, and emulators (an endpoint set in
+the environment: moto, DynamoDB Local) answer slowly on a loaded machine: they get a longer read
+timeout, so a retry is rare there, and the JIT recognises its own write when one happens
+(services/jit.py). A single conditional UpdateItem has no token: its callers treat a failed
+condition by reading what is there (store/sessions.py: `ours`).
 """
 
 import os
@@ -23,6 +32,8 @@ RETRY_CONFIG = Config(
     read_timeout=5,
     tcp_keepalive=True,
 )
+EMULATOR_READ_TIMEOUT = 120  # seconds; DynamoDB answers in milliseconds, an emulator under load not
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -39,11 +50,16 @@ def client() -> Any:
 
 @cache
 def _own_client() -> Any:
-    return boto3.client("dynamodb", config=RETRY_CONFIG)
+    return boto3.client("dynamodb", config=_config())
 
 
 def _client_with(credentials: dict[str, Any]) -> Any:
-    return tenant_credentials.client_with(credentials, config=RETRY_CONFIG)
+    return tenant_credentials.client_with(credentials, config=_config())
+
+
+def _config() -> Config:
+    emulated = any(os.environ.get(name) for name in ENDPOINT_VARIABLES)
+    return RETRY_CONFIG.merge(Config(read_timeout=EMULATOR_READ_TIMEOUT)) if emulated else RETRY_CONFIG
 
 
 def _clear_clients() -> None:
