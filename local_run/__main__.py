@@ -84,8 +84,10 @@ def _auth_mode(mode: str, port: int, template) -> dict:
         return {}
     key = auth.load_or_create(auth.key_file())
     settings = auth.local_settings(port)
-    # No local identity provider to sign in with: the console takes a pasted `make token`.
-    os.environ.update(auth.authorizer_environment(settings), AUTH_MODE="jwt", CONSOLE_SIGN_IN="token")
+    os.environ.update(auth.authorizer_environment(settings), AUTH_MODE="jwt")
+    if not os.environ.get("CONSOLE_AUTHORIZATION_ENDPOINT"):
+        # No identity provider to sign in with: the console takes a pasted `make token`.
+        os.environ["CONSOLE_SIGN_IN"] = "token"
     print(
         "Auth: jwt mode: every API call needs 'Authorization: Bearer <token>' "
         f"(make token TENANT=acme ROLE=operator,viewer); issuer {settings.issuer}, "

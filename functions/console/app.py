@@ -72,13 +72,17 @@ def sign_in_settings() -> dict[str, Any]:
         "client_id": os.environ.get(CLIENT_ID_ENV, ""),
         "scope": os.environ.get(SCOPES_ENV) or "openid email",
     }
-    if all(oauth.values()) and all(_is_https(oauth[k]) for k in ("authorization_endpoint", "token_endpoint")):
+    endpoints = (oauth["authorization_endpoint"], oauth["token_endpoint"])
+    if all(oauth.values()) and all(map(_is_endpoint, endpoints)):
         return {"mode": "oauth", **oauth, **claims}
     return {"mode": "unconfigured", **claims}
 
 
-def _is_https(url: str) -> bool:
+def _is_endpoint(url: str) -> bool:
+    """HTTPS, or plain HTTP on this machine's loopback (an identity provider a test runs)."""
     parts = urlsplit(url)
+    if parts.scheme == "http":
+        return parts.hostname in ("127.0.0.1", "localhost", "::1")
     return parts.scheme == "https" and bool(parts.netloc)
 
 

@@ -13,13 +13,16 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from local_run import auth
 from local_run.dynamodb_local import free_port
 from tests.e2e.console_seed import CRITICAL_CODE, SCENARIO_ID, SESSIONS, V1, V2, session_report
+from tests.e2e.fake_idp import FakeIdp, Identity
 from tests.e2e.test_local_run import Local
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +60,18 @@ REASON = _unavailable()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    """`python -m local_run` (header mode) on a free port, its output in a file."""
-    port = free_port()
-    env = {**os.environ, "LOCAL_PORT": str(port), "LOCAL_SCHEDULE_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
-    log = tmp_path_factory.mktemp("console_local_run") / "output.log"
+@contextmanager
+def running_local(folder: Path, port: int, **env: str) -> Iterator[Local]:
+    """`python -m local_run` on `port` with `env`, its output in a file (an unread pipe fills up
+    and blocks the server)."""
+    env = {
+        **os.environ,
+        "LOCAL_PORT": str(port),
+        "LOCAL_SCHEDULE_SECONDS": "3600",
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    log = folder / "output.log"
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "local_run"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
@@ -73,13 +82,22 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
             process.kill()
             raise AssertionError("the local run did not start:\n" + log.read_text())
         time.sleep(0.2)
-    yield Local(port)
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+        yield Local(port)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    """The local run in header mode (the quickstart's): the tenant picker."""
+    with running_local(tmp_path_factory.mktemp("console_local_run"), free_port()) as running:
+        yield running
 
 
 @pytest.fixture
@@ -280,3 +298,64 @@ def test_review_policy_approve_deploy_and_follow_it_live(local: Local, page: Any
     deploy_and_follow(page, local, tenant, plan, budget)
     shoot(page, "console-deployment", "#plan-head")
     assert page.problems == [], page.problems  # no script error, no CSP refusal
+
+
+def test_sign_in_with_the_identity_provider_authorization_code_and_pkce(tmp_path: Path, page: Any) -> None:
+    """Deployed sign-in, end to end against an identity provider on the loopback: the page
+    redirects with an S256 challenge, comes back with a code, exchanges it with its verifier
+    (the provider checks both), and calls the API with the ID token, which the local run's
+    authorizer (LOCAL_AUTH=jwt) verifies as the deployed one would."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    key_file = tmp_path / "key.pem"
+    key = auth.load_or_create(key_file)
+    port = free_port()
+    who = Identity(
+        tenant=f"console-{uuid.uuid4().hex[:8]}", roles=["viewer", "operator"], email="ana@example.com"
+    )
+    with (
+        FakeIdp(key, auth.local_settings(port), auth.AUDIENCE, who) as idp,
+        running_local(
+            tmp_path,
+            port,
+            LOCAL_AUTH="jwt",
+            LOCAL_AUTH_KEY_FILE=str(key_file),
+            CONSOLE_AUTHORIZATION_ENDPOINT=f"{idp.base}/authorize",
+            CONSOLE_TOKEN_ENDPOINT=f"{idp.base}/token",
+            CONSOLE_CLIENT_ID=auth.AUDIENCE,  # the authorizer accepts ID tokens of its audience
+        ) as local,
+    ):
+        page.goto(f"{local.base}/console#/plans?status=pending")
+        page.click("#sign-in")
+        expect(page.locator("#current-principal")).to_have_text("ana@example.com")
+        expect(page.locator("#identity")).to_contain_text(f"tenant {who.tenant} · viewer, operator")
+        expect(page.locator("#plan-list")).to_contain_text("No plan matches")  # the API took the token
+        assert page.url == f"{local.base}/console#/plans?status=pending"  # the code is gone from the URL
+        assert len(who.exchanged) == 1 and not who.grants
+        page.click("#sign-out")
+        expect(page.locator("#sign-in")).to_be_visible()
+    assert page.problems == [], page.problems
+
+
+def test_local_jwt_mode_takes_a_pasted_token(tmp_path: Path, page: Any) -> None:
+    """`LOCAL_AUTH=jwt make run` has no identity provider: the page says so and takes a token
+    from `make token`; the API then answers as that token's tenant and roles."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    key_file = tmp_path / "key.pem"
+    key = auth.load_or_create(key_file)
+    port = free_port()
+    tenant = f"console-{uuid.uuid4().hex[:8]}"
+    token = key.token(auth.local_settings(port), tenant=tenant, roles=["viewer"], sub="vic")
+    with running_local(tmp_path, port, LOCAL_AUTH="jwt", LOCAL_AUTH_KEY_FILE=str(key_file)) as local:
+        page.goto(f"{local.base}/console")
+        expect(page.locator("#token-form")).to_contain_text("make -s token TENANT=acme")
+        page.fill("#token", "not a token")
+        page.click("#use-token")
+        expect(page.locator("#token-form .error")).to_contain_text("not a JWT")
+        page.fill("#token", f"Bearer {token}")
+        page.click("#use-token")
+        expect(page.locator("#current-principal")).to_have_text("vic")
+        expect(page.locator("#identity")).to_contain_text(f"tenant {tenant} · viewer")
+        expect(page.locator("#plan-list")).to_contain_text("No plan matches")
+    assert page.problems == [], page.problems

@@ -127,6 +127,7 @@ def test_deployed_it_signs_in_with_pkce_and_may_reach_the_token_endpoint(environ
         {"CONSOLE_TOKEN_ENDPOINT": ""},
         {"CONSOLE_CLIENT_ID": ""},
         {"CONSOLE_AUTHORIZATION_ENDPOINT": "http://login.example.com/authorize"},  # not https
+        {"CONSOLE_TOKEN_ENDPOINT": "ftp://127.0.0.1/token"},
     ],
 )
 def test_without_a_usable_provider_it_says_sign_in_is_not_configured(environment, missing) -> None:
@@ -134,3 +135,12 @@ def test_without_a_usable_provider_it_says_sign_in_is_not_configured(environment
     settings = settings_of(get("config.json"))
     assert settings["mode"] == "unconfigured"
     assert "connect-src 'self';" in get()["headers"]["Content-Security-Policy"]
+
+
+def test_an_identity_provider_on_the_loopback_may_use_plain_http(environment) -> None:
+    """What the browser test's own identity provider serves (never reachable from elsewhere)."""
+    local = {"CONSOLE_AUTHORIZATION_ENDPOINT": "http://127.0.0.1:9/authorize"}
+    environment({**OAUTH, **local, "CONSOLE_TOKEN_ENDPOINT": "http://127.0.0.1:9/token"})
+    response = get("config.json")
+    assert settings_of(response)["mode"] == "oauth"
+    assert "connect-src 'self' http://127.0.0.1:9;" in response["headers"]["Content-Security-Policy"]
