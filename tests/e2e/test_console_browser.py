@@ -40,6 +40,7 @@ FLAGS = [
 VENDORED = ROOT / "functions" / "console" / "static" / "dagre.esm.js"
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 README_IMAGES = ROOT / "docs" / "images"
+README_SHOTS = ("console-review", "console-deployment")
 BUDGET_SECONDS = 300  # the whole walk; each wait below takes what is left of it at most
 WAIT_MS = 60_000
 
@@ -157,7 +158,7 @@ def shoot(page: Any, name: str, section: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
-    if os.environ.get("UPDATE_README_SCREENSHOTS"):
+    if os.environ.get("UPDATE_README_SCREENSHOTS") and name in README_SHOTS:
         README_IMAGES.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, README_IMAGES / f"{name}.png")
 
