@@ -360,3 +360,26 @@ def test_local_jwt_mode_takes_a_pasted_token(tmp_path: Path, page: Any) -> None:
         expect(page.locator("#identity")).to_contain_text(f"tenant {tenant} · viewer")
         expect(page.locator("#plan-list")).to_contain_text("No plan matches")
     assert page.problems == [], page.problems
+
+
+def test_reject_records_who_and_why(local: Local, page: Any) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    budget = Budget(BUDGET_SECONDS)
+    tenant = f"console-{uuid.uuid4().hex[:8]}"
+    plan = seed(local, tenant)
+    open_plan(page, local, tenant, plan, budget)
+    page.fill("#reject-reason", "moves Payment before Checkout")
+    page.click("#reject")  # no name yet: the browser asks for it, nothing is sent
+    expect(page.locator("#plan-status")).to_have_text("pending")
+    page.fill("#approver", "rita@example.com")
+    page.click("#reject")
+    expect(page.locator("#plan-status")).to_have_text("rejected", timeout=budget.ms())
+    expect(page.locator("#decision-record")).to_contain_text("Rejected by rita@example.com")
+    expect(page.locator("#save-policies")).to_be_disabled()  # policies change only while pending
+    _, rejected = local.http("GET", f"/api/v1/migration-plans/{plan['id']}", tenant=tenant)
+    assert (rejected["rejected_by"], rejected["rejection_reason"]) == (
+        "rita@example.com",
+        "moves Payment before Checkout",
+    )
+    assert page.problems == [], page.problems

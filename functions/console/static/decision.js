@@ -37,7 +37,13 @@ function pendingControls(view, act) {
   const submitReject = (event) => {
     event.preventDefault();
     const body = reason.value.trim() ? { reason: reason.value.trim() } : {};
-    if (approver) body.rejected_by = approver.value.trim() || "console";
+    if (approver) {
+      if (!approver.value.trim()) {
+        approver.reportValidity(); // who rejects is recorded: the name is needed here too
+        return;
+      }
+      body.rejected_by = approver.value.trim();
+    }
     act("reject", body);
   };
   return [
@@ -52,7 +58,7 @@ function pendingControls(view, act) {
             critical.map((w, i) => h("label", { class: "ack-line" }, acks[i], " ", h("code", {}, w.code), " ", w.message)),
           )
         : h("p", { class: "muted" }, "No critical warning: the plan can be approved as is."),
-      approver ? h("label", {}, "Approver ", approver) : null,
+      approver ? h("label", {}, "Your name ", approver) : null,
       approve,
     ),
     h("form", { id: "reject-form", onsubmit: submitReject }, h("label", {}, "Reject ", reason), h("button", { type: "submit", id: "reject", class: "danger" }, "Reject")),
