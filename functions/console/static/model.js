@@ -101,8 +101,25 @@ function node(step, extra) {
   };
 }
 
-export function reviewModel(plan, oldDoc, newDoc) {
-  const tmap = plan.transformation_map;
+/** An anchor's fields on the way: as listed, or rebuilt from the map's `field_sets` where the
+ * map stores each distinct set once (the anchor's `field_set`: a change from the set before it,
+ * back to the last full listing). */
+export function fieldsOnTheWay(anchor, fieldSets = []) {
+  if (Array.isArray(anchor.fields_on_the_way)) return anchor.fields_on_the_way;
+  const index = anchor.field_set;
+  if (index === null || index === undefined || !fieldSets[index]) return [];
+  let start = index;
+  while (start > 0 && !fieldSets[start].keyframe) start -= 1;
+  const fields = new Set(fieldSets[start].added);
+  for (const change of fieldSets.slice(start + 1, index + 1)) {
+    for (const name of change.added) fields.add(name);
+    for (const name of change.dropped || []) fields.delete(name);
+  }
+  return [...fields].sort();
+}
+
+export function reviewModel(plan, planned, oldDoc, newDoc) {
+  const tmap = { ...planned, anchors: planned.anchors.map((a) => ({ ...a, fields_on_the_way: fieldsOnTheWay(a, planned.field_sets) })) };
   const summary = plan.summary;
   const oldSteps = stepsById(oldDoc);
   const newSteps = stepsById(newDoc);

@@ -138,7 +138,8 @@ export async function showPlan(main, ctx, planId, isCurrent) {
     decision: h("section", { class: "panel", id: "decision" }),
     deployment: h("section", { class: "panel", id: "deployment", hidden: true }),
   };
-  const view = { ctx, plan, model: reviewModel(plan, oldDoc, newVersion.document), graphs: {}, stop: null };
+  const model = reviewModel(plan, plan.transformation_map, oldDoc, newVersion.document);
+  const view = { ctx, plan, model, graphs: {}, stop: null };
   const select = (version, stepId) => {
     const side = version === 1 ? view.model.old : view.model.new;
     const node = side.byId.get(stepId);
