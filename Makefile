@@ -14,8 +14,11 @@ CHECKOV_VENV := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 DYNAMODB_LOCAL := .tools/dynamodb-local
 DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
+# The review console's graph layout library, copied next to the page (git-ignored, see console/).
+CONSOLE_STATIC := functions/console/static
+CONSOLE_VENDOR := $(CONSOLE_STATIC)/dagre.esm.js
 
-.PHONY: run test lint unit validate build dynamodb-local bench clean openapi demo retention token fuzz
+.PHONY: run test lint unit validate build dynamodb-local console chromium bench clean openapi demo retention token fuzz
 
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
@@ -46,6 +49,33 @@ $(DYNAMODB_LOCAL_STAMP):
 
 dynamodb-local: $(DYNAMODB_LOCAL_STAMP)
 
+# The console's one library (@dagrejs/dagre, MIT) from the npm registry at the committed lock's
+# version, copied beside the page with its licence: the page works offline, no CDN. Without npm
+# the page says the library is missing and the browser test is skipped with the reason.
+$(CONSOLE_VENDOR): console/package.json console/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --silent --no-audit --no-fund --prefix console \
+	  && cp console/node_modules/@dagrejs/dagre/dist/dagre.esm.js $@ \
+	  && cp console/node_modules/@dagrejs/dagre/LICENSE $(CONSOLE_STATIC)/dagre.LICENSE.txt; \
+	else echo "npm not found: the console's graph library is not vendored (make console)"; fi
+
+console: $(CONSOLE_VENDOR)
+
+# Headless Chromium from Debian's packages for the console's browser test, installed only where
+# it is missing and apt-get can run (as root); elsewhere the test is skipped and says why.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "chromium: no apt-get on this machine: the console's browser test will be skipped"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "chromium: apt-get needs root (sudo apt-get install chromium): the browser test will be skipped"; \
+	else \
+	  echo "chromium: installing Debian's chromium for the console's browser test (about 3 minutes)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "chromium: apt-get failed: the browser test will be skipped"; \
+	fi
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -54,10 +84,10 @@ validate: $(SAM_STAMP) $(CHECKOV_STAMP)
 	$(SAM) validate --lint
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
-build: $(SAM_STAMP)
+build: $(SAM_STAMP) console
 	$(SAM) build
 
-test: lint validate build dynamodb-local
+test: lint validate build dynamodb-local chromium
 	$(PY) -m pytest -q -n 2
 
 unit: $(STAMP)
@@ -67,7 +97,7 @@ unit: $(STAMP)
 fuzz: $(STAMP) dynamodb-local
 	FUZZ_LONG=1 $(PY) -m pytest -q -s -m fuzz tests/e2e/test_no_server_errors.py
 
-run: $(STAMP) dynamodb-local
+run: $(STAMP) dynamodb-local console
 	$(PY) -m local_run
 
 bench: $(STAMP) dynamodb-local
@@ -92,4 +122,5 @@ retention: $(STAMP)
 	curl -sf -X POST http://127.0.0.1:$${LOCAL_PORT:-8000}/local/schedules/RetentionFunction && echo
 
 clean:
-	rm -rf $(VENV) .tools .aws-sam .local node_modules
+	rm -rf $(VENV) .tools .aws-sam .local node_modules console/node_modules test-artifacts
+	rm -f $(CONSOLE_VENDOR) $(CONSOLE_STATIC)/dagre.LICENSE.txt

@@ -85,6 +85,9 @@ def _auth_mode(mode: str, port: int, template) -> dict:
     key = auth.load_or_create(auth.key_file())
     settings = auth.local_settings(port)
     os.environ.update(auth.authorizer_environment(settings), AUTH_MODE="jwt")
+    if not os.environ.get("CONSOLE_AUTHORIZATION_ENDPOINT"):
+        # No identity provider to sign in with: the console takes a pasted `make token`.
+        os.environ["CONSOLE_SIGN_IN"] = "token"
     print(
         "Auth: jwt mode: every API call needs 'Authorization: Bearer <token>' "
         f"(make token TENANT=acme ROLE=operator,viewer); issuer {settings.issuer}, "
@@ -129,6 +132,7 @@ def _describe(template, names, endpoint, args) -> None:
         f"schedules every {args.schedule_seconds:g}s (now: POST /local/schedules/<name>): "
         f"{template.schedules}"
     )
+    print(f"  Review console: http://localhost:{args.port}/console")
     print(f"Local run ready on http://127.0.0.1:{args.port}", flush=True)
 
 

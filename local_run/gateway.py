@@ -5,7 +5,9 @@ With an authorizer (`LOCAL_AUTH=jwt`), each API request first goes to the templa
 authorizer with a TOKEN event, as API Gateway sends it; its policy is honoured (401/403 in the
 service's error shape, as template.yaml's gateway responses answer in AWS) and its context
 reaches the route's function as `requestContext.authorizer`. Unlike API Gateway, no decision is
-cached: every request runs the authorizer. The public key set is served at /local/jwks.json."""
+cached: every request runs the authorizer, except on the routes the template makes public (the
+console's page and assets, `Auth: {Authorizer: NONE}`). The public key set is served at
+/local/jwks.json."""
 
 import base64
 import json
@@ -193,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
         route, match = route_match
         headers = {k: v for k, v in self.headers.items()}
         context = None
-        if self.server.authorizer is not None:
+        if self.server.authorizer is not None and not route.public:
             try:
                 context = authorize(
                     self.server.functions, self.server.authorizer, headers, self.command, path

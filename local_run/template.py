@@ -36,6 +36,7 @@ class Route:
     method: str
     path: str  # API Gateway form: /api/v1/migration-plans/{plan_id}
     function: str
+    public: bool = False  # `Auth: {Authorizer: NONE}`: API Gateway runs no authorizer (the console's page)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def _default_authorizer(template: Template) -> Authorizer | None:
 def _add_event(template: Template, function: str, props: dict[str, Any], event: dict[str, Any]) -> None:
     kind, settings = event["Type"], event.get("Properties", {})
     if kind == "Api":
-        template.routes.append(Route(settings["Method"].upper(), settings["Path"], function))
+        public = (settings.get("Auth") or {}).get("Authorizer") == "NONE"
+        template.routes.append(Route(settings["Method"].upper(), settings["Path"], function, public))
     elif kind == "SQS":
         template.queue_sources.append(
             QueueSource(

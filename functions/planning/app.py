@@ -63,6 +63,13 @@ class PlanList(BaseModel):
     next_token: str | None
 
 
+class NewScenarioView(BaseModel):
+    plan_id: str
+    scenario_id: str
+    version: int
+    document: dict[str, Any]
+
+
 class SummaryView(PlanSummary):
     plan_id: str
     status: PlanStatus
@@ -168,6 +175,20 @@ def get_plan(plan_id: PlanId, caller: CurrentCaller) -> MigrationPlan:
 def get_summary(plan_id: PlanId, caller: CurrentCaller) -> SummaryView:
     plan = plans.get_plan(caller.tenant, plan_id, with_map=False)
     return SummaryView(**plan.summary.model_dump(), plan_id=plan.id, status=plan.status)
+
+
+@app.get(
+    f"{API_PREFIX}/migration-plans/<plan_id>/new-scenario",
+    responses=responses(200, "The plan's new version, as submitted", 404),
+    **requires(Role.VIEWER),
+)
+def get_new_scenario(plan_id: PlanId, caller: CurrentCaller) -> NewScenarioView:
+    """The plan's new version, as submitted: the registry has it only once deploy publishes it,
+    and a reviewer compares it with the old version before approving."""
+    document = plans.new_scenario(caller.tenant, plan_id)
+    return NewScenarioView(
+        plan_id=plan_id, scenario_id=document["id"], version=document["version"], document=document
+    )
 
 
 @app.put(

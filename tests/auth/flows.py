@@ -106,6 +106,7 @@ def walk(operator: Caller, approver: Caller, runtime: Caller, queue_url: str, re
         "/api/v1/scenarios/order-flow/versions/1",
         f"/api/v1/migration-plans/{plan['id']}",
         f"/api/v1/migration-plans/{plan['id']}/summary",
+        f"/api/v1/migration-plans/{plan['id']}/new-scenario",
         "/api/v1/migration-plans?limit=1",
     ):
         ok(approver.get(path))

@@ -35,6 +35,7 @@ EXPECTED_ROLES = {
     ("GET", "/api/v1/migration-plans"): Role.VIEWER,
     ("GET", "/api/v1/migration-plans/{plan_id}"): Role.VIEWER,
     ("GET", "/api/v1/migration-plans/{plan_id}/summary"): Role.VIEWER,
+    ("GET", "/api/v1/migration-plans/{plan_id}/new-scenario"): Role.VIEWER,
     ("PUT", "/api/v1/migration-plans/{plan_id}/policies"): Role.OPERATOR,
     ("POST", "/api/v1/migration-plans/{plan_id}/approve"): Role.APPROVER,
     ("POST", "/api/v1/migration-plans/{plan_id}/reject"): Role.APPROVER,

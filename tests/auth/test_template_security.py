@@ -14,6 +14,7 @@ from tests.auth.aws_calls import statements
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE.raw["Resources"]
 LEADING_KEYS = "T#${aws:PrincipalTag/tenant}#*"
+CONSOLE = "ConsoleFunction"
 TENANT_ROLES = [
     "PlanningTenantRole",
     "ApprovalTenantRole",
@@ -63,7 +64,7 @@ def test_the_wildcard_check_would_fail_on_one() -> None:
     assert any("*" in a for a in as_list(statement["Action"]))
 
 
-def test_every_route_is_behind_the_jwt_authorizer() -> None:
+def test_every_api_route_is_behind_the_jwt_authorizer() -> None:
     auth = RESOURCES["MigrationApi"]["Properties"]["Auth"]
     authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
     assert authorizer["FunctionPayloadType"] == "TOKEN"
@@ -71,8 +72,24 @@ def test_every_route_is_behind_the_jwt_authorizer() -> None:
     assert authorizer["Identity"]["ReauthorizeEvery"] == {"Ref": "AuthCacheTtl"}
     for name, function in TEMPLATE.resources_of("AWS::Serverless::Function").items():
         for event in function["Properties"].get("Events", {}).values():
-            if event["Type"] == "Api":
+            if event["Type"] == "Api" and name != CONSOLE:
                 assert "Auth" not in event["Properties"], name  # no route opts out of the default
+
+
+def test_only_the_consoles_page_is_public_and_it_reaches_nothing() -> None:
+    """A browser loads the console before it can sign in, so its routes run no authorizer: they
+    are GETs of one function that holds no data and is granted nothing (the page calls /api/v1
+    with the operator's token)."""
+    public = [route for route in TEMPLATE.routes if route.public]
+    assert {(r.method, r.path, r.function) for r in public} == {
+        ("GET", "/console", CONSOLE),
+        ("GET", "/console/{asset}", CONSOLE),
+    }
+    assert all(not r.public for r in TEMPLATE.routes if r.path.startswith("/api/"))
+    console = RESOURCES[CONSOLE]["Properties"]
+    assert "Policies" not in console and "Role" not in console
+    assert "TENANT_ROLE_ARN" not in console["Environment"]["Variables"]
+    assert not [s for s in every_statement(RESOURCES) if CONSOLE in str(s)]
 
 
 def test_the_rest_functions_run_in_jwt_mode() -> None:

@@ -156,3 +156,17 @@ def test_the_walk_through_with_tokens(local: Local) -> None:
 def test_the_key_set_is_served(local: Local) -> None:
     with urllib.request.urlopen(f"{local.base}{auth.JWKS_PATH}", timeout=10) as response:
         assert json.loads(response.read()) == local.key.jwks()
+
+
+def test_the_console_loads_without_a_token_and_asks_for_one(local: Local) -> None:
+    """The console's page and settings are the only routes the authorizer does not guard (a
+    browser loads them before it can sign in); with no local identity provider, it takes a
+    pasted token. The API behind it still refuses a call without one."""
+    with urllib.request.urlopen(f"{local.base}/console", timeout=60) as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("text/html")
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert local.http("GET", "/console/config.json") == (
+        200,
+        {"mode": "token", "tenant_claim": "custom:tenant", "roles_claim": "cognito:groups"},
+    )
+    assert refused(local.http("GET", "/api/v1/migration-plans"), 401, "unauthenticated")

@@ -74,3 +74,11 @@ def test_the_layer_carries_the_parsers_extraction_imports_on_first_use() -> None
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["17", "+33612345678"]
+
+
+def test_the_console_carries_its_page_and_its_vendored_graph_library() -> None:
+    """`make build` vendors the console's library before `sam build` packages functions/."""
+    static = BUILD / "ConsoleFunction" / "console" / "static"
+    source = ROOT / "functions" / "console" / "static"
+    for name in ("index.html", "app.js", "dagre.esm.js", "dagre.LICENSE.txt"):
+        assert (static / name).read_bytes() == (source / name).read_bytes(), name

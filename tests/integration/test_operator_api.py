@@ -103,12 +103,31 @@ def test_approve_after_the_active_version_moved_on_is_a_conflict(api: Api, scena
     assert moved.status == 409
 
 
+def test_a_pending_plans_new_version_is_readable_before_deploy(api: Api, scenario: None) -> None:
+    """The registry has the new version only once deploy publishes it; a reviewer reads it from
+    the plan (the console draws it beside the old one)."""
+    plan = create_plan(api)
+    assert api.get("/api/v1/scenarios/order-flow/versions/2").status == 404
+    response = api.get(f"/api/v1/migration-plans/{plan['id']}/new-scenario")
+    assert response.status == 200, response.body
+    assert {k: response.body[k] for k in ("plan_id", "scenario_id", "version")} == {
+        "plan_id": plan["id"],
+        "scenario_id": "order-flow",
+        "version": 2,
+    }
+    document = response.body["document"]
+    assert [s["id"] for s in document["steps"]] == [s["id"] for s in V2_GAP["steps"]]
+    assert document["steps"][1]["collects_fields"] == ["age"] and document["entry_step_id"] == "welcome"
+    assert api.get("/api/v1/migration-plans/no-such-plan/new-scenario").status == 404
+
+
 def test_another_tenant_sees_nothing(api: Api, scenario: None) -> None:
     plan = create_plan(api)
     other = Api("someone-else")
     for path in (
         f"/api/v1/migration-plans/{plan['id']}",
         f"/api/v1/migration-plans/{plan['id']}/summary",
+        f"/api/v1/migration-plans/{plan['id']}/new-scenario",
         "/api/v1/scenarios/order-flow",
         "/api/v1/sessions/s1",
     ):

@@ -40,6 +40,7 @@ def sample(name: str, tenant: str) -> dict[str, Any]:
 # report is sent after the sample scenario is registered, as the quickstart does.
 HTTP_STATUS = {
     "approval_approve": 404,
+    "console_config": 200,
     "deploy_deploy": 404,
     "planning_create_scenario": 201,
     "planning_get_summary": 404,

@@ -1,6 +1,7 @@
 """Migration plans: create (diff + plan-time census), read, list, policies, approve, reject."""
 
 import uuid
+from typing import Any
 
 from scenario_migration import identity
 from scenario_migration.clock import isoformat, utcnow
@@ -52,6 +53,13 @@ def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -
 
 def get_plan(tenant: str, plan_id: str, *, with_map: bool = True) -> MigrationPlan:
     return store.get_plan(tenant, plan_id, with_map=with_map)
+
+
+def new_scenario(tenant: str, plan_id: str) -> dict[str, Any]:
+    """The plan's new version as submitted. Until deploy publishes it, the scenario registry does
+    not have it: reviewers read it here (the console draws it beside the old version)."""
+    item = store.get_plan_item(tenant, plan_id)
+    return store.get_new_scenario(tenant, plan_id, item["doc_parts"])
 
 
 def list_plans(
