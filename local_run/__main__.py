@@ -96,19 +96,26 @@ def _auth_mode(mode: str, port: int, template) -> dict:
     return {"authorizer": template.authorizer, "jwks": key.jwks()}
 
 
+MOTO_SIZES = (
+    "fine up to about 5,000 sessions; beyond, plans and marking take minutes "
+    "(Java 17+ and `make dynamodb-local` give DynamoDB Local)"
+)
+
+
 def _dynamodb_backend(choice: str) -> dynamodb_local.DynamoDBLocal | None:
-    """DynamoDB Local when it can run (real DynamoDB semantics, and moto copies a whole table on
-    every transaction, which makes JIT slow past a few thousand sessions); else moto's DynamoDB."""
+    """DynamoDB Local when it can run (real DynamoDB semantics, and fast at any size); else moto's
+    DynamoDB: correct (local_run/aws.py serialises it), but its index queries read the whole
+    table, so it serves a few thousand sessions well and is slow beyond (docs/operations.md)."""
     reason = dynamodb_local.unavailable()
     if choice == "moto" or (choice == "auto" and reason):
-        print(f"DynamoDB: moto ({reason or 'as asked'})")
+        print(f"DynamoDB: moto ({reason or 'as asked'}); {MOTO_SIZES}")
         return None
     try:
         server = dynamodb_local.start()
     except RuntimeError as exc:
         if choice != "auto":
             raise
-        print(f"DynamoDB: moto (DynamoDB Local did not start: {exc})")
+        print(f"DynamoDB: moto (DynamoDB Local did not start: {exc}); {MOTO_SIZES}")
         return None
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = server.endpoint
     print(f"DynamoDB: AWS DynamoDB Local at {server.endpoint}")

@@ -5,10 +5,9 @@ is not atomic there, while DynamoDB serialises writes to an item. Serving Dynamo
 at a time restores that guarantee (clients stay concurrent). Other services are not serialised:
 an SQS long poll waits inside moto, and holding a global lock through it would stall everything.
 
-moto 5.2's TransactWriteItems also deep-copies a table (its rollback copy) once per *item* of the
-transaction, so a 100-item transaction on a table of N items copied 100 x N items (seconds, then
-client timeouts). `copy_each_table_once` makes it copy each table once per transaction; the
-copies it skips were identical, as nothing is written before the last one is taken.
+moto 5.2's TransactWriteItems also deep-copies every table it names (its rollback copy) once
+per *item* of the transaction: the cost grows with the table, not the transaction.
+`roll_back_items_not_tables` replaces those copies with an undo log of the items touched.
 """
 
 import copy
@@ -27,34 +26,70 @@ from werkzeug.serving import make_server
 REGION = "us-east-1"
 
 
-def copy_each_table_once() -> None:
-    """Within one moto transaction, a table's rollback copy is taken once and reused."""
+def roll_back_items_not_tables() -> None:
+    """A moto transaction remembers the items it may touch and, on failure, puts those back,
+    instead of deep-copying every table it names (moto 5.2 copies a table per item of the
+    transaction: a 100-item transaction on a table of N items copied 100 x N items, so marking
+    20,000 sessions took minutes and client timeouts). Requests are serialised (AtomicMotoServer),
+    so nothing else writes those items meanwhile."""
     backend = dynamodb_models.DynamoDBBackend
-    if getattr(backend.transact_write_items, "copies_each_table_once", False):
+    if getattr(backend.transact_write_items, "rolls_back_items", False):
         return
-    taken = threading.local()
-
-    def deepcopy(value: Any, memo: dict | None = None) -> Any:
-        copies = getattr(taken, "copies", None)
-        if copies is None or not isinstance(value, dynamodb_models.Table):
-            return copy.deepcopy(value, memo)
-        if id(value) not in copies:
-            copies[id(value)] = copy.deepcopy(value)
-        return copies[id(value)]
-
     original = backend.transact_write_items
 
     @wraps(original)
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        taken.copies = {}
+        before = [entry for item in transact_items if (entry := _item_before(self, item)) is not None]
+        _not_copying.tables = True
         try:
             return original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(before):
+                _put_back(table, hash_key, range_key, item)
+            raise
         finally:
-            taken.copies = None
+            _not_copying.tables = False
 
-    transact_write_items.copies_each_table_once = True  # type: ignore[attr-defined]
+    transact_write_items.rolls_back_items = True  # type: ignore[attr-defined]
     backend.transact_write_items = transact_write_items
-    dynamodb_models.copy = SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)
+    dynamodb_models.copy = SimpleNamespace(deepcopy=_deepcopy, copy=copy.copy)
+
+
+_not_copying = threading.local()
+
+
+def _deepcopy(value: Any, memo: dict | None = None) -> Any:
+    """moto's rollback copy of a table, skipped inside a transaction (the undo log above)."""
+    if getattr(_not_copying, "tables", False) and isinstance(value, dynamodb_models.Table):
+        return value
+    return copy.deepcopy(value, memo)
+
+
+def _item_before(backend: Any, transact_item: dict[str, Any]) -> tuple | None:
+    """(table, hash key, range key, a copy of the item or None) for one action of a transaction;
+    None when the action names no valid key (moto then refuses the whole transaction)."""
+    _, action = next(iter(transact_item.items()))
+    table = backend.tables.get(action.get("TableName"))
+    if table is None:
+        return None
+    key = action.get("Key") or {
+        name: action.get("Item", {}).get(name) for name in (table.hash_key_attr, table.range_key_attr) if name
+    }
+    try:
+        hash_key, range_key = backend.get_keys_value(table, key)
+        current = table.get_item(hash_key, range_key)
+    except Exception:  # a malformed key: moto's own validation answers it
+        return None
+    return table, hash_key, range_key, copy.deepcopy(current)
+
+
+def _put_back(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    if item is None:
+        table.delete_item(hash_key, range_key)
+    elif range_key is not None:
+        table.items[hash_key][range_key] = item
+    else:
+        table.items[hash_key] = item
 
 
 class AtomicMotoServer(ThreadedMotoServer):
@@ -77,7 +112,7 @@ class AtomicMotoServer(ThreadedMotoServer):
 
 def start_embedded_aws(port: int) -> tuple[AtomicMotoServer, str]:
     """Start moto on 127.0.0.1:port (0: any free port) and point every boto3 client at it."""
-    copy_each_table_once()
+    roll_back_items_not_tables()
     server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound = server.get_host_and_port()

@@ -177,6 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "dynamodb_endpoint": os.environ.get(
                     "AWS_ENDPOINT_URL_DYNAMODB", os.environ["AWS_ENDPOINT_URL"]
                 ),
+                "dynamodb": "dynamodb-local" if os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") else "moto",
             }
             return self._send(200, json.dumps(stats).encode(), {})
         return self._api(body)
