@@ -154,8 +154,9 @@ def test_twenty_thousand_sessions_marked_page_by_page(local: Local) -> None:
     pages = _ledgers(stats["dynamodb_endpoint"], tenant, plan["id"])
     assert max(len(p) for p in pages) == deployments.PAGE_SIZE == 300
     assert sum(len(p) for p in pages) == count
-    expand_messages = -(-len(plan["transformation_map"]["anchors"]) * keys.POSITION_SHARDS // 200)
-    assert invocations == len(pages) + expand_messages  # one page (or one expansion) per invocation
+    # One page per invocation: each page with sessions has its ledger; a unit (a hash range of a
+    # position shard) may end on an empty read, which leaves none.
+    assert len(pages) <= invocations <= len(pages) + done["fanout"]["units_total"]
 
 
 def _hash(step_document: dict) -> str:
