@@ -18,14 +18,20 @@ DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 CONSOLE_STATIC := functions/console/static
 CONSOLE_VENDOR := $(CONSOLE_STATIC)/dagre.esm.js
 
-.PHONY: run test lint unit validate build dynamodb-local console chromium bench clean openapi demo retention token fuzz
+.PHONY: run test lint unit validate build dynamodb-local console chromium bench clean openapi demo invoke retention token fuzz
 
+# The first `make` builds the app's venv: pip's own progress is shown (about 75 packages, ~300 MB).
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
+	@echo "==> First run: installing the service's Python dependencies into $(VENV) (once;" \
+	  "about 4 minutes on a 2-core machine): the Lambda layer's (shared/requirements.txt:" \
+	  "Powertools, boto3, pydantic, CEL, PyJWT) and the local run's and tests' (requirements-dev.txt:" \
+	  "moto, pytest, ruff, schemathesis, playwright)"
 	"$(PYTHON313)" -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check ".[dev]"
 	@touch $(STAMP)
+	@echo "==> $(VENV) ready"
 
 $(SAM_STAMP): requirements-sam.txt
 	@rm -rf $(SAM_VENV)
@@ -111,8 +117,15 @@ bench: $(STAMP) dynamodb-local
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py
 
+# With `make run` going (same LOCAL_PORT): the walk-through with 2,000 customers (DEMO_CUSTOMERS).
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	@$(PY) -m scripts.demo
+
+# `sam local invoke` without Docker, against `make run` (same LOCAL_PORT): a sample event of
+# events/ (placeholders like PLAN_ID from the environment) through the local Lambda Invoke endpoint.
+# make invoke FUNCTION=JitApplyFunction EVENT=events/jit_apply.json
+invoke: $(STAMP)
+	@$(PY) -m scripts.invoke
 
 # A token for `LOCAL_AUTH=jwt make run`: make token TENANT=acme ROLE=operator,viewer [SUB=ana]
 token: $(STAMP)
