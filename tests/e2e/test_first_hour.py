@@ -2,6 +2,7 @@
 a file, no traceback when a client goes away), a busy port as one line, `make demo`'s closing
 table, `make invoke` with a sample event, and LOCAL_STATE_DIR keeping the tables."""
 
+import ast
 import json
 import os
 import re
@@ -221,3 +222,79 @@ def test_local_state_dir_keeps_the_tables_across_restarts(tmp_path: Path) -> Non
         status, scenario = second.http("GET", "/api/v1/scenarios/kept")
         assert status == 200 and scenario["version"] == 1
         assert (state / "metrics.jsonl").exists()
+
+
+def readme_blocks() -> tuple[str, str]:
+    """The walk-through's shell block and the JIT block after it, as the README shows them."""
+    readme = (ROOT / "README.md").read_text()
+    walk_through = readme[readme.index("## Five-minute walk-through") :]
+    shell = walk_through.split("```bash\n", 1)[1].split("```", 1)[0]
+    python = walk_through.split("```python\n", 1)[1].split("```", 1)[0]
+    return shell, python
+
+
+def test_the_readme_walk_through_runs_as_written(local: Local) -> None:
+    """On this run's port (the README's only difference), with tenant acme's own scenario."""
+    shell, python = readme_blocks()
+    walked = run(["bash", "-c", shell.replace("http://localhost:8000", local.base)])
+    assert walked.returncode == 0, walked.stderr
+    out = walked.stdout
+    assert "clean_graft Welcome" in out and "re_route Checkout 3 sessions" in out  # the plan shown
+    assert "'scope_filter': {'include_channels': ['whatsapp']" in out  # the policy stored
+    assert out.rstrip().endswith("deployed - sessions marked: 3") and walked.stderr == ""
+    jit = run([sys.executable, "-c", python.replace("http://localhost:8000", local.base)])
+    assert jit.returncode == 0, jit.stderr
+    first, asked, answered = (ast.literal_eval(line) for line in jit.stdout.splitlines())  # printed dicts
+    assert first["outcome"] == "migrated" and asked["outcome"] == "needs_input"
+    assert answered["outcome"] == "migrated" and answered["to_step_id"] == "rejection"
+
+
+def test_the_rollback_commands_of_the_operations_guide_go_back_to_v1(local: Local) -> None:
+    """docs/operations.md's commands as written, after a deployed V2 that migrated one customer."""
+    tenant = "rollback"
+    assert local.http("POST", "/api/v1/scenarios", V1_PAYMENT, tenant=tenant)[0] == 201
+    for session_id in ("moved", "waiting"):
+        assert (
+            local.http("PUT", f"/api/v1/sessions/{session_id}", report("checkout"), tenant=tenant)[0] == 200
+        )
+    _, plan = local.http(
+        "POST",
+        "/api/v1/scenarios/order-flow/migration-plan",
+        {"new_scenario": V2_FORK_PAYMENT, "created_by": "ops"},
+        tenant=tenant,
+    )
+    assert (
+        local.http(
+            "POST", f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "ops"}, tenant=tenant
+        )[0]
+        == 200
+    )
+    assert local.http("POST", f"/api/v1/migration-plans/{plan['id']}/deploy", tenant=tenant)[0] == 202
+    local.wait_deployed(plan["id"], tenant=tenant, seconds=60)
+    moved = local.invoke(
+        "JitApplyFunction", {"tenant_id": tenant, "session_id": "moved", "profile": {"age": 30}}
+    )
+    assert (moved["outcome"], moved["to_version"]) == ("migrated", 2)
+
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    block = guide[guide.index("## Rolling back") :].split("```bash\n", 1)[1].split("```", 1)[0]
+    settings = (
+        f'API={local.base}/api/v1; T="X-Tenant-ID: {tenant}"; J="Content-Type: application/json"\n'
+        f"PLAN={plan['id']}; SCENARIO=order-flow\n"
+    )
+    commands = "\n".join(line for line in block.splitlines() if not line.startswith("PLAN="))
+    rolled = run(["bash", "-c", settings + commands + '\necho "BACK=$BACK"'])
+    assert rolled.returncode == 0 and rolled.stderr == "", rolled.stderr
+    back = rolled.stdout.rsplit("BACK=", 1)[1].strip()
+    assert local.wait_deployed(back, tenant=tenant, seconds=60)["sessions_marked"] == 1
+    _, cancelled = local.http("GET", f"/api/v1/migration-plans/{plan['id']}", tenant=tenant)
+    assert cancelled["status"] == "cancelled"
+    _, active = local.http("GET", "/api/v1/scenarios/order-flow", tenant=tenant)
+    _, first = local.http("GET", "/api/v1/scenarios/order-flow/versions/1", tenant=tenant)
+    assert active["version"] == 3 and active["document"]["steps"] == first["document"]["steps"]
+    returned = local.invoke("JitApplyFunction", {"tenant_id": tenant, "session_id": "moved"})
+    assert (returned["outcome"], returned["from_version"], returned["to_version"]) == ("migrated", 2, 3)
+    assert returned["to_step_id"] == "checkout"
+    assert (
+        local.invoke("JitApplyFunction", {"tenant_id": tenant, "session_id": "waiting"})["outcome"] == "none"
+    )
