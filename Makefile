@@ -20,11 +20,11 @@ CONSOLE_VENDOR := $(CONSOLE_STATIC)/dagre.esm.js
 
 .PHONY: run test lint unit validate build dynamodb-local console chromium bench clean openapi demo invoke retention token fuzz
 
-# The first `make` builds the app's venv: pip's own progress is shown (about 75 packages, ~300 MB).
+# The first `make` builds the app's venv, saying so, with pip's own progress (about 100 packages, 600 MB).
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
 	@echo "==> First run: installing the service's Python dependencies into $(VENV) (once;" \
-	  "about 4 minutes on a 2-core machine): the Lambda layer's (shared/requirements.txt:" \
+	  "about 2 minutes on 2 cores and a fast network): the Lambda layer's (shared/requirements.txt:" \
 	  "Powertools, boto3, pydantic, CEL, PyJWT) and the local run's and tests' (requirements-dev.txt:" \
 	  "moto, pytest, ruff, schemathesis, playwright)"
 	"$(PYTHON313)" -m venv $(VENV)
