@@ -30,6 +30,12 @@ class MetricsFilter(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    def isatty(self) -> bool:
+        return self.console.isatty()
+
+    def fileno(self) -> int:  # a child process given sys.stdout writes to the console, unfiltered
+        return self.console.fileno()
+
     def write(self, text: str) -> int:
         pending = getattr(self._pending, "text", "") + text
         *lines, self._pending.text = pending.split("\n")
