@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def main() -> None:
     )
     for noisy in ("werkzeug", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Powertools warns when an invocation published no metric (a marking message that only
+    # expands): in Lambda a log line, here a Python warning among the access lines.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
     metrics = emf.metrics_path(args.metrics_file, args.state_dir, args.port)
     emf.route_metrics(metrics, append=args.state_dir is not None)
     with contextlib.ExitStack() as running:
