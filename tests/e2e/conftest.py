@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Local:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, log: Path) -> None:
+        self.port = port
         self.base = f"http://127.0.0.1:{port}"
+        self.log = log  # what `make run` prints on the console (stdout and stderr)
         self.lam = local_client("lambda", self.base)
 
     def http(self, method: str, path: str, body: Any = None, tenant: str | None = "acme") -> tuple[int, Any]:
@@ -55,13 +58,21 @@ class Local:
         raise AssertionError(f"not deployed in {seconds}s: {status}")
 
 
-@pytest.fixture(scope="module")
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
-    """`python -m local_run` on a free port. Its output goes to a file, not a pipe: an unread pipe
-    fills up and blocks the server's logging."""
-    port = free_port()
-    env = {**os.environ, "LOCAL_PORT": str(port), "LOCAL_SCHEDULE_SECONDS": "3600", "PYTHONUNBUFFERED": "1"}
-    log = tmp_path_factory.mktemp("local_run") / "output.log"
+@contextmanager
+def running(log_dir: Path, port: int | None = None, **env: str) -> Iterator[Local]:
+    """`python -m local_run` on `port` (a free one by default), with these LOCAL_* settings. Its
+    output goes to a file (`Local.log`), not a pipe: an unread pipe fills up and blocks the
+    server's logging."""
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "LOCAL_PORT": str(port),
+        "LOCAL_SCHEDULE_SECONDS": "3600",
+        "LOCAL_METRICS_FILE": str(log_dir / "metrics.jsonl"),
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    log = log_dir / "output.log"
     with log.open("w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "local_run"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
@@ -72,10 +83,18 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
             process.kill()
             raise AssertionError("the local run did not start:\n" + log.read_text())
         time.sleep(0.2)
-    yield Local(port)
-    process.terminate()
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
+        yield Local(port, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    with running(tmp_path_factory.mktemp("local_run")) as started:
+        yield started

@@ -8,12 +8,9 @@ vendored graph library is missing (`make test` installs them when it can)."""
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +18,10 @@ import pytest
 
 from local_run import auth
 from local_run.dynamodb_local import free_port
+from tests.e2e.conftest import Local
+from tests.e2e.conftest import running as running_local
 from tests.e2e.console_seed import CRITICAL_CODE, SCENARIO_ID, SESSIONS, V1, V2, session_report
 from tests.e2e.fake_idp import FakeIdp, Identity
-from tests.e2e.test_local_run import Local
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -59,39 +57,6 @@ def _unavailable() -> str | None:
 
 REASON = _unavailable()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
-
-
-@contextmanager
-def running_local(folder: Path, port: int, **env: str) -> Iterator[Local]:
-    """`python -m local_run` on `port` with `env`, its output in a file (an unread pipe fills up
-    and blocks the server)."""
-    env = {
-        **os.environ,
-        "LOCAL_PORT": str(port),
-        "LOCAL_SCHEDULE_SECONDS": "3600",
-        "PYTHONUNBUFFERED": "1",
-        **env,
-    }
-    log = folder / "output.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_run"], cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 120
-    while "Local run ready on" not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("the local run did not start:\n" + log.read_text())
-        time.sleep(0.2)
-    try:
-        yield Local(port)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,9 @@ TEMPLATE = load_template()
 
 
 def function_of(event_file: Path) -> str:
-    """The function whose handler package names the file or prefixes it (the longest one wins:
-    deploy_worker_sqs.json belongs to deploy_worker, not deploy)."""
-    packages = {handler.split(".")[0]: name for name, handler in TEMPLATE.functions.items()}
-    stem = event_file.stem
-    owner = max((p for p in packages if stem == p or stem.startswith(f"{p}_")), key=len, default=None)
-    assert owner, f"{event_file.name} names no function's package"
-    return packages[owner]
+    function = TEMPLATE.function_of_event(event_file)
+    assert function, f"{event_file.name} names no function's package"
+    return function
 
 
 def invoke(function: str, event: dict[str, Any]) -> Any:
