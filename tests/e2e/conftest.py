@@ -24,6 +24,7 @@ class Local:
     def __init__(self, port: int) -> None:
         self.base = f"http://127.0.0.1:{port}"
         self.lam = local_client("lambda", self.base)
+        self.last_headers: dict[str, str] = {}  # the headers of the last HTTP answer
 
     def http(self, method: str, path: str, body: Any = None, tenant: str | None = "acme") -> tuple[int, Any]:
         headers = {"Content-Type": "application/json", **({"X-Tenant-ID": tenant} if tenant else {})}
@@ -34,8 +35,10 @@ class Local:
         request = urllib.request.Request(f"{self.base}{path}", method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
+                self.last_headers = dict(response.headers)
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
+            self.last_headers = dict(exc.headers)
             return exc.code, json.loads(exc.read() or b"null")
 
     def invoke(self, function: str, payload: dict) -> dict:
