@@ -45,6 +45,7 @@ LAMBDA_LIMIT = 6 * 1024 * 1024
 CREATE_TARGET = 2.0  # seconds, end to end, 10,000 steps
 SESSION_SHARE = 100  # a live session on one V1 step in this many
 TENANT = "bench"
+PAGE_LIMIT = 5000  # the largest page a client may ask for: pages are then bounded by bytes (~2 MB)
 
 
 def documents(shape: str, size: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -152,8 +153,8 @@ def measure(api: Handlers, shape: str, size: int) -> dict[str, Any]:
     for name, path in (("plan", url), ("summary", f"{url}/summary")):
         status, _, sizes[name] = api.call("GET", path)
         assert status == 200
-    map_pages, sizes["map page"] = pages(api, f"{url}/transformation-map")
-    warning_pages, sizes["warnings page"] = pages(api, f"{url}/warnings")
+    map_pages, sizes["map page"] = pages(api, f"{url}/transformation-map?limit={PAGE_LIMIT}")
+    warning_pages, sizes["warnings page"] = pages(api, f"{url}/warnings?limit={PAGE_LIMIT}")
     if via == "api":
         sizes["new version"] = api.call("GET", f"{url}/new-scenario")[2]
     sizes["policies"] = api.call("PUT", f"{url}/policies", {"policies": {}})[2]

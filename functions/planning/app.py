@@ -251,7 +251,7 @@ def get_summary(plan_id: PlanId, caller: CurrentCaller) -> SummaryView:
 def get_transformation_map(
     plan_id: PlanId, caller: CurrentCaller, next_token: PageToken = None, limit: PageLimit = 500
 ) -> MapPage:
-    return links.map_page(plan_id, plans.map_page(caller.tenant, plan_id, next_token, limit))
+    return links.map_page(plan_id, plans.map_page(caller.tenant, plan_id, next_token, limit), limit)
 
 
 @app.get(
@@ -268,7 +268,7 @@ def get_transformation_map(
 def get_warnings(
     plan_id: PlanId, caller: CurrentCaller, next_token: PageToken = None, limit: PageLimit = 500
 ) -> WarningsPage:
-    return links.warnings_page(plans.warnings_page(caller.tenant, plan_id, next_token, limit))
+    return links.warnings_page(plans.warnings_page(caller.tenant, plan_id, next_token, limit), limit)
 
 
 @app.get(

@@ -16,16 +16,20 @@ def deployment_status_url(plan_id: str) -> str:
     return plan_url(plan_id, "deployment-status")
 
 
-def _next(plan_id: str, resource: str, token: str | None) -> str | None:
-    return None if token is None else f"{plan_url(plan_id, resource)}?{urlencode({'next_token': token})}"
+def _next(plan_id: str, resource: str, token: str | None, limit: int | None = None) -> str | None:
+    """The next page's URL (it keeps the page size asked for)."""
+    if token is None:
+        return None
+    query = {"next_token": token, **({"limit": limit} if limit is not None else {})}
+    return f"{plan_url(plan_id, resource)}?{urlencode(query)}"
 
 
-def map_page(plan_id: str, page: MapPage) -> MapPage:
-    return page.model_copy(update={"next": _next(plan_id, "transformation-map", page.next_token)})
+def map_page(plan_id: str, page: MapPage, limit: int | None = None) -> MapPage:
+    return page.model_copy(update={"next": _next(plan_id, "transformation-map", page.next_token, limit)})
 
 
-def warnings_page(page: WarningsPage) -> WarningsPage:
-    return page.model_copy(update={"next": _next(page.plan_id, "warnings", page.next_token)})
+def warnings_page(page: WarningsPage, limit: int | None = None) -> WarningsPage:
+    return page.model_copy(update={"next": _next(page.plan_id, "warnings", page.next_token, limit)})
 
 
 def plan_summary(plan_id: str, summary: PlanSummaryView) -> PlanSummaryView:
