@@ -56,7 +56,7 @@ def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: Transfo
     counts, written = {}, []
     large = [
         (DOC_PREFIX, documents.encode(new_scenario)),
-        (MAP_PREFIX, documents.encode(tmap.model_dump(mode="json"))),
+        (MAP_PREFIX, documents.encode_json(tmap.model_dump_json())),
     ]
     for prefix, parts in [*large, *([] if inline else [(SUMMARY_PREFIX, summary)])]:
         counts[prefix] = len(parts)
