@@ -295,14 +295,14 @@ def marking(sessions: int, anchors: int, meter: Meter) -> Run:
     elapsed = time.perf_counter() - started
     meter.price_transactions()
     status = deployments.status(tenant, plan_id)
-    assert status["sessions_marked"] == sessions and status["status"] == "deployed", status
+    assert status.sessions_marked == sessions and status.status == "deployed", status
     run = Run(
         sessions=sessions,
         seeded=seeded,
         elapsed=elapsed,
         events=events,
         messages=messages,
-        units=deployed["work_units"],
+        units=deployed.work_units,
         pages=messages,
         requests=Counter(meter.by_operation),
         writes=meter.writes(),
@@ -323,7 +323,7 @@ def marking(sessions: int, anchors: int, meter: Meter) -> Run:
     deployments.cancel(tenant, plan_id)
     drain(queue)
     run.cancel_seconds, run.cancel_requests = time.perf_counter() - started, sum(meter.by_operation.values())
-    unmarked = deployments.status(tenant, plan_id)["sessions_unmarked"]
+    unmarked = deployments.status(tenant, plan_id).sessions_unmarked
     assert unmarked == sessions, unmarked
     return run
 
@@ -413,7 +413,7 @@ def fairness(sessions: int, anchors: int) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             handler(sqs_event([message], arn, "us-east-1"), LambdaContext("DeployWorkerFunction"))
         handled += 1
-        if not until_done and deployments.status(small, small_plan)["sessions_unmarked"] == 20:
+        if not until_done and deployments.status(small, small_plan).sessions_unmarked == 20:
             until_done, seconds = handled, time.perf_counter() - started
     units = deployments.unit_count()
     print(

@@ -91,7 +91,7 @@ def seed(tenant: str, sessions: int) -> str:
     deployments.deploy(tenant, plan.id)
     drain_marking_queue()
     status = deployments.status(tenant, plan.id)
-    assert status["sessions_marked"] == sessions, status
+    assert status.sessions_marked == sessions, status
     return plan.id
 
 

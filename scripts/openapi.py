@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "shared")]
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge  # noqa: E402
+from aws_lambda_powertools.event_handler.openapi.models import Tag  # noqa: E402
 
 from scenario_migration.api.auth import SECURITY_SCHEMES  # noqa: E402
-from scenario_migration.api.openapi import DESCRIPTION, TITLE, VERSION  # noqa: E402
+from scenario_migration.api.openapi import DESCRIPTION, TAG_DESCRIPTIONS, TITLE, VERSION  # noqa: E402
 
 DOCUMENT = ROOT / "docs" / "openapi.json"
 # The REST functions whose routes make up the API (see tests/unit/test_openapi.py).
@@ -27,6 +28,7 @@ def merged_schema() -> dict[str, Any]:
         version=VERSION,
         description=DESCRIPTION,
         security_schemes=SECURITY_SCHEMES,
+        tags=[Tag(name=tag.value, description=text) for tag, text in TAG_DESCRIPTIONS.items()],
         on_conflict="error",
     )
     for name in API_MODULES:

@@ -1,10 +1,13 @@
-"""Planning API: the scenario registry and migration plans (create, read, list, summary, policies).
+"""Planning API: the scenario registry and migration plans (create, read, list, summary, map and
+warnings pages, policies).
 
 Thin on purpose: parse (Powertools validates bodies and parameters), call a service, shape the
 response. The OpenAPI document of the whole API (generated from every function's routes by
-`make openapi`, packaged with the layer) is served here, at /api/v1/openapi.json and /api/v1/docs.
+`make openapi`, packaged with the layer) is served here, at /api/v1/openapi.json and at
+/api/v1/docs?format=json (the URL the Swagger UI page of /api/v1/docs reads it from).
 """
 
+import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -13,13 +16,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from scenario_migration.api import openapi
+from scenario_migration.api import links, openapi
 from scenario_migration.api.auth import ActingPerson, CurrentCaller, acting_person, requires
 from scenario_migration.api.errors import responses
+from scenario_migration.api.openapi import Tag, operation
 from scenario_migration.api.resolver import API_PREFIX, create_resolver
-from scenario_migration.domain.lifecycle import AnchorPolicy, MigrationPlan, PlanHeader, PlanStatus
-from scenario_migration.domain.plan import PlanSummary
-from scenario_migration.domain.scenario import ID_PATTERN, MAX_VERSION, Identifier, Scenario
+from scenario_migration.domain.lifecycle import AnchorPolicy, PlanHeader, PlanStatus, PlanView
+from scenario_migration.domain.plan import MapPage, PlanSummaryView, WarningsPage
+from scenario_migration.domain.scenario import ID_PATTERN, MAX_VERSION, Identifier, ProposedScenario, Scenario
 from scenario_migration.identity import Role
 from scenario_migration.observability import logger
 from scenario_migration.services import plans, scenarios
@@ -27,6 +31,8 @@ from scenario_migration.services import plans, scenarios
 app = create_resolver()
 ScenarioId = Annotated[str, PathParam(pattern=ID_PATTERN)]
 PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
+PageLimit = Annotated[int, Query(ge=1, le=plans.MAX_PAGE_ENTRIES)]
+PageToken = Annotated[str | None, Query(max_length=200)]
 
 
 class ScenarioVersionView(BaseModel):
@@ -45,10 +51,15 @@ class ScenarioRegistration(Scenario):
     id: Identifier
 
 
+class VersionList(BaseModel):
+    scenario_id: str
+    items: list[ScenarioVersionView]
+
+
 class CreatePlanRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")  # the envelope is strict; the document keeps extras
 
-    new_scenario: Scenario
+    new_scenario: ProposedScenario
     created_by: ActingPerson = None
 
 
@@ -70,7 +81,7 @@ class NewScenarioView(BaseModel):
     document: dict[str, Any]
 
 
-class SummaryView(PlanSummary):
+class SummaryView(PlanSummaryView):
     plan_id: str
     status: PlanStatus
 
@@ -86,6 +97,12 @@ def _version_view(tenant: str, scenario_id: str, version: int, with_document: bo
 @app.post(
     f"{API_PREFIX}/scenarios",
     responses=responses(201, "Scenario registered", 409, 413, 415),
+    **operation(
+        Tag.SCENARIOS,
+        "Register a scenario",
+        "Registers a scenario with its first version, active at once. Later versions come through "
+        "migration plans. A 409 when the scenario exists.",
+    ),
     **requires(Role.OPERATOR),
 )
 def create_scenario(body: ScenarioRegistration, caller: CurrentCaller) -> tuple[ScenarioVersionView, int]:
@@ -96,6 +113,7 @@ def create_scenario(body: ScenarioRegistration, caller: CurrentCaller) -> tuple[
 @app.get(
     f"{API_PREFIX}/scenarios/<scenario_id>",
     responses=responses(200, "The active version", 404),
+    **operation(Tag.SCENARIOS, "Read a scenario", "The active version of a scenario, with its document."),
     **requires(Role.VIEWER),
 )
 def get_scenario(scenario_id: ScenarioId, caller: CurrentCaller) -> ScenarioVersionView:
@@ -107,19 +125,29 @@ def get_scenario(scenario_id: ScenarioId, caller: CurrentCaller) -> ScenarioVers
 @app.get(
     f"{API_PREFIX}/scenarios/<scenario_id>/versions",
     responses=responses(200, "Every stored version", 404),
+    **operation(
+        Tag.SCENARIOS,
+        "List a scenario's versions",
+        "Every stored version of a scenario, oldest first, without their documents; `active` marks "
+        "the one new sessions start on.",
+    ),
     **requires(Role.VIEWER),
 )
-def list_versions(scenario_id: ScenarioId, caller: CurrentCaller) -> list[ScenarioVersionView]:
+def list_versions(scenario_id: ScenarioId, caller: CurrentCaller) -> VersionList:
     active = scenarios.active_version(caller.tenant, scenario_id)
-    return [
-        ScenarioVersionView(**info.__dict__, active=info.version == active)
-        for info in scenarios.list_versions(caller.tenant, scenario_id)
-    ]
+    return VersionList(
+        scenario_id=scenario_id,
+        items=[
+            ScenarioVersionView(**info.__dict__, active=info.version == active)
+            for info in scenarios.list_versions(caller.tenant, scenario_id)
+        ],
+    )
 
 
 @app.get(
     f"{API_PREFIX}/scenarios/<scenario_id>/versions/<version>",
     responses=responses(200, "One version", 404),
+    **operation(Tag.SCENARIOS, "Read a version", "One version of a scenario, with its document."),
     **requires(Role.VIEWER),
 )
 def get_version(
@@ -131,21 +159,38 @@ def get_version(
 @app.post(
     f"{API_PREFIX}/scenarios/<scenario_id>/migration-plan",
     responses=responses(201, "Plan created", 404, 409, 413, 415),
+    **operation(
+        Tag.PLANS,
+        "Create a migration plan",
+        "Diffs the active version against `new_scenario` and stores a pending plan, with a census of "
+        "the live sessions. Without `entry_step_id` the new version keeps the active version's entry "
+        "step (a 400 when the new version no longer has it). The answer is the plan as GET shows it: "
+        "the first page of its transformation map and of its warnings. A 409 when the version is not "
+        "above the active one.",
+    ),
     **requires(Role.OPERATOR),
 )
 def create_plan(
     scenario_id: ScenarioId, body: CreatePlanRequest, caller: CurrentCaller
-) -> tuple[MigrationPlan, int]:
+) -> tuple[PlanView, int]:
     created_by = acting_person(caller, body.created_by, "created_by")
     plan = plans.create_plan(caller.tenant, scenario_id, body.new_scenario, created_by)
     logger.info(
         "plan created", extra={"tenant_id": caller.tenant, "plan_id": plan.id, "scenario_id": scenario_id}
     )
-    return plan, 201
+    return links.plan(plan), 201
 
 
 @app.get(
-    f"{API_PREFIX}/migration-plans", responses=responses(200, "Plans, newest first"), **requires(Role.VIEWER)
+    f"{API_PREFIX}/migration-plans",
+    responses=responses(200, "Plans, newest first"),
+    **operation(
+        Tag.PLANS,
+        "List plans",
+        "The tenant's plans, newest first, without summaries or maps; filter by scenario and status, "
+        "page with `limit` and `next_token`.",
+    ),
+    **requires(Role.VIEWER),
 )
 def list_plans(
     caller: CurrentCaller,
@@ -161,25 +206,79 @@ def list_plans(
 @app.get(
     f"{API_PREFIX}/migration-plans/<plan_id>",
     responses=responses(200, "The plan", 404),
+    **operation(
+        Tag.PLANS,
+        "Read a plan",
+        "The plan: status, who did what when, policies, the summary with the first page of warnings "
+        "(`summary.warnings_next` reads on) and the first page of the transformation map "
+        "(`transformation_map.next` reads on; a small plan's map fits whole).",
+    ),
     **requires(Role.VIEWER),
 )
-def get_plan(plan_id: PlanId, caller: CurrentCaller) -> MigrationPlan:
-    return plans.get_plan(caller.tenant, plan_id)
+def get_plan(plan_id: PlanId, caller: CurrentCaller) -> PlanView:
+    return links.plan(plans.get_plan(caller.tenant, plan_id))
 
 
 @app.get(
     f"{API_PREFIX}/migration-plans/<plan_id>/summary",
     responses=responses(200, "Its summary", 404),
+    **operation(
+        Tag.PLANS,
+        "Read a plan's summary",
+        "Anchors by classification, sessions per anchor, fields customers may be asked for, and the "
+        "first page of warnings (most severe first; `warnings_next` reads on).",
+    ),
     **requires(Role.VIEWER),
 )
 def get_summary(plan_id: PlanId, caller: CurrentCaller) -> SummaryView:
-    plan = plans.get_plan(caller.tenant, plan_id, with_map=False)
-    return SummaryView(**plan.summary.model_dump(), plan_id=plan.id, status=plan.status)
+    plan, summary = plans.get_summary(caller.tenant, plan_id)
+    shown = links.plan_summary(plan_id, summary)
+    return SummaryView(**shown.model_dump(), plan_id=plan.id, status=plan.status)
+
+
+@app.get(
+    f"{API_PREFIX}/migration-plans/<plan_id>/transformation-map",
+    responses=responses(200, "A page of the map", 404),
+    **operation(
+        Tag.PLANS,
+        "Read the transformation map, page by page",
+        "The map's anchors (each with its fields on the way), then its deleted, ambiguous, changed-fork "
+        "and edited steps, as one sequence read page by page: at most `limit` entries and about 2 MB "
+        "a page. `next_token` (and the `next` URL) reads the following page; null on the last.",
+    ),
+    **requires(Role.VIEWER),
+)
+def get_transformation_map(
+    plan_id: PlanId, caller: CurrentCaller, next_token: PageToken = None, limit: PageLimit = 500
+) -> MapPage:
+    return links.map_page(plan_id, plans.map_page(caller.tenant, plan_id, next_token, limit), limit)
+
+
+@app.get(
+    f"{API_PREFIX}/migration-plans/<plan_id>/warnings",
+    responses=responses(200, "A page of warnings", 404),
+    **operation(
+        Tag.PLANS,
+        "Read the warnings, page by page",
+        "Every warning of the plan, most severe first, at most `limit` and about 2 MB a page; "
+        "`next_token` (and the `next` URL) reads the following page.",
+    ),
+    **requires(Role.VIEWER),
+)
+def get_warnings(
+    plan_id: PlanId, caller: CurrentCaller, next_token: PageToken = None, limit: PageLimit = 500
+) -> WarningsPage:
+    return links.warnings_page(plans.warnings_page(caller.tenant, plan_id, next_token, limit), limit)
 
 
 @app.get(
     f"{API_PREFIX}/migration-plans/<plan_id>/new-scenario",
     responses=responses(200, "The plan's new version, as submitted", 404),
+    **operation(
+        Tag.PLANS,
+        "Read the plan's new version",
+        "The new scenario version as submitted (the registry has it only once deploy publishes it).",
+    ),
     **requires(Role.VIEWER),
 )
 def get_new_scenario(plan_id: PlanId, caller: CurrentCaller) -> NewScenarioView:
@@ -194,10 +293,17 @@ def get_new_scenario(plan_id: PlanId, caller: CurrentCaller) -> NewScenarioView:
 @app.put(
     f"{API_PREFIX}/migration-plans/<plan_id>/policies",
     responses=responses(200, "The plan, policies merged", 404, 409, 413, 415),
+    **operation(
+        Tag.PLANS,
+        "Set per-anchor policies",
+        "Merges policies, keyed by anchor hash, into the plan's: scope filters (channels, session age), "
+        "whether to migrate at all, a forced classification. Only while the plan is pending (409 "
+        "otherwise). The answer is the plan as GET shows it.",
+    ),
     **requires(Role.OPERATOR),
 )
-def put_policies(plan_id: PlanId, body: PoliciesRequest, caller: CurrentCaller) -> MigrationPlan:
-    return plans.set_policies(caller.tenant, plan_id, body.policies)
+def put_policies(plan_id: PlanId, body: PoliciesRequest, caller: CurrentCaller) -> PlanView:
+    return links.plan(plans.set_policies(caller.tenant, plan_id, body.policies))
 
 
 @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
@@ -206,7 +312,10 @@ def openapi_document() -> dict[str, Any]:
 
 
 @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
-def swagger_ui():  # a Response: not a schema Powertools can validate against
+def swagger_ui(format: Annotated[str | None, Query()] = None):
+    """The Swagger UI page; `?format=json`, where the page reads the document from, the document."""
+    if format == "json":
+        return Response(200, content_types.APPLICATION_JSON, json.dumps(openapi.document()))
     return Response(200, content_types.TEXT_HTML, openapi.swagger_page())
 
 

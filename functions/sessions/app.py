@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from scenario_migration.api.auth import CurrentCaller, requires
 from scenario_migration.api.errors import responses
+from scenario_migration.api.openapi import Tag, operation
 from scenario_migration.api.resolver import API_PREFIX, create_resolver
 from scenario_migration.domain.scenario import ID_PATTERN
 from scenario_migration.domain.session import AuditRecord, SessionReport, SessionView
@@ -29,6 +30,12 @@ class MigrationHistory(BaseModel):
 @app.put(
     f"{API_PREFIX}/sessions/<session_id>",
     responses=responses(200, "The stored position", 413, 415),
+    **operation(
+        Tag.SESSIONS,
+        "Report a session's position",
+        "The runtime reports where a conversation is (scenario version, step, channel, visited steps, "
+        "variables); the steps must be in that version (400 otherwise).",
+    ),
     **requires(Role.RUNTIME),
 )
 def put_session(session_id: SessionId, body: SessionReport, caller: CurrentCaller) -> SessionView:
@@ -38,6 +45,7 @@ def put_session(session_id: SessionId, body: SessionReport, caller: CurrentCalle
 @app.get(
     f"{API_PREFIX}/sessions/<session_id>",
     responses=responses(200, "The session", 404),
+    **operation(Tag.SESSIONS, "Read a session", "A session's position, variables and migration marker."),
     **requires(Role.VIEWER),
 )
 def get_session(session_id: SessionId, caller: CurrentCaller) -> SessionView:
@@ -47,6 +55,7 @@ def get_session(session_id: SessionId, caller: CurrentCaller) -> SessionView:
 @app.get(
     f"{API_PREFIX}/sessions/<session_id>/migrations",
     responses=responses(200, "Its audit trail", 404),
+    **operation(Tag.SESSIONS, "Read a session's migrations", "The session's JIT migrations, oldest first."),
     **requires(Role.VIEWER),
 )
 def get_migrations(session_id: SessionId, caller: CurrentCaller) -> MigrationHistory:

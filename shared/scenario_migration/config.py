@@ -110,7 +110,9 @@ class LimitsConfig(_Section):
     max_fields: Annotated[int, Field(ge=0, le=10_000)]
     max_string_length: Annotated[int, Field(ge=16, le=100_000)]
     max_condition_length: Annotated[int, Field(ge=16, le=100_000)]
-    max_body_bytes: Annotated[int, Field(ge=1024, le=50 * 1024 * 1024)]
+    # A request body's bytes as Lambda's event carries it (JSON-escaped): Lambda's 6 MB event, less
+    # room for the request's headers and context.
+    max_body_bytes: Annotated[int, Field(ge=1024, le=5_800_000)]
 
 
 class MigrationSettings(BaseSettings):

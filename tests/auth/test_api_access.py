@@ -36,6 +36,8 @@ EXPECTED_ROLES = {
     ("GET", "/api/v1/migration-plans/{plan_id}"): Role.VIEWER,
     ("GET", "/api/v1/migration-plans/{plan_id}/summary"): Role.VIEWER,
     ("GET", "/api/v1/migration-plans/{plan_id}/new-scenario"): Role.VIEWER,
+    ("GET", "/api/v1/migration-plans/{plan_id}/transformation-map"): Role.VIEWER,
+    ("GET", "/api/v1/migration-plans/{plan_id}/warnings"): Role.VIEWER,
     ("PUT", "/api/v1/migration-plans/{plan_id}/policies"): Role.OPERATOR,
     ("POST", "/api/v1/migration-plans/{plan_id}/approve"): Role.APPROVER,
     ("POST", "/api/v1/migration-plans/{plan_id}/reject"): Role.APPROVER,

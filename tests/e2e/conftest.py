@@ -27,6 +27,7 @@ class Local:
         self.base = f"http://127.0.0.1:{port}"
         self.log = log  # what `make run` prints on the console (stdout and stderr)
         self.lam = local_client("lambda", self.base)
+        self.last_headers: dict[str, str] = {}  # the headers of the last HTTP answer
 
     def http(self, method: str, path: str, body: Any = None, tenant: str | None = "acme") -> tuple[int, Any]:
         headers = {"Content-Type": "application/json", **({"X-Tenant-ID": tenant} if tenant else {})}
@@ -37,8 +38,10 @@ class Local:
         request = urllib.request.Request(f"{self.base}{path}", method=method, data=data, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
+                self.last_headers = dict(response.headers)
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
+            self.last_headers = dict(exc.headers)
             return exc.code, json.loads(exc.read() or b"null")
 
     def invoke(self, function: str, payload: dict) -> dict:

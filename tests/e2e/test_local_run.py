@@ -20,45 +20,48 @@ V1, V2 = V1_PAYMENT, V2_FORK_PAYMENT  # the seed's age fork before Checkout, a c
 
 def test_the_quickstart_end_to_end(local: Local) -> None:
     assert local.http("POST", "/api/v1/scenarios", V1)[0] == 201
-    sessions = {"a": "checkout", "b": "checkout", "c": "welcome", "d": "confirm"}
+    sessions = {"a": "checkout", "b": "checkout", "c": "welcome", "d": "confirm", "e": "checkout"}
     for session_id, where in sessions.items():
         visited = ["welcome", "checkout", "payment"] if where == "confirm" else []
         body = {
             "scenario_id": "order-flow",
             "scenario_version": 1,
             "current_step_id": where,
-            "channel": "whatsapp",
+            "channel": "sms" if session_id == "e" else "whatsapp",
             "visited_step_ids": visited,
             "status": "idle",
         }
         assert local.http("PUT", f"/api/v1/sessions/{session_id}", body)[0] == 200
+    # the quickstart's Step 1 document: no id (the path's), no entry_step_id (V1's is kept)
+    step1 = {k: v for k, v in V2.items() if k not in ("id", "entry_step_id")}
     status, plan = local.http(
         "POST",
         "/api/v1/scenarios/order-flow/migration-plan",
-        {"new_scenario": V2, "created_by": "operator@example.com"},
+        {"new_scenario": step1, "created_by": "operator@example.com"},
     )
     assert (
-        status == 201 and plan["status"] == "pending" and plan["summary"]["estimated_sessions_affected"] == 4
+        status == 201 and plan["status"] == "pending" and plan["summary"]["estimated_sessions_affected"] == 5
     )
-    _, summary = local.http("GET", f"/api/v1/migration-plans/{plan['id']}/summary")
+    url = f"/api/v1/migration-plans/{plan['id']}"
+    assert local.http("GET", f"{url}/new-scenario")[1]["document"]["entry_step_id"] == "welcome"
+    _, summary = local.http("GET", f"{url}/summary")
     assert summary["anchors_with_re_route"] == 3 and summary["anchors_with_clean_graft"] == 1
     checkout = next(a for a in plan["transformation_map"]["anchors"] if a["anchor_name"] == "Checkout")
     policies = {checkout["anchor_content_hash"]: {"scope_filter": {"include_channels": ["whatsapp"]}}}
-    assert (
-        local.http("PUT", f"/api/v1/migration-plans/{plan['id']}/policies", {"policies": policies})[0] == 200
-    )
-    assert (
-        local.http("POST", f"/api/v1/migration-plans/{plan['id']}/approve", {"approved_by": "op"})[0] == 200
-    )
-    status, deployed = local.http("POST", f"/api/v1/migration-plans/{plan['id']}/deploy")
-    assert status == 202 and set(deployed) >= {
-        "plan_id",
-        "sessions_marked",
-        "sessions_by_anchor",
-        "deployed_at",
-        "status",
-    }
-    assert local.wait_deployed(plan["id"], seconds=60)["sessions_marked"] == 4
+    # policies and approve answer the plan as GET shows it (its map too)
+    status, with_policies = local.http("PUT", f"{url}/policies", {"policies": policies})
+    assert status == 200 and with_policies["transformation_map"] == plan["transformation_map"]
+    status, approved = local.http("POST", f"{url}/approve", {"approved_by": "op"})
+    assert status == 200 and approved == local.http("GET", url)[1]
+    assert approved["transformation_map"] == plan["transformation_map"]
+    # deploy: asynchronous, what will be marked under the policies (the sms customer at Checkout
+    # is out of scope: 2 there, not 3), and where to poll
+    status, deployed = local.http("POST", f"{url}/deploy")
+    assert status == 202 and deployed["status"] == "deploying"
+    assert deployed["sessions_by_anchor"][checkout["anchor_content_hash"]] == 2
+    assert deployed["sessions_to_mark"] == sum(deployed["sessions_by_anchor"].values()) == 4
+    assert deployed["status_url"] == local.last_headers["Location"] == f"{url}/deployment-status"
+    assert local.wait_deployed(plan["id"], seconds=60)["sessions_marked"] == deployed["sessions_to_mark"]
 
     jit = "JitApplyFunction"
     assert (
@@ -88,6 +91,7 @@ def test_errors_and_documents_over_http(local: Local) -> None:
     assert local.http("GET", "/api/v1/migration-plans/nope", tenant="other")[0] == 404
     status, document = local.http("GET", "/api/v1/openapi.json")
     assert status == 200 and "/api/v1/migration-plans/{plan_id}/deploy" in document["paths"]
+    assert local.http("GET", "/api/v1/docs?format=json") == (200, document)  # where the page reads it
     assert local.http("GET", "/api/v1/unknown")[0] == 404
     bad = local.invoke("JitApplyFunction", {"tenant_id": "acme"})
     assert bad["outcome"] == "error"

@@ -130,7 +130,7 @@ def test_limits(api: Api, configure: Callable[..., None]) -> None:
     configure(limits__max_steps="50000", limits__max_body_bytes="2048")
     body = {"new_scenario": {**V2_GAP, "description": "d" * 1500}, "created_by": "op"}
     assert api.post("/api/v1/scenarios/order-flow/migration-plan", body).status == 413
-    configure(limits__max_body_bytes="10485760")
+    configure(limits__max_body_bytes="5242880")
     assert api.post("/api/v1/scenarios/order-flow/migration-plan", body).status == 201
 
 

@@ -175,7 +175,7 @@ def test_registering_twice_is_a_conflict_and_versions_are_readable(api: Api, sce
     assert api.post("/api/v1/scenarios", V1).status == 409
     active = api.get("/api/v1/scenarios/order-flow").body
     assert (active["version"], active["active"], active["document"]["entry_step_id"]) == (1, True, "welcome")
-    assert [v["version"] for v in api.get("/api/v1/scenarios/order-flow/versions").body] == [1]
+    assert [v["version"] for v in api.get("/api/v1/scenarios/order-flow/versions").body["items"]] == [1]
     assert api.get("/api/v1/scenarios/order-flow/versions/1").status == 200
     assert api.get("/api/v1/scenarios/order-flow/versions/9").status == 404
 

@@ -5,6 +5,7 @@ is current."""
 import json
 
 import pytest
+from openapi_spec_validator import validate
 
 from local_run.template import load_template
 from scenario_migration.api import openapi
@@ -59,3 +60,27 @@ def test_each_auth_mode_serves_the_document_it_answers_by(monkeypatch: pytest.Mo
     for model, person in (("ApproveRequest", "approved_by"), ("RejectRequest", "rejected_by")):
         assert person not in deployed["components"]["schemas"][model].get("required", [])
         assert person in local["components"]["schemas"][model]["required"]
+
+
+@pytest.mark.parametrize("mode", [JWT, HEADER])
+def test_the_served_documents_are_valid_openapi(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """openapi-spec-validator (OpenAPI 3.1 and the JSON Schema of its schemas) on each served
+    variant; every operation has a tag the document describes, a summary and a description."""
+    monkeypatch.setenv(AUTH_MODE_ENV, mode)
+    served = openapi.document()
+    validate(served)
+    tags = {tag["name"] for tag in served["tags"]}
+    for path, methods in served["paths"].items():
+        for method, operation in methods.items():
+            where = f"{method.upper()} {path}"
+            assert len(operation["tags"]) == 1 and operation["tags"][0] in tags, where
+            assert operation["summary"] != where and operation["description"], where
+
+
+def test_every_response_body_is_a_model() -> None:
+    """No operation answers a bare object or array: each body (success and error) is a named model."""
+    for path, methods in json.loads(render())["paths"].items():
+        for method, operation in methods.items():
+            for status, response in operation["responses"].items():
+                schema = response["content"]["application/json"]["schema"]
+                assert set(schema) == {"$ref"}, f"{method.upper()} {path} {status}: {schema}"

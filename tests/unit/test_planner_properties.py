@@ -358,3 +358,21 @@ def test_field_sets_expand_to_each_anchor_s_fields_and_stay_small(pair: tuple) -
     changes = sum(len(a ^ b) for a, b in zip([set(), *expanded], expanded, strict=False))
     stored = sum(len(f.added) + len(f.dropped) for f in tmap.field_sets)
     assert stored <= 2 * changes + max((len(e) for e in expanded), default=0)
+
+
+@FAST
+@given(version_pairs(), st.randoms(use_true_random=False))
+def test_a_warning_names_an_anchor_and_the_step_it_is_about(pair: tuple, rnd: random.Random) -> None:
+    """Issue 13: `anchor_name` is the name of an anchor of the map (or null), never that of a new
+    or deleted step; `step_name` names a step of the new version, or a step the new version
+    deleted (the step a deleted-step warning is about). Sessions on every old step, so that every
+    kind of warning can appear."""
+    old, new = pair
+    sessions = {step["id"]: rnd.randrange(1, 4) for step in old["steps"]}
+    result = plan(old, new, sessions)
+    tmap = result.transformation_map
+    anchors = {a.anchor_name for a in tmap.anchors}
+    steps = {step["name"] for step in new["steps"]} | {d.node_name for d in tmap.deleted_nodes}
+    for warning in result.summary.warnings:
+        assert warning.anchor_name is None or warning.anchor_name in anchors, warning
+        assert warning.step_name is None or warning.step_name in steps, warning

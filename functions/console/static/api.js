@@ -57,3 +57,25 @@ export function query(params) {
   const text = search.toString();
   return text ? `?${text}` : "";
 }
+
+const MAP_LISTS = ["anchors", "deleted_nodes", "ambiguous_steps", "changed_forks", "edited_steps"];
+
+/** A plan with its whole transformation map and every warning. The plan carries the first page
+ * of each (every response of the API stays within Lambda's 6 MB); the rest is read page by page. */
+export async function readPlan(api, planId) {
+  const id = encodeURIComponent(planId);
+  const plan = await api.get(`migration-plans/${id}`);
+  const tmap = { ...plan.transformation_map };
+  for (let token = tmap.next_token; token; ) {
+    const page = await api.get(`migration-plans/${id}/transformation-map${query({ next_token: token })}`);
+    for (const name of MAP_LISTS) tmap[name] = [...tmap[name], ...page[name]];
+    token = page.next_token;
+  }
+  const warnings = [...plan.summary.warnings];
+  for (let token = plan.summary.warnings_next_token; token; ) {
+    const page = await api.get(`migration-plans/${id}/warnings${query({ next_token: token })}`);
+    warnings.push(...page.warnings);
+    token = page.next_token;
+  }
+  return { ...plan, transformation_map: { ...tmap, next_token: null, next: null }, summary: { ...plan.summary, warnings } };
+}

@@ -1,5 +1,6 @@
 // A plan under review: both versions side by side, the warnings beside them (critical first),
 // the selected step's details, the policies, the decision and the live deployment.
+import { readPlan } from "./api.js";
 import { renderDecision } from "./decision.js";
 import { followDeployment } from "./deployment.js";
 import { h, replace, shortId, statusBadge, when } from "./dom.js";
@@ -121,7 +122,7 @@ function details(view, node, version) {
 export async function showPlan(main, ctx, planId, isCurrent) {
   const id = encodeURIComponent(planId);
   replace(main, h("p", { class: "muted" }, "Loading the plan…"));
-  const plan = await ctx.api.get(`migration-plans/${id}`);
+  const plan = await readPlan(ctx.api, planId);
   const [oldVersion, newVersion] = await Promise.all([
     ctx.api.get(`scenarios/${encodeURIComponent(plan.scenario_id)}/versions/${plan.from_version}`).catch(() => null),
     ctx.api.get(`migration-plans/${id}/new-scenario`),
@@ -158,7 +159,9 @@ export async function showPlan(main, ctx, planId, isCurrent) {
   };
   view.refresh = async () => {
     const fresh = await ctx.api.get(`migration-plans/${id}`);
-    view.plan = { ...fresh, transformation_map: fresh.transformation_map || view.plan.transformation_map };
+    // The map and the warnings never change: the pages read at load stay; the rest is fresh.
+    const summary = { ...fresh.summary, warnings: view.plan.summary.warnings };
+    view.plan = { ...fresh, summary, transformation_map: view.plan.transformation_map };
     replace(panels.head, head(view));
     renderPolicies(panels.policies, view);
     renderDecision(panels.decision, view);

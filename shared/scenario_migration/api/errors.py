@@ -64,12 +64,20 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def responses(success: int, description: str, *statuses: int) -> dict[int, dict[str, Any]]:
-    """OpenAPI `responses=` for a route: its success, 400 (every route validates the tenant
-    header), 401 and 403 (every route needs a role), and the error statuses it can answer, each
-    with the error model. Powertools then documents exactly these (its success response takes the
-    route's return type)."""
+def responses(
+    success: int, description: str, *statuses: int, headers: dict[str, str] | None = None
+) -> dict[int, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: its success (with the `headers` it sets), 400 (every
+    route validates the tenant header), 401 and 403 (every route needs a role; the header-mode
+    document drops both, api/openapi.py), and the error statuses it can answer, each with the
+    error model. Powertools then documents exactly these (its success response takes the route's
+    return type); tests/integration/test_contract.py answers each of them for real."""
     documented: dict[int, dict[str, Any]] = {success: {"description": description}}
+    if headers:
+        documented[success]["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in headers.items()
+        }
     for status in sorted({400, 401, 403, *statuses}):
         documented[status] = {
             "description": DESCRIPTIONS[status],

@@ -10,6 +10,7 @@ serves the same document without the security scheme and with the header require
 document says what that server does."""
 
 import json
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,31 @@ DESCRIPTION = (
 )
 
 
+class Tag(StrEnum):
+    """The API's parts, as the document groups its operations."""
+
+    SCENARIOS = "scenarios"
+    PLANS = "migration plans"
+    APPROVAL = "approval"
+    DEPLOYMENT = "deployment"
+    SESSIONS = "sessions"
+
+
+TAG_DESCRIPTIONS = {
+    Tag.SCENARIOS: "The scenario registry: a scenario's first version, its versions, the active one.",
+    Tag.PLANS: "Migration plans: the diff of the active version against a new one, its summary, "
+    "transformation map and warnings (both paged), and per-anchor policies.",
+    Tag.APPROVAL: "Approve (acknowledging critical warnings) or reject a pending plan.",
+    Tag.DEPLOYMENT: "Deploy an approved plan (asynchronous: marking live sessions), follow it, cancel it.",
+    Tag.SESSIONS: "The runtime reports where each conversation is; viewers read it and its migrations.",
+}
+
+
+def operation(tag: Tag, summary: str, description: str) -> dict[str, Any]:
+    """Route options that document an operation: its tag, a one-line summary, what it does."""
+    return {"tags": [tag.value], "summary": summary, "description": description}
+
+
 def document() -> dict[str, Any]:
     """The document this server answers by: the packaged one, or its header-mode variant."""
     return _document(auth_mode())
@@ -42,14 +68,16 @@ def _document(mode: str) -> dict[str, Any]:
 
 
 def without_authentication(packaged: dict[str, Any]) -> dict[str, Any]:
-    """The document of a server that trusts X-Tenant-ID: no bearer scheme, no 401, the header
-    required, and who acts (`approved_by`...) required in the bodies, none of them null."""
+    """The document of a server that trusts X-Tenant-ID: no bearer scheme, no 401 and no 403 (the
+    caller holds every role, and the rules that refuse someone need a verified identity), the
+    header required, and who acts (`approved_by`...) required in the bodies, none of them null."""
     served = json.loads(json.dumps(packaged))
     served.get("components", {}).pop("securitySchemes", None)
-    for operation in (op for methods in served["paths"].values() for op in methods.values()):
-        operation.pop("security", None)
-        operation["responses"].pop("401", None)
-        for parameter in operation.get("parameters", []):
+    for op in (op for methods in served["paths"].values() for op in methods.values()):
+        op.pop("security", None)
+        op["responses"].pop("401", None)
+        op["responses"].pop("403", None)
+        for parameter in op.get("parameters", []):
             if parameter["in"] == "header" and parameter["name"].lower() == TENANT_HEADER.lower():
                 parameter["required"] = True
                 parameter["schema"] = _not_null(parameter["schema"])
@@ -71,7 +99,8 @@ def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 @cache
 def swagger_page() -> str:
-    """Swagger UI with its assets inlined (Powertools ships them), as `enable_swagger` serves."""
+    """Swagger UI with its assets and the document inlined (Powertools ships them), as
+    `enable_swagger` serves it; `?format=json` of the same URL answers the document itself."""
     assets = Path(swagger_ui.__file__).parent
     js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
     css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")

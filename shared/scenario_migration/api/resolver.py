@@ -21,10 +21,13 @@ class _BodyFirst(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation, preceded by the checks no parser may run before (size and
     type, bodies.check_body). Powertools runs its request validation ahead of every middleware of
     ours and parses forms and multipart bodies itself (a body without a boundary raised a bare
-    ValueError, a 500); a user middleware would come too late."""
+    ValueError, a 500); a user middleware would come too late. A route that takes no body never
+    reads one: whatever a client sends it is ignored, so only body routes answer 413 and 415."""
 
     def handler(self, app: Any, next_middleware: NextMiddleware) -> Response:
-        bodies.check_body(app.current_event.body, app.current_event.headers.get("content-type"))
+        route = app.context.get("_route")
+        if route is None or route.dependant.body_params:
+            bodies.check_body(app.current_event.body, app.current_event.headers.get("content-type"))
         return super().handler(app, next_middleware)
 
 

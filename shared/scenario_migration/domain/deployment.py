@@ -81,3 +81,55 @@ class CounterMove:
         return CounterMove(
             {k: v for k, v in adds.items() if v}, other.last_migration_at or self.last_migration_at
         )
+
+
+# -- what the deploy routes answer ----------------------------------------------------------------
+
+
+class DeployStarted(BaseModel):
+    """A deploy's outcome: the version is published, marking has started. `sessions_by_anchor`
+    counts, per anchor (those with any), the live sessions that the plan's policies (scope
+    filters) admit at the moment of the deploy: those marking will mark unless they move or end
+    first (a deleted step's sessions under the anchor they move to); `sessions_to_mark` is their
+    sum. `sessions_marked` is what marking has done so far."""
+
+    plan_id: str
+    status: str
+    sessions_to_mark: int
+    sessions_by_anchor: dict[str, int]
+    sessions_marked: int
+    deployed_at: str
+    work_units: int
+    auto_mark_sessions: bool
+
+
+class CancelStarted(BaseModel):
+    """Cancel's answer: the plan is cancelled; markers not yet applied are being removed."""
+
+    plan_id: str
+    status: str
+    unmarking: str
+
+
+class FanoutProgress(BaseModel):
+    units_total: int
+    units_done: int
+
+
+class DeploymentStatus(BaseModel):
+    """A deployment's live progress (SPEC 8), from its counters."""
+
+    plan_id: str
+    status: str
+    sessions_marked: int
+    migrations_applied: int
+    migrations_pending: int
+    migrations_by_scenario: dict[MigrationScenario, int]
+    checkpoint_blocks: int
+    sessions_awaiting_input: int
+    sessions_kept: int
+    sessions_unmarked: int
+    condition_errors: int
+    deployed_at: str | None
+    last_migration_at: str | None
+    fanout: FanoutProgress

@@ -6,7 +6,13 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from scenario_migration.domain.plan import MigrationScenario, PlanSummary, TransformationMap
+from scenario_migration.domain.plan import (
+    MapPage,
+    MigrationScenario,
+    PlanSummary,
+    PlanSummaryView,
+    TransformationMap,
+)
 from scenario_migration.errors import Conflict
 
 
@@ -141,3 +147,13 @@ class MigrationPlan(PlanHeader):
         """The policy of the anchor a session migrates to (see TransformationMap.anchor_for for
         which anchor that is, deleted steps included): the default when none was set."""
         return self.policies.get(anchor_key, DEFAULT_POLICY)
+
+
+class PlanView(PlanHeader):
+    """A plan as every response shows it (create, read, policies, approve, reject): its policies,
+    its summary with the first page of warnings, and the first page of its transformation map
+    (`transformation_map.next` reads on; a small plan's map fits its first page whole)."""
+
+    policies: dict[str, AnchorPolicy]
+    summary: PlanSummaryView
+    transformation_map: MapPage

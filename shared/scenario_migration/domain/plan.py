@@ -3,8 +3,11 @@
 These models are also the API's response schemas, so their field names are the seed's.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from functools import cached_property
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -239,6 +242,126 @@ class PlanSummary(_Out):
             and w.code not in acknowledged
             and w.message not in acknowledged
         ]
+
+
+# -- pages: what one response carries of a large plan ------------------------------------------------
+# Lambda answers at most 6 MB (a larger answer is a 502 at API Gateway) and a 50,000-step plan's
+# map is about 30 MB of JSON: the map and the warnings are served in pages, each bounded by a
+# count and by bytes (at least one entry per page, each entry bounded by the document's limits).
+
+MAP_LISTS = ("anchors", "deleted_nodes", "ambiguous_steps", "changed_forks", "edited_steps")
+
+
+@dataclass(frozen=True)
+class Slice[T]:
+    """The entries of one page, and where the next page starts (None: this was the last)."""
+
+    entries: list[T]
+    next_start: int | None
+
+
+def page_of[T](
+    entries: Sequence[T], start: int, limit: int, budget: int, total: int | None = None
+) -> Slice[T]:
+    """The page of `entries` (the sequence from `start` on; `total` long in all, by default
+    start + len(entries)): at most `limit` entries and no more than `budget` bytes of JSON, but
+    at least one when there is one (an entry is never split)."""
+    taken = used = 0
+    for entry in entries[:limit]:
+        size = json_size(entry)
+        if taken and used + size > budget:
+            break
+        taken, used = taken + 1, used + size
+    end, total = start + taken, start + len(entries) if total is None else total
+    return Slice(list(entries[:taken]), end if end < total else None)
+
+
+def json_size(entry: Any) -> int:
+    """An entry's size as a response carries it (its JSON, plus a separator)."""
+    if isinstance(entry, tuple):  # (list name, entry) of a map page
+        return json_size(entry[1])
+    return len(entry.model_dump_json()) + 1 if isinstance(entry, BaseModel) else len(entry) + 3
+
+
+class MapTotals(_Out):
+    anchors: int
+    deleted_nodes: int
+    ambiguous_steps: int
+    changed_forks: int
+    edited_steps: int
+
+    @property
+    def entries(self) -> int:
+        return sum(getattr(self, name) for name in MAP_LISTS)
+
+
+class MapPage(_Out):
+    """A page of a transformation map: its lists read as one sequence (the anchors, then the
+    deleted steps, the ambiguous steps, the changed forks and the edited steps), a page holding
+    the next entries of it. Anchors list their `fields_on_the_way` (the stored map refers to
+    shared field sets instead). `totals` counts every list whole; `next_token` (and `next`, the
+    URL that reads it) is null on the last page."""
+
+    anchors: list[Anchor] = Field(default_factory=list)
+    deleted_nodes: list[DeletedNode] = Field(default_factory=list)
+    ambiguous_steps: list[AmbiguousStep] = Field(default_factory=list)
+    changed_forks: list[str] = Field(default_factory=list)
+    edited_steps: list[str] = Field(default_factory=list)
+    totals: MapTotals
+    next_token: str | None = None
+    next: str | None = None
+
+
+def map_totals(lists: dict[str, list[Any]]) -> MapTotals:
+    return MapTotals(**{name: len(lists.get(name, [])) for name in MAP_LISTS})
+
+
+def map_window(lists: dict[str, list[Any]], start: int, count: int) -> dict[str, list[Any]]:
+    """Entries [start, start + count) of the map's lists read as one sequence, list by list."""
+    window, offset = {}, 0
+    for name in MAP_LISTS:
+        entries = lists.get(name, [])
+        first, last = max(start - offset, 0), min(start + count - offset, len(entries))
+        window[name] = entries[first:last] if first < last else []
+        offset += len(entries)
+    return window
+
+
+def map_page(
+    window: TransformationMap, totals: MapTotals, start: int, limit: int, budget: int
+) -> tuple[MapPage, int | None]:
+    """The page starting at `start`, from `window` (the map's entries from `start` on, at least
+    `limit` of them when there are, with every field set), and where the next page starts (the
+    service makes it a token): anchors list their fields, not a field set."""
+    entries = [
+        (name, entry)
+        for name in MAP_LISTS
+        for entry in (window.with_fields() if name == "anchors" else getattr(window, name))
+    ]
+    found = page_of(entries, start, limit, budget, totals.entries)
+    chosen: dict[str, list[Any]] = {name: [] for name in MAP_LISTS}
+    for name, entry in found.entries:
+        chosen[name].append(entry.model_copy(update={"field_set": None}) if name == "anchors" else entry)
+    return MapPage(**chosen, totals=totals), found.next_start
+
+
+class PlanSummaryView(PlanSummary):
+    """The summary as responses carry it: the first page of its warnings (the most severe
+    first), how many there are in all, and the next page's token and URL (null: none)."""
+
+    warnings_total: int
+    warnings_next_token: str | None = None
+    warnings_next: str | None = None
+
+
+class WarningsPage(_Out):
+    """A page of a plan's warnings, most severe first."""
+
+    plan_id: str
+    warnings: list[Warning]
+    total: int
+    next_token: str | None = None
+    next: str | None = None
 
 
 class PlanResult(_Out):

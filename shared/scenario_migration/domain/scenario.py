@@ -124,6 +124,18 @@ class Scenario(_Document):
         """The catalogue entry, or the default (a string with the default question)."""
         return self.field_by_name.get(name) or FieldSpec(name=name)
 
+    def __repr__(self) -> str:
+        """Its identity and size: Powertools formats a route's arguments into a debug line on every
+        call (evaluated even when debug is off), and a 10,000-step document's full repr took ~1 s."""
+        return f"{type(self).__name__}(id={self.id!r}, version={self.version}, steps={len(self.steps)})"
+
+
+class ProposedScenario(Scenario):
+    """A new version proposed for a plan: without `entry_step_id` it keeps the active version's
+    entry step (services/plans.py), as the quickstart's own example leaves it out."""
+
+    entry_step_id: Identifier | None = None  # type: ignore[assignment]
+
 
 def content_hash(step: Step) -> str:
     """SPEC 2.1: what makes two steps "the same step" across versions, whatever their ids."""

@@ -17,6 +17,7 @@ deployment's backlog anyway).
 """
 
 import json
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,7 +27,14 @@ from typing import Any
 
 from scenario_migration.clock import isoformat, parse_timestamp, utcnow
 from scenario_migration.config import get_settings
-from scenario_migration.domain.deployment import CounterMove, Counters
+from scenario_migration.domain.deployment import (
+    CancelStarted,
+    CounterMove,
+    Counters,
+    DeploymentStatus,
+    DeployStarted,
+    FanoutProgress,
+)
 from scenario_migration.domain.lifecycle import (
     AnchorPolicy,
     MigrationPlan,
@@ -94,7 +102,8 @@ def _shards() -> int:
 # -- deploy ----------------------------------------------------------------------------------------
 
 
-def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
+def deploy(tenant: str, plan_id: str) -> DeployStarted:
+    """Publish the plan's version and start marking (asynchronous: `status` follows it)."""
     settings = get_settings()
     if not settings.enabled:
         raise Conflict("scenario migration is disabled (scenario_migration.enabled = false)")
@@ -103,8 +112,10 @@ def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
     check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=require_approval)
     if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
         raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
+    auto_mark = settings.deployment.auto_mark_sessions
+    to_mark = sessions_to_mark(plan) if auto_mark else Counter()
     _publish_version(tenant, plan)
-    units = unit_count() if settings.deployment.auto_mark_sessions else 0
+    units = unit_count() if auto_mark else 0
     deployed_at = isoformat(utcnow())
     sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval)
     store.begin_deploy(tenant, plan, sources, units, deployed_at)
@@ -116,15 +127,31 @@ def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
         _finish_if_done(tenant, plan_id)
     logger.info("plan deployed", extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units})
     counts = store.counters(tenant, plan_id)
-    return {
-        "plan_id": plan_id,
-        "status": plan_store.get_plan(tenant, plan_id).status.value,
-        "sessions_marked": counts.sessions_marked if counts else 0,
-        "sessions_by_anchor": plan.summary.sessions_by_anchor,
-        "deployed_at": deployed_at,
-        "work_units": units,
-        "auto_mark_sessions": settings.deployment.auto_mark_sessions,
-    }
+    return DeployStarted(
+        plan_id=plan_id,
+        status=plan_store.get_plan(tenant, plan_id).status.value,
+        sessions_to_mark=to_mark.total(),
+        sessions_by_anchor=dict(sorted(to_mark.items())),
+        sessions_marked=counts.sessions_marked if counts else 0,
+        deployed_at=deployed_at,
+        work_units=units,
+        auto_mark_sessions=auto_mark,
+    )
+
+
+def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
+    """Live sessions of the old version that marking would mark now, per anchor: each counted
+    under the anchor its step resolves to, if that anchor's policy admits it (the rules marking
+    applies, `_claim`). A census of the position index, as planning takes one."""
+    tmap, now = _transformation_map(plan.tenant_id, plan.id), utcnow()
+
+    def anchor_marking(entry: dict[str, Any]) -> str | None:
+        anchor = tmap.anchor_for(entry["step_id"])
+        if anchor is None or not _admits(plan.policy_for(anchor.anchor_content_hash), entry, now):
+            return None
+        return anchor.anchor_content_hash
+
+    return session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, anchor_marking)
 
 
 def _publish_version(tenant: str, plan: MigrationPlan) -> None:
@@ -311,7 +338,7 @@ def _admits(policy: AnchorPolicy, session: dict[str, Any], now: datetime) -> boo
 # -- cancel ------------------------------------------------------------------------------------------
 
 
-def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
+def cancel(tenant: str, plan_id: str) -> CancelStarted:
     plan = plan_store.change_status(
         tenant,
         plan_id,
@@ -321,7 +348,7 @@ def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
     )
     work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id}])
     logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
-    return {"plan_id": plan_id, "status": plan.status.value, "unmarking": "started"}
+    return CancelStarted(plan_id=plan_id, status=plan.status.value, unmarking="started")
 
 
 def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
@@ -392,22 +419,22 @@ def _settle_one(tenant: str, plan_id: str, session_id: str, by_fanout: bool, now
 # -- status ------------------------------------------------------------------------------------------
 
 
-def status(tenant: str, plan_id: str) -> dict[str, Any]:
+def status(tenant: str, plan_id: str) -> DeploymentStatus:
     plan = plan_store.get_plan(tenant, plan_id)
     c = store.counters(tenant, plan_id) or Counters()
-    return {
-        "plan_id": plan_id,
-        "status": plan.status.value,
-        "sessions_marked": c.sessions_marked,
-        "migrations_applied": c.migrations_applied,
-        "migrations_pending": c.pending,
-        "migrations_by_scenario": {scenario.value: c.migrated(scenario) for scenario in MigrationScenario},
-        "checkpoint_blocks": c.checkpoint_blocks,
-        "sessions_awaiting_input": c.sessions_awaiting_input,
-        "sessions_kept": c.sessions_kept,
-        "sessions_unmarked": c.sessions_unmarked,
-        "condition_errors": c.condition_errors,
-        "deployed_at": isoformat(plan.deployed_at) if plan.deployed_at else None,
-        "last_migration_at": c.last_migration_at,
-        "fanout": {"units_total": c.units_total, "units_done": c.units_done},
-    }
+    return DeploymentStatus(
+        plan_id=plan_id,
+        status=plan.status.value,
+        sessions_marked=c.sessions_marked,
+        migrations_applied=c.migrations_applied,
+        migrations_pending=c.pending,
+        migrations_by_scenario={scenario: c.migrated(scenario) for scenario in MigrationScenario},
+        checkpoint_blocks=c.checkpoint_blocks,
+        sessions_awaiting_input=c.sessions_awaiting_input,
+        sessions_kept=c.sessions_kept,
+        sessions_unmarked=c.sessions_unmarked,
+        condition_errors=c.condition_errors,
+        deployed_at=isoformat(plan.deployed_at) if plan.deployed_at else None,
+        last_migration_at=c.last_migration_at,
+        fanout=FanoutProgress(units_total=c.units_total, units_done=c.units_done),
+    )

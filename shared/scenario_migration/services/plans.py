@@ -1,5 +1,15 @@
-"""Migration plans: create (diff + plan-time census), read, list, policies, approve, reject."""
+"""Migration plans: create (diff + plan-time census), read, list, policies, approve, reject.
 
+Every operation on one plan answers with the same representation (`PlanView`): the plan, its
+summary with the first page of warnings and the first page of its map. A plan's map and warnings
+grow with the scenario (a 50,000-step map is about 30 MB of JSON, Lambda answers at most 6 MB):
+the rest is read page by page (`map_page`, `warnings_page`), each page bounded in entries and in
+bytes, so that every response stays far below Lambda's limit whatever the plan.
+"""
+
+import base64
+import binascii
+import json
 import uuid
 from typing import Any
 
@@ -11,7 +21,22 @@ from scenario_migration.domain.lifecycle import (
     MigrationPlan,
     PlanHeader,
     PlanStatus,
+    PlanView,
     allowed_sources,
+)
+from scenario_migration.domain.plan import (
+    MAP_LISTS,
+    MapPage,
+    PlanSummary,
+    PlanSummaryView,
+    TransformationMap,
+    WarningsPage,
+    map_totals,
+    map_window,
+    page_of,
+)
+from scenario_migration.domain.plan import (
+    map_page as page_of_map,
 )
 from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
@@ -20,18 +45,31 @@ from scenario_migration.services import scenarios
 from scenario_migration.store import plans as store
 from scenario_migration.store import sessions as session_store
 
+# A page's bounds: entries, and bytes of JSON. The plan representation carries the first page of
+# the map and of the warnings within the smaller budgets, so that, with a summary and policies of
+# their largest (about 1.2 MB of sessions per anchor at 50,000 anchors, policies at most
+# store.plans.POLICIES_JSON_BYTES), a plan's response stays under 4 MB and a page's under 2.5 MB:
+# below Lambda's 6 MB with room for the JSON escaping of the body in Lambda's answer.
+DEFAULT_PAGE_ENTRIES = 500
+MAX_PAGE_ENTRIES = 5000
+PAGE_BYTES = 2_000_000
+FIRST_MAP_PAGE_BYTES = 500_000
+FIRST_WARNINGS_BYTES = 250_000
 
-def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -> MigrationPlan:
+
+def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -> PlanView:
     """Diff the active version against `new` and store a pending plan. The path's scenario id
-    wins over the document's."""
-    new = scenarios.validate(new.model_copy(update={"id": scenario_id}), location="new_scenario.")
+    wins over the document's; a document without `entry_step_id` keeps the active version's
+    entry step, when the new version still has it (a 400 says so when it does not)."""
     from_version = scenarios.active_version(tenant, scenario_id)
+    old = scenarios.load_version(tenant, scenario_id, from_version)
+    new = _with_entry(new, old).model_copy(update={"id": scenario_id})
+    new = scenarios.validate(new, location="new_scenario.")
     if new.version <= from_version:
         raise Conflict(
             f"new_scenario.version must be above the active version {from_version} (got {new.version})",
             {"active_version": from_version},
         )
-    old = scenarios.load_version(tenant, scenario_id, from_version)
     result = plan_migration(old, new, session_store.census(tenant, scenario_id, from_version))
     now = utcnow()
     plan = MigrationPlan(
@@ -48,11 +86,105 @@ def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -
         summary=result.summary,
     )
     store.create_plan(plan, scenarios.document_of(new), result.transformation_map)
-    return plan.model_copy(update={"transformation_map": result.transformation_map})
+    return _view(plan, _lists_of(result.transformation_map))
 
 
-def get_plan(tenant: str, plan_id: str, *, with_map: bool = True) -> MigrationPlan:
-    return store.get_plan(tenant, plan_id, with_map=with_map)
+def _with_entry(new: Scenario, old: Scenario) -> Scenario:
+    """`new` with an entry step: its own, or the old version's when it still has that step."""
+    if new.entry_step_id is not None:
+        return new
+    if old.entry_step_id in new.step_by_id:
+        return new.model_copy(update={"entry_step_id": old.entry_step_id})
+    raise InvalidInput(
+        f"new_scenario.entry_step_id is missing and the active version's entry step "
+        f"'{old.entry_step_id}' is not a step of the new version: name the entry step",
+        [{"location": "new_scenario.entry_step_id", "message": "required: the old entry step is gone"}],
+    )
+
+
+def get_plan(tenant: str, plan_id: str) -> PlanView:
+    return view(store.get_plan(tenant, plan_id))
+
+
+def get_summary(tenant: str, plan_id: str) -> tuple[MigrationPlan, PlanSummaryView]:
+    plan = store.get_plan(tenant, plan_id)
+    return plan, _summary_view(plan.summary)
+
+
+def view(plan: MigrationPlan) -> PlanView:
+    """The plan as responses show it (its map read from the store)."""
+    return _view(plan, store.get_map_document(plan.tenant_id, plan.id))
+
+
+def _view(plan: MigrationPlan, lists: dict[str, list[Any]]) -> PlanView:
+    first, next_start = _map_page(lists, 0, DEFAULT_PAGE_ENTRIES, FIRST_MAP_PAGE_BYTES)
+    return PlanView(
+        **plan.model_dump(exclude={"summary", "policies", "transformation_map", "tenant_id"}),
+        tenant_id=plan.tenant_id,
+        policies=plan.policies,
+        summary=_summary_view(plan.summary),
+        transformation_map=first.model_copy(update={"next_token": _token(next_start)}),
+    )
+
+
+def _summary_view(summary: PlanSummary) -> PlanSummaryView:
+    found = page_of(summary.warnings, 0, DEFAULT_PAGE_ENTRIES, FIRST_WARNINGS_BYTES)
+    return PlanSummaryView(
+        **{**summary.model_dump(), "warnings": found.entries},
+        warnings_total=len(summary.warnings),
+        warnings_next_token=_token(found.next_start),
+    )
+
+
+def map_page(tenant: str, plan_id: str, next_token: str | None, limit: int) -> MapPage:
+    """A page of the plan's transformation map, from `next_token` (the first without one)."""
+    lists = store.get_map_document(tenant, plan_id)
+    start = _start(next_token, map_totals(lists).entries)
+    page, next_start = _map_page(lists, start, limit, PAGE_BYTES)
+    return page.model_copy(update={"next_token": _token(next_start)})
+
+
+def warnings_page(tenant: str, plan_id: str, next_token: str | None, limit: int) -> WarningsPage:
+    """A page of the plan's warnings, most severe first, from `next_token`."""
+    warnings = store.get_plan(tenant, plan_id).summary.warnings
+    start = _start(next_token, len(warnings))
+    found = page_of(warnings[start:], start, limit, PAGE_BYTES, len(warnings))
+    return WarningsPage(
+        plan_id=plan_id, warnings=found.entries, total=len(warnings), next_token=_token(found.next_start)
+    )
+
+
+def _lists_of(tmap: TransformationMap) -> dict[str, list[Any]]:
+    return {name: getattr(tmap, name) for name in (*MAP_LISTS, "field_sets")}
+
+
+def _map_page(lists: dict[str, list[Any]], start: int, limit: int, budget: int) -> tuple[MapPage, int | None]:
+    """Only the entries a page can take are validated (a 50,000-step map is ~30 MB of JSON)."""
+    window = map_window(lists, start, limit)
+    tmap = TransformationMap.model_validate({**window, "field_sets": lists.get("field_sets", [])})
+    return page_of_map(tmap, map_totals(lists), start, limit, budget)
+
+
+def _token(start: int | None) -> str | None:
+    """A page token: where the next page starts (opaque to clients; URL-safe, unpadded)."""
+    if start is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps({"at": start}).encode()).decode().rstrip("=")
+
+
+def _start(token: str | None, total: int) -> int:
+    if token is None:
+        return 0
+    try:
+        start = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["at"]
+    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError, KeyError):
+        start = None
+    if not isinstance(start, int) or isinstance(start, bool) or not 0 < start < total:
+        raise InvalidInput(
+            "next_token is not a token this API returned",
+            [{"location": "next_token", "message": "not a page token of this plan"}],
+        )
+    return start
 
 
 def new_scenario(tenant: str, plan_id: str) -> dict[str, Any]:
@@ -70,7 +202,7 @@ def list_plans(
     )
 
 
-def set_policies(tenant: str, plan_id: str, policies: dict[str, AnchorPolicy]) -> MigrationPlan:
+def set_policies(tenant: str, plan_id: str, policies: dict[str, AnchorPolicy]) -> PlanView:
     """Merge policies keyed by anchor hash into the plan's (only while pending)."""
     plan = store.get_plan(tenant, plan_id)
     unknown = sorted(set(policies) - plan.anchor_keys)
@@ -93,12 +225,12 @@ def set_policies(tenant: str, plan_id: str, policies: dict[str, AnchorPolicy]) -
             f"the plan is {plan.status.value}: policies can change only while it is pending",
             {"status": plan.status.value},
         )
-    return store.put_policies(tenant, plan_id, {**plan.policies, **policies}, isoformat(utcnow()))
+    return view(store.put_policies(tenant, plan_id, {**plan.policies, **policies}, isoformat(utcnow())))
 
 
 def approve(
     tenant: str, plan_id: str, approved_by: str, acknowledged_warnings: list[str] | None = None
-) -> MigrationPlan:
+) -> PlanView:
     """Approve a pending plan whose source version is still active. Critical warnings block it
     unless `acknowledged_warnings` lists each of them (by code or message)."""
     plan = store.get_plan(tenant, plan_id)
@@ -108,12 +240,14 @@ def approve(
         _check_four_eyes(plan, approved_by)
     now = isoformat(utcnow())
     updates = {"approved_by": approved_by, "approved_at": now, "updated_at": now}
-    return store.change_status(
-        tenant,
-        plan_id,
-        allowed_sources(PlanStatus.APPROVED),
-        PlanStatus.APPROVED,
-        updates | ({"acknowledged_warnings": acknowledged} if acknowledged else {}),
+    return view(
+        store.change_status(
+            tenant,
+            plan_id,
+            allowed_sources(PlanStatus.APPROVED),
+            PlanStatus.APPROVED,
+            updates | ({"acknowledged_warnings": acknowledged} if acknowledged else {}),
+        )
     )
 
 
@@ -153,11 +287,13 @@ def _check_four_eyes(plan: MigrationPlan, approved_by: str) -> None:
         )
 
 
-def reject(tenant: str, plan_id: str, rejected_by: str, reason: str | None) -> MigrationPlan:
+def reject(tenant: str, plan_id: str, rejected_by: str, reason: str | None) -> PlanView:
     now = isoformat(utcnow())
     updates = {"rejected_by": rejected_by, "rejected_at": now, "updated_at": now}
     if reason:
         updates["rejection_reason"] = reason
-    return store.change_status(
-        tenant, plan_id, allowed_sources(PlanStatus.REJECTED), PlanStatus.REJECTED, updates
+    return view(
+        store.change_status(
+            tenant, plan_id, allowed_sources(PlanStatus.REJECTED), PlanStatus.REJECTED, updates
+        )
     )

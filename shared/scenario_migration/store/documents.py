@@ -22,7 +22,13 @@ ORPHAN_GRACE = timedelta(hours=1)
 
 
 def encode(document: Any) -> list[bytes]:
-    raw = zlib.compress(json.dumps(document, separators=(",", ":")).encode(), level=6)
+    return encode_json(json.dumps(document, separators=(",", ":")))
+
+
+def encode_json(text: str) -> list[bytes]:
+    """A document already serialised (pydantic's `model_dump_json` is several times faster than
+    `json.dumps(model_dump())`: a 10,000-step map, 0.06 s against 0.4 s)."""
+    raw = zlib.compress(text.encode(), level=6)
     return [raw[i : i + PART_BYTES] for i in range(0, len(raw), PART_BYTES)] or [b""]
 
 

@@ -30,6 +30,7 @@ MAP_PREFIX = "MAP"  # the transformation map
 SUMMARY_PREFIX = "SUM"  # the summary, when it is too large to sit in the plan item
 INLINE_SUMMARY_BYTES = 100_000  # compressed; beyond it the summary goes to parts of its own
 POLICIES_BYTES = 200_000  # compressed: with the inline summary, the plan item stays below 400 KB
+POLICIES_JSON_BYTES = 1_000_000  # as JSON: the policies go whole into every plan response
 _LIST_FIELDS = (
     "id, scenario_id, from_version, to_version, #s, created_by, created_at, updated_at, "
     "approved_by, approved_at, acknowledged_warnings, rejected_by, rejected_at, rejection_reason, "
@@ -55,7 +56,7 @@ def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: Transfo
     counts, written = {}, []
     large = [
         (DOC_PREFIX, documents.encode(new_scenario)),
-        (MAP_PREFIX, documents.encode(tmap.model_dump(mode="json"))),
+        (MAP_PREFIX, documents.encode_json(tmap.model_dump_json())),
     ]
     for prefix, parts in [*large, *([] if inline else [(SUMMARY_PREFIX, summary)])]:
         counts[prefix] = len(parts)
@@ -89,14 +90,19 @@ def create_plan(plan: MigrationPlan, new_scenario: dict[str, Any], tmap: Transfo
 
 
 def _encode_policies(policies: dict[str, AnchorPolicy], *, exclude_none: bool) -> bytes:
-    encoded = documents.encode(
-        {k: p.model_dump(mode="json", exclude_none=exclude_none) for k, p in policies.items()}
-    )
+    document = {k: p.model_dump(mode="json", exclude_none=exclude_none) for k, p in policies.items()}
+    size = len(json.dumps(document))
+    if size > POLICIES_JSON_BYTES:
+        raise PayloadTooLarge(
+            f"the policies take {size} bytes of JSON; a plan can hold at most {POLICIES_JSON_BYTES}",
+            {"policies": len(policies), "limit_bytes": POLICIES_JSON_BYTES},
+        )
+    encoded = documents.encode(document)
     if len(encoded) > 1 or len(encoded[0]) > POLICIES_BYTES:
         raise PayloadTooLarge(
             f"the policies take {sum(map(len, encoded))} bytes compressed; "
             f"a plan can store at most {POLICIES_BYTES}",
-            {"policies": len(policies)},
+            {"policies": len(policies), "limit_bytes": POLICIES_BYTES},
         )
     return encoded[0]
 
@@ -121,6 +127,13 @@ def get_plan(tenant: str, plan_id: str, *, with_map: bool = False) -> MigrationP
         tmap = TransformationMap.model_validate(_read_parts(data, MAP_PREFIX, data["map_parts"]))
         plan = plan.model_copy(update={"transformation_map": tmap})
     return plan
+
+
+def get_map_document(tenant: str, plan_id: str) -> dict[str, Any]:
+    """The plan's map as stored (decoded JSON, not validated: a page validates only its own
+    entries), or NotFound."""
+    data = get_plan_item(tenant, plan_id)
+    return _read_parts(data, MAP_PREFIX, data["map_parts"])
 
 
 def get_new_scenario(tenant: str, plan_id: str, parts: int) -> dict[str, Any]:

@@ -10,9 +10,11 @@ read then conflicts with a marker written since, instead of overwriting it.
 import contextvars
 import json
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -116,18 +118,22 @@ def get(tenant: str, session_id: str) -> Session | None:
 # -- the position index ---------------------------------------------------------------------------------
 
 
-def census(tenant: str, scenario_id: str, version: int) -> Counter[str]:
-    """Live sessions per step id of one scenario version (all shards read in parallel, each in a
-    copy of the caller's context: the request's identity, hence its tenant-scoped client, goes
-    with it)."""
+def census(
+    tenant: str, scenario_id: str, version: int, key: Callable[[dict[str, Any]], str | None] | None = None
+) -> Counter[str]:
+    """Live sessions of one scenario version, counted per step id, or per `key(entry)` of each
+    index entry (`step_id`, `channel`, `created_at`; None: not counted). All shards are read in
+    parallel, each in a copy of the caller's context: the request's identity, hence its
+    tenant-scoped client, goes with it."""
     pks = [keys.position_pk(tenant, scenario_id, version, shard) for shard in range(keys.POSITION_SHARDS)]
     contexts = [contextvars.copy_context() for _ in pks]
+    count = partial(_count_shard, key=key)
     with ThreadPoolExecutor(max_workers=keys.POSITION_SHARDS) as pool:
-        counts = pool.map(lambda job: job[0].run(_count_shard, job[1]), zip(contexts, pks, strict=True))
+        counts = pool.map(lambda job: job[0].run(count, job[1]), zip(contexts, pks, strict=True))
     return sum(counts, Counter())
 
 
-def _count_shard(pk: str) -> Counter[str]:
+def _count_shard(pk: str, key: Callable[[dict[str, Any]], str | None] | None) -> Counter[str]:
     counts: Counter[str] = Counter()
     pages = (
         client()
@@ -137,13 +143,16 @@ def _count_shard(pk: str) -> Counter[str]:
             IndexName=POSITION_INDEX,
             KeyConditionExpression="position_pk = :pk",
             ExpressionAttributeValues=to_item({":pk": pk}),
-            ProjectionExpression="position_sk",
+            ProjectionExpression="position_sk" if key is None else "position_sk, channel, created_at",
         )
     )
     for page in pages:
         for item in page["Items"]:
             _, step_id, _ = item["position_sk"]["S"].split("#", 2)
-            counts[step_id] += 1
+            if key is None:
+                counts[step_id] += 1
+            elif (found := key({**from_item(item), "step_id": step_id})) is not None:
+                counts[found] += 1
     return counts
 
 
