@@ -210,25 +210,28 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_migrations(
     tenant: str, sessions: int, counter: RequestCounter
-) -> tuple[list[int], Counter[str], Counter[str]]:
+) -> tuple[list[int], Counter[str], Counter[str], list[float]]:
+    """Requests of each migration, by operation (the first call apart), and each one's latency."""
     from jit_apply.app import handler
 
     from local_run.functions import LambdaContext
 
-    requests, operations, first = [], Counter(), Counter()
+    requests, operations, first, latencies = [], Counter(), Counter(), []
     for i in range(sessions):
         counter.reset()
+        started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             result = handler(
                 {"tenant_id": tenant, "session_id": f"s{i:06d}", "message": "hello"}, LambdaContext("Jit")
             )
+        latencies.append(time.perf_counter() - started)
         assert result["outcome"] == "migrated", result
         requests.append(counter.total())
         if i > 0:
             operations += counter.by_operation
         else:
             first = Counter(counter.by_operation)
-    return requests, operations, first
+    return requests, operations, first, latencies[1:]
 
 
 def measure_fast_path(
@@ -297,7 +300,7 @@ def main() -> None:
         )
         counter = RequestCounter(dynamodb.client())
 
-        requests, operations, first = measure_migrations(tenant, args.sessions, counter)
+        requests, operations, first, latencies = measure_migrations(tenant, args.sessions, counter)
         steady = requests[1:]
         print(f"\nmigrations (clean graft, N={args.sessions}, through the handler)")
         first_ops = ", ".join(f"{op} {n}" for op, n in sorted(first.items()))
@@ -311,6 +314,10 @@ def main() -> None:
         )
         per_op = ", ".join(f"{op} {n / len(steady):.2f}" for op, n in sorted(operations.items()))
         print(f"  by operation, per migration: {per_op}")
+        print(
+            f"  latency (one at a time): median {statistics.median(latencies) * 1e3:.1f} ms, "
+            f"p95 {percentile(latencies, 0.95) * 1e3:.1f} ms"
+        )
 
         races = Races(dynamodb.client())
         seconds, redecided = concurrent_migrations(tenant, args.sessions, args.sessions)
