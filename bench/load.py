@@ -293,7 +293,7 @@ def deploy(local: LocalRun, tenant: str, affected: int, deadline: Deadline) -> t
 
 # -- JIT ------------------------------------------------------------------------------------------------
 
-MIGRATION, MIGRATED_AGAIN, UNAFFECTED = "migration", "fast path, migrated", "fast path, not affected"
+MIGRATION, MIGRATED_AGAIN, UNAFFECTED = "migration", "fast path (migrated)", "fast path (not affected)"
 
 
 @dataclass
@@ -386,7 +386,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def print_jit(results: Results, seconds: float, clients: int) -> None:
+def print_jit(results: Results, seconds: float) -> None:
     every = [s for kind in results.latencies.values() for s in kind]
     print(f"  {len(every):,} invocations in {seconds:.1f} s: {len(every) / seconds:,.1f} invocations/s")
     print(
@@ -528,7 +528,7 @@ def run(local: LocalRun, args: argparse.Namespace, deadline: Deadline) -> bool:
     done = sum(len(t) for t in results.latencies.values())
     if done < sum(kinds.values()):
         print(f"  deadline reached: {done:,} of {sum(kinds.values()):,} invocations made")
-    print_jit(results, seconds, args.clients)
+    print_jit(results, seconds)
     print("\nfinal state")
     problems = check_sessions(local, tenant, reported, plan_id, set(results.migrated))
     path = f"/api/v1/migration-plans/{plan_id}/deployment-status"
