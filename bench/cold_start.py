@@ -41,6 +41,8 @@ LAZY = (
     "scenario_migration.domain.extraction",
     "scenario_migration.domain.planning",
     "scenario_migration.domain.planner",
+    "scenario_migration.domain.plan",
+    "scenario_migration.domain.lifecycle",
     "scenario_migration.domain.replay",
     "scenario_migration.services.scenarios",
     "scenario_migration.store.plans",
@@ -85,16 +87,9 @@ class Interpreter:
             [sys.executable, *flags, "-c", source], env=env, capture_output=True, text=True, check=True
         )
 
-    def timings(self, runs: int) -> dict[str, list[float]]:
-        """Milliseconds per case, `runs` fresh interpreters each, the order rotating every round."""
-        names = list(CASES)
-        for name in names:  # warm the page cache (and write the .pyc when they are cached)
-            self.run(TIMED.format(code=CASES[name]))
-        times: dict[str, list[float]] = {name: [] for name in names}
-        for i in range(runs):
-            for name in names[i % len(names) :] + names[: i % len(names)]:
-                times[name].append(float(self.run(TIMED.format(code=CASES[name])).stdout))
-        return times
+    def time(self, case: str) -> float:
+        """Milliseconds of one case in a fresh interpreter."""
+        return float(self.run(TIMED.format(code=CASES[case])).stdout)
 
     def import_profile(self, runs: int) -> dict[str, float]:
         """Median self time (ms) of each module under `-X importtime`, after a baseline client."""
@@ -110,6 +105,20 @@ class Interpreter:
         return set(self.run(LOADED.format(lazy=LAZY), **extra).stdout.split())
 
 
+def timings(conditions: dict[str, Interpreter], runs: int) -> dict[tuple[str, str], list[float]]:
+    """Milliseconds per (condition, case), `runs` fresh interpreters each, every one of them in each
+    round, the order rotating from round to round: all see the same machine, loaded or not."""
+    runners = [(condition, case) for condition in conditions for case in CASES]
+    for condition, case in runners:  # warm the page cache (and write the .pyc where they are cached)
+        conditions[condition].time(case)
+    times: dict[tuple[str, str], list[float]] = {runner: [] for runner in runners}
+    for i in range(runs):
+        shift = i % len(runners)
+        for condition, case in runners[shift:] + runners[:shift]:
+            times[condition, case].append(conditions[condition].time(case))
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per case and condition")
@@ -123,12 +132,13 @@ def main() -> None:
 
 def report(runs: int, compiled: Interpreter, cached: Interpreter) -> None:
     before = os.getloadavg()
-    rows = [("source compiled", compiled.timings(runs)), ("bytecode cached", cached.timings(runs))]
+    conditions = {"source compiled": compiled, "bytecode cached": cached}
+    times = timings(conditions, runs)
     after = os.getloadavg()
-    print(f"JIT cold start: fresh interpreters, median of {runs} per case, cases interleaved")
+    print(f"JIT cold start: fresh interpreters, median of {runs} per case, all cases interleaved")
     print(f"  {'':18} {'baseline':>9} {'handler':>9}   handler (import + its client) / baseline")
-    for name, times in rows:
-        base, handler = statistics.median(times["baseline"]), statistics.median(times["handler"])
+    for name in conditions:
+        base, handler = statistics.median(times[name, "baseline"]), statistics.median(times[name, "handler"])
         ratio = handler / base
         verdict = "met" if ratio <= TARGET else "MISSED"
         print(

@@ -87,6 +87,8 @@ MIGRATION_PATH = (
     "scenario_migration.domain.extraction",
     "scenario_migration.domain.planning",
     "scenario_migration.domain.graph",
+    "scenario_migration.domain.plan",
+    "scenario_migration.domain.lifecycle",
     "scenario_migration.store.plans",
     "scenario_migration.store.deployments",
 )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from scenario_migration.domain.plan import MigrationScenario
+from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.scenario import Identifier, Scenario, Version
 from scenario_migration.domain.values import unstorable_paths
 

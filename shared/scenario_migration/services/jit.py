@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from scenario_migration import lazy
 from scenario_migration.clock import parse_timestamp, utcnow
 from scenario_migration.config import get_settings
-from scenario_migration.domain.lifecycle import PlanStatus
 from scenario_migration.domain.session import Outcome, Session
 from scenario_migration.domain.settlement import Settlement, Target, Waiting, settle, settle_moot
 from scenario_migration.observability import logger, record_jit_outcome
@@ -39,25 +38,26 @@ from scenario_migration.store import sessions as session_store
 if TYPE_CHECKING:
     from scenario_migration.domain.extraction import Extractor
     from scenario_migration.domain.jit import Decision, Situation
-    from scenario_migration.domain.lifecycle import MigrationPlan
+    from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
     from scenario_migration.domain.plan import TransformationMap
 
 # Cold start (issue 12): the fast path reads the session and a cached ACTIVE item and needs none
 # of what follows: the decision machinery (about half the handler's import: extraction and its
-# tables, replay, planning) and the stores of plans and counters. They load on the first
-# migration (lazy.py), or at init under SnapStart (`load_migration_path`, the handler's priming).
+# tables, replay, planning), the plan models and the stores of plans and counters. They load on
+# the first migration (lazy.py), or at init under SnapStart (`load_migration_path`, the handler's
+# priming).
 decisions = lazy.module("scenario_migration.domain.jit")
 extraction = lazy.module("scenario_migration.domain.extraction")
+lifecycle = lazy.module("scenario_migration.domain.lifecycle")
 planning = lazy.module("scenario_migration.domain.planning")
 scenarios = lazy.module("scenario_migration.services.scenarios")
 deployment_store = lazy.module("scenario_migration.store.deployments")
 plan_store = lazy.module("scenario_migration.store.plans")
-MIGRATION_PATH = (decisions, extraction, planning, scenarios, deployment_store, plan_store)
+MIGRATION_PATH = (decisions, extraction, lifecycle, planning, scenarios, deployment_store, plan_store)
 
 ACTIVE_TTL = 30.0
 RETRY_WINDOW = timedelta(minutes=5)
 MAX_RACES = 5
-OPEN_PLANS = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
 NONE = {"outcome": Outcome.NONE.value}
 
 
@@ -120,6 +120,11 @@ def configured_extractor() -> Extractor:
 @cache
 def _rules() -> Extractor:
     return extraction.RuleExtractor()
+
+
+@cache
+def _open_plans() -> tuple[PlanStatus, ...]:
+    return (lifecycle.PlanStatus.DEPLOYING, lifecycle.PlanStatus.DEPLOYED)
 
 
 def load_migration_path() -> None:
@@ -192,7 +197,7 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
     if active is None or active.plan_id is None:
         return NONE
     plan = plan_store.get_plan(tenant, active.plan_id)
-    plan_open = plan.status in OPEN_PLANS
+    plan_open = plan.status in _open_plans()
     _active_cache[(tenant, session.scenario_id)] = (
         time.monotonic(),
         Active(active.version, plan.id, plan_open),
