@@ -1,4 +1,4 @@
-"""JIT apply against AWS's DynamoDB Local: fast-path latency, DynamoDB requests, import time.
+"""JIT apply against AWS's DynamoDB Local: fast-path latency, DynamoDB requests and capacity units.
 
 Run: python bench/jit.py [--sessions 300] [--calls 3000]. Needs Java and DynamoDB Local
 (`make dynamodb-local`); SQS (only for the deploy's fan-out) is the embedded moto server.
@@ -12,21 +12,20 @@ events), then calls the JIT *handler* as Lambda would and prints:
 - the fast path: a migrated session's next messages (outcome `none`): requests per call
   (target: 1) and handler latency, median and p95, beside one raw `GetItem` of the same item
   with the same client configuration, interleaved call by call (target: ratio <= 1.2);
-- the handler module's import time, in fresh interpreters (`-X importtime`), with its heaviest
-  top-level imports, and whether the Bedrock adapter stayed out (it must unless selected);
 - migrations from WORKERS concurrent threads (each its own marked session): migrations per
   second, transactions cancelled by a conflict (the counters are sharded so that concurrent
   migrations rarely touch one item; target 0 here), botocore retries and re-decisions (JIT reads
-  the session again after a lost race).
+  the session again after a lost race);
+- DynamoDB capacity units per migration and per fast-path call, as AWS bills them (the reads as
+  DynamoDB Local reports them, each transaction item at 2 write units per KB): what
+  docs/scaling.md prices. The handler's import time is bench/cold_start.py's.
 """
 
 import argparse
 import contextlib
 import io
 import os
-import re
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -165,6 +164,45 @@ def concurrent_migrations(tenant: str, first: int, count: int) -> tuple[float, i
     return time.perf_counter() - started, stale[0]
 
 
+CAPACITY_SAMPLE = 50  # migrations (and fast-path calls) whose capacity units are measured
+READS = ("GetItem", "BatchGetItem", "Query")
+
+
+def capacity(tenant: str, first: int) -> tuple[float, float, float]:
+    """DynamoDB capacity units as AWS bills them, per migration (read, write) of sessions
+    first..first+CAPACITY_SAMPLE-1 and per fast-path call (read): reads as DynamoDB Local reports
+    them (ReturnConsumedCapacity), each transaction item at 2 units per KB (bench/fanout.py's Meter)."""
+    from fanout import Meter
+    from jit_apply.app import handler
+
+    from local_run.functions import LambdaContext
+    from scenario_migration.store import dynamodb
+
+    client = dynamodb.client()
+    meter = Meter(client)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for i in range(first, first + CAPACITY_SAMPLE):
+                event = {"tenant_id": tenant, "session_id": f"s{i:06d}", "message": "hello"}
+                assert handler(event, LambdaContext("Jit"))["outcome"] == "migrated"
+            meter.price_transactions()
+            reads, writes = sum(meter.units[op] for op in READS), meter.write_units()
+            meter.reset()
+            for i in range(CAPACITY_SAMPLE):
+                event = {"tenant_id": tenant, "session_id": f"s{first + i:06d}", "message": f"again {i}"}
+                assert handler(event, LambdaContext("Jit")) == {"outcome": "none"}
+            fast_reads = sum(meter.units[op] for op in READS)
+    finally:
+        for event, hook in [
+            ("before-send.dynamodb", meter._count),
+            ("provide-client-params.dynamodb", meter._ask_capacity),
+            ("provide-client-params.dynamodb.TransactWriteItems", meter._keep_keys),
+            ("after-call.dynamodb", meter._capacity),
+        ]:
+            client.meta.events.unregister(event, hook)
+    return reads / CAPACITY_SAMPLE, writes / CAPACITY_SAMPLE, fast_reads / CAPACITY_SAMPLE
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -172,25 +210,28 @@ def percentile(values: list[float], q: float) -> float:
 
 def measure_migrations(
     tenant: str, sessions: int, counter: RequestCounter
-) -> tuple[list[int], Counter[str], Counter[str]]:
+) -> tuple[list[int], Counter[str], Counter[str], list[float]]:
+    """Requests of each migration, by operation (the first call apart), and each one's latency."""
     from jit_apply.app import handler
 
     from local_run.functions import LambdaContext
 
-    requests, operations, first = [], Counter(), Counter()
+    requests, operations, first, latencies = [], Counter(), Counter(), []
     for i in range(sessions):
         counter.reset()
+        started = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             result = handler(
                 {"tenant_id": tenant, "session_id": f"s{i:06d}", "message": "hello"}, LambdaContext("Jit")
             )
+        latencies.append(time.perf_counter() - started)
         assert result["outcome"] == "migrated", result
         requests.append(counter.total())
         if i > 0:
             operations += counter.by_operation
         else:
             first = Counter(counter.by_operation)
-    return requests, operations, first
+    return requests, operations, first, latencies[1:]
 
 
 def measure_fast_path(
@@ -235,48 +276,6 @@ def measure_fast_path(
     return handler_times, raw_times, counter.total()
 
 
-NOTABLE = ("boto3", "pydantic", "pydantic_settings", "aws_lambda_powertools")
-OWN = ("scenario_migration", "jit_apply")  # the project's own modules: their self time, summed
-
-
-def import_times(runs: int = 5) -> tuple[float, float, dict[str, float], bool]:
-    """Median ms of `import jit_apply.app` in fresh interpreters (importtime's cumulative figure and
-    wall time), the median cumulative ms of notable packages, and whether Bedrock's adapter was
-    imported in any run."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path[:3])}
-    code = (
-        "import sys, time; t = time.perf_counter(); import jit_apply.app; "
-        "print((time.perf_counter() - t) * 1e3, 'scenario_migration.adapters.bedrock' in sys.modules)"
-    )
-    line = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| *(\S+)")
-    cumulative, wall, notable, bedrock_loaded = [], [], {name: [] for name in (*NOTABLE, "own code")}, False
-    for _ in range(runs):
-        plain = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
-        ms, loaded = plain.stdout.split()
-        wall.append(float(ms))
-        bedrock_loaded |= loaded == "True"
-        run = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", code],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        own = 0.0
-        for found in line.finditer(run.stderr):
-            if found[3] == "jit_apply.app":
-                cumulative.append(int(found[2]) / 1e3)
-            if found[3] in NOTABLE:
-                notable[found[3]].append(int(found[2]) / 1e3)
-            if found[3].split(".")[0] in OWN:
-                own += int(found[1]) / 1e3
-        notable["own code"].append(own)
-    medians = {name: statistics.median(times) for name, times in notable.items() if times}
-    return statistics.median(cumulative), statistics.median(wall), medians, bedrock_loaded
-
-
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
@@ -294,11 +293,14 @@ def main() -> None:
 
         tenant = f"bench-{uuid.uuid4().hex[:8]}"
         started = time.perf_counter()
-        seed(tenant, 2 * args.sessions)  # the second half for the concurrent run
-        print(f"seeded {2 * args.sessions} marked sessions in {time.perf_counter() - started:.1f} s")
+        seed(tenant, 2 * args.sessions + CAPACITY_SAMPLE)  # the second half for the concurrent run
+        print(
+            f"seeded {2 * args.sessions + CAPACITY_SAMPLE} marked sessions in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         counter = RequestCounter(dynamodb.client())
 
-        requests, operations, first = measure_migrations(tenant, args.sessions, counter)
+        requests, operations, first, latencies = measure_migrations(tenant, args.sessions, counter)
         steady = requests[1:]
         print(f"\nmigrations (clean graft, N={args.sessions}, through the handler)")
         first_ops = ", ".join(f"{op} {n}" for op, n in sorted(first.items()))
@@ -312,6 +314,10 @@ def main() -> None:
         )
         per_op = ", ".join(f"{op} {n / len(steady):.2f}" for op, n in sorted(operations.items()))
         print(f"  by operation, per migration: {per_op}")
+        print(
+            f"  latency (one at a time): median {statistics.median(latencies) * 1e3:.1f} ms, "
+            f"p95 {percentile(latencies, 0.95) * 1e3:.1f} ms"
+        )
 
         races = Races(dynamodb.client())
         seconds, redecided = concurrent_migrations(tenant, args.sessions, args.sessions)
@@ -321,6 +327,13 @@ def main() -> None:
             f"  {args.sessions / seconds:,.0f} migrations/s; transactions {races.transactions}, "
             f"cancelled by a conflict {races.conflicts}, botocore retries {races.retries}, "
             f"decisions taken again {redecided}  (target 0: {verdict(clean)})"
+        )
+
+        reads, writes, fast_reads = capacity(tenant, 2 * args.sessions)
+        print(f"\ncapacity units as AWS bills them (N={CAPACITY_SAMPLE}; docs/scaling.md prices them)")
+        print(
+            f"  per migration: {reads:.2f} read, {writes:.2f} write; "
+            f"per fast-path call: {fast_reads:.2f} read"
         )
 
         key = to_item({"pk": keys.session_pk(tenant, "s000000"), "sk": keys.SESSION_SK})
@@ -339,14 +352,7 @@ def main() -> None:
             f"(target <= {FAST_PATH_TARGET}: {verdict(h50 / r50 <= FAST_PATH_TARGET)})"
         )
 
-    cumulative, wall, notable, bedrock_loaded = import_times()
-    print("\nimport jit_apply.app in a fresh interpreter (median of 5)")
-    print(f"  -X importtime cumulative: {cumulative:.0f} ms   wall (no importtime): {wall:.0f} ms")
-    print(
-        "  of which (cumulative, where first imported): "
-        + ", ".join(f"{n} {ms:.0f} ms" for n, ms in notable.items())
-    )
-    print(f"  Bedrock adapter imported: {'YES (it should not be)' if bedrock_loaded else 'no'}")
+    print("\nthe handler's import time (cold start): bench/cold_start.py")
 
 
 if __name__ == "__main__":

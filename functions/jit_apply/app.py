@@ -1,7 +1,8 @@
 """JIT apply: invoked synchronously by the conversation runtime on every customer message.
 
-Kept lean for cold starts: no REST resolver, no Tracer; CEL is imported only when a fork has to
-be evaluated. Input errors come back as `{"outcome": "error", "error": {...}}` (never a crash),
+Kept lean for cold starts: no REST resolver, no Tracer; the decision machinery is imported on the
+first migration (services/jit.py; at init under SnapStart), CEL only when a fork has to be
+evaluated. Input errors come back as `{"outcome": "error", "error": {...}}` (never a crash),
 so the runtime can carry on with the conversation. The tenant in the payload is trusted: only
 the runtime's role may invoke this function (docs/security.md).
 """
@@ -21,6 +22,7 @@ from scenario_migration.services import jit
 
 get_settings()  # at init: an invalid configuration fails the function at start, naming the key
 if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+    jit.load_migration_path()  # lazy otherwise (services/jit.py): into the snapshot, like the parsers
     parsers.text2num()  # into the snapshot (~27 ms), instead of after every restore that needs them
     parsers.phonenumbers()
 

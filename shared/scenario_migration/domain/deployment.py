@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from scenario_migration.domain.plan import MigrationScenario
+from scenario_migration.domain.migration_scenario import MigrationScenario
 
 COUNTED = (
     "sessions_marked",  # markers written by the fan-out (each page counted once)

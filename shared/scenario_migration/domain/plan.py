@@ -11,11 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class MigrationScenario(StrEnum):
-    CLEAN_GRAFT = "clean_graft"
-    GAP_FILL = "gap_fill"
-    RE_ROUTE = "re_route"
+from scenario_migration.domain.migration_scenario import MigrationScenario
 
 
 class Severity(StrEnum):

@@ -7,14 +7,16 @@ decides on a `Session`, the API shows `Session.view()` (an allow-list, never sto
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from scenario_migration.domain.graph import ScenarioGraph
-from scenario_migration.domain.plan import MigrationScenario
+from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.scenario import Identifier, Scenario, Version
 from scenario_migration.domain.values import unstorable_paths
+
+if TYPE_CHECKING:  # a type here: JIT's fast path reads sessions without loading graphs (services/jit.py)
+    from scenario_migration.domain.graph import ScenarioGraph
 
 Channel = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -92,7 +94,7 @@ def unknown_steps(report: SessionReport, scenario: Scenario) -> list[dict[str, s
 # -- the customer's history ---------------------------------------------------------------------------
 
 
-def history(graph: ScenarioGraph, visited_step_ids: list[str], current_step_id: str) -> set[int]:
+def history(graph: "ScenarioGraph", visited_step_ids: list[str], current_step_id: str) -> set[int]:
     """Steps of the session's version the customer has certainly been through: those the runtime
     reported, the current one, and every dominator of them (a step on every path from the entry
     to where they were: they went through it whatever the runtime reported). Linear: each
@@ -110,7 +112,7 @@ def history(graph: ScenarioGraph, visited_step_ids: list[str], current_step_id: 
     return known
 
 
-def checkpoints_passed(graph: ScenarioGraph, known: set[int]) -> list[str]:
+def checkpoints_passed(graph: "ScenarioGraph", known: set[int]) -> list[str]:
     """Content hashes of the checkpoint steps in a history (the current step included)."""
     return sorted({graph.hashes[v] for v in known if graph.step(v).is_checkpoint})
 

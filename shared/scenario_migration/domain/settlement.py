@@ -6,14 +6,15 @@ under plan 1, answering after plan 2 made a newer version active) is settled und
 plan 1's counters are settled in the same write.
 """
 
+from __future__ import annotations  # Decision is a type here, never imported at runtime (below)
+
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from scenario_migration.clock import isoformat
 from scenario_migration.domain.deployment import CounterMove
-from scenario_migration.domain.graph import ScenarioGraph
-from scenario_migration.domain.jit import Decision
 from scenario_migration.domain.session import (
     AuditRecord,
     LastResult,
@@ -24,6 +25,10 @@ from scenario_migration.domain.session import (
     checkpoints_passed,
     history,
 )
+
+if TYPE_CHECKING:  # types here: JIT's fast path imports this module, not the decision machinery
+    from scenario_migration.domain.graph import ScenarioGraph  # (services/jit.py)
+    from scenario_migration.domain.jit import Decision
 
 _STATE = {
     Outcome.MIGRATED: MarkerState.APPLIED,

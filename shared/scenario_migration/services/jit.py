@@ -16,36 +16,49 @@ Load, decide, write:
   already migrated.
 """
 
+from __future__ import annotations  # the lazy modules' types are named, not imported, at runtime
+
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
+from scenario_migration import lazy
 from scenario_migration.clock import parse_timestamp, utcnow
 from scenario_migration.config import get_settings
-from scenario_migration.domain.extraction import Extractor, RuleExtractor
-from scenario_migration.domain.jit import Customer, Decision, Situation, decide
-from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
-from scenario_migration.domain.plan import TransformationMap
-from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.session import Outcome, Session
 from scenario_migration.domain.settlement import Settlement, Target, Waiting, settle, settle_moot
 from scenario_migration.observability import logger, record_jit_outcome
-from scenario_migration.services import scenarios
-from scenario_migration.store import deployments as deployment_store
-from scenario_migration.store import plans as plan_store
 from scenario_migration.store import scenarios as scenario_store
 from scenario_migration.store import sessions as session_store
+
+if TYPE_CHECKING:
+    from scenario_migration.domain.extraction import Extractor
+    from scenario_migration.domain.jit import Decision, Situation
+    from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
+    from scenario_migration.domain.plan import TransformationMap
+
+# Cold start (issue 12): the fast path reads the session and a cached ACTIVE item and needs none
+# of what follows: the decision machinery (about half the handler's import: extraction and its
+# tables, replay, planning), the plan models and the stores of plans and counters. They load on
+# the first migration (lazy.py), or at init under SnapStart (`load_migration_path`, the handler's
+# priming).
+decisions = lazy.module("scenario_migration.domain.jit")
+extraction = lazy.module("scenario_migration.domain.extraction")
+lifecycle = lazy.module("scenario_migration.domain.lifecycle")
+planning = lazy.module("scenario_migration.domain.planning")
+scenarios = lazy.module("scenario_migration.services.scenarios")
+deployment_store = lazy.module("scenario_migration.store.deployments")
+plan_store = lazy.module("scenario_migration.store.plans")
+MIGRATION_PATH = (decisions, extraction, lifecycle, planning, scenarios, deployment_store, plan_store)
 
 ACTIVE_TTL = 30.0
 RETRY_WINDOW = timedelta(minutes=5)
 MAX_RACES = 5
-OPEN_PLANS = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
 NONE = {"outcome": Outcome.NONE.value}
-_RULES = RuleExtractor()
 
 
 @dataclass(frozen=True)
@@ -101,7 +114,23 @@ def configured_extractor() -> Extractor:
         from scenario_migration.adapters.bedrock import extractor_for  # noqa: PLC0415
 
         return extractor_for(gap.bedrock_model_id)
-    return _RULES
+    return _rules()
+
+
+@cache
+def _rules() -> Extractor:
+    return extraction.RuleExtractor()
+
+
+@cache
+def _open_plans() -> tuple[PlanStatus, ...]:
+    return (lifecycle.PlanStatus.DEPLOYING, lifecycle.PlanStatus.DEPLOYED)
+
+
+def load_migration_path() -> None:
+    """Import the migration path's modules now: SnapStart's priming puts them in the snapshot."""
+    for module in MIGRATION_PATH:
+        lazy.load(module)
 
 
 def customer_turns(conversation: Any) -> list[str]:
@@ -168,7 +197,7 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
     if active is None or active.plan_id is None:
         return NONE
     plan = plan_store.get_plan(tenant, active.plan_id)
-    plan_open = plan.status in OPEN_PLANS
+    plan_open = plan.status in _open_plans()
     _active_cache[(tenant, session.scenario_id)] = (
         time.monotonic(),
         Active(active.version, plan.id, plan_open),
@@ -180,7 +209,7 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
             _write(tenant, session, settle_moot(session, utcnow()))
         return NONE
     situation = _situation(session, request, plan)
-    decision = decide(situation, extractor)
+    decision = decisions.decide(situation, extractor)
     response = _response(session, plan, decision)
     settlement = settle(
         session,
@@ -200,13 +229,13 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
 
 def _situation(session: Session, request: Request, plan: MigrationPlan) -> Situation:
     tenant, version = session.tenant_id, session.scenario_version
-    return Situation(
+    return decisions.Situation(
         old=scenarios.load_graph(tenant, plan.scenario_id, version),
         new=scenarios.load_graph(tenant, plan.scenario_id, plan.to_version),
         tmap=_transformation_map(tenant, plan, version),
         session=session,
         plan=plan,
-        customer=Customer(
+        customer=decisions.Customer(
             message=request.message, conversation=request.conversation, profile=request.profile
         ),
         settings=get_settings(),
@@ -233,7 +262,7 @@ def _computed_map(tenant: str, scenario_id: str, from_version: int, to_version: 
     against the active one."""
     old = scenarios.load_version(tenant, scenario_id, from_version)
     new = scenarios.load_version(tenant, scenario_id, to_version)
-    return plan_migration(old, new).transformation_map
+    return planning.plan_migration(old, new).transformation_map
 
 
 def _write(tenant: str, session: Session, settlement: Settlement) -> None:
