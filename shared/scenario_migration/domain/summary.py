@@ -174,7 +174,7 @@ class _Review:
         return Warning(
             severity=Severity.WARNING,
             code=f"checkpoint_blocks_redirect:{self.diff.new.ids[n]}:{self.diff.new.ids[target]}",
-            anchor_name=checks.name(next(iter_bits(blocked))),
+            anchor_name=self._anchor_after(n),
             step_name=fork,
             message=(
                 f"Customers who passed checkpoint {_names(checks, blocked)} cannot be redirected to "
@@ -526,7 +526,11 @@ class CheckpointAnalysis:
         self.passed_later = flow_backward(new, passed_at_new)
 
     def name(self, c: int) -> str:
-        return self.diff.old.step(self.checkpoints[c]).name
+        """The checkpoint's name in the new version, or the old one's if the new deleted it: the
+        name an operator finds in the version they are deploying (or among its deleted steps)."""
+        o = self.checkpoints[c]
+        n = self.diff.new_of_old.get(o)
+        return self.diff.new.step(n).name if n is not None else self.diff.old.step(o).name
 
     def blocked_redirects(self, fork: int) -> list[tuple[int, int]]:
         """(target, checkpoints blocking it) for each exit of a changed fork. Customers are
