@@ -10,7 +10,7 @@ from scenario_migration.domain.extraction import RuleExtractor
 from scenario_migration.domain.graph import ScenarioGraph
 from scenario_migration.domain.jit import Customer, Situation, decide
 from scenario_migration.domain.lifecycle import DEFAULT_POLICY, AnchorPolicy, ScopeFilter
-from scenario_migration.domain.plan import MigrationScenario
+from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
 from scenario_migration.domain.session import Marker, MarkerState, Outcome, PendingInput, Session

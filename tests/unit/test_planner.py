@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from scenario_migration.config import get_settings
+from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import (
     AmbiguousStep,
     Anchor,
@@ -24,7 +25,6 @@ from scenario_migration.domain.plan import (
     FieldToCollect,
     ForkChange,
     GapPath,
-    MigrationScenario,
     NodeChange,
     PlanResult,
     Severity,

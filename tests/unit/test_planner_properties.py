@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from scenario_migration.config import get_settings
 from scenario_migration.domain.graph import ScenarioGraph
-from scenario_migration.domain.plan import MigrationScenario, PlanResult, Severity
+from scenario_migration.domain.migration_scenario import MigrationScenario
+from scenario_migration.domain.plan import PlanResult, Severity
 from scenario_migration.domain.planner import ScenarioDiff
 from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Step, parse_scenario

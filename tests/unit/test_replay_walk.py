@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from scenario_migration.config import load_settings
 from scenario_migration.domain.lifecycle import AnchorPolicy
-from scenario_migration.domain.plan import MigrationScenario, Severity
+from scenario_migration.domain.migration_scenario import MigrationScenario
+from scenario_migration.domain.plan import Severity
 from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
 from scenario_migration.domain.session import FieldSource, Outcome, PendingInput

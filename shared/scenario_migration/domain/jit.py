@@ -19,7 +19,8 @@ from scenario_migration.config import MigrationSettings
 from scenario_migration.domain.extraction import Extractor, parse_answer, parse_value, yes_or_no
 from scenario_migration.domain.graph import ScenarioGraph
 from scenario_migration.domain.lifecycle import AnchorPolicy
-from scenario_migration.domain.plan import Anchor, MigrationScenario, TransformationMap
+from scenario_migration.domain.migration_scenario import MigrationScenario
+from scenario_migration.domain.plan import Anchor, TransformationMap
 from scenario_migration.domain.replay import ConditionFailure, ReplayWalk, Stop, WalkResult
 from scenario_migration.domain.session import (
     Confirmation,

@@ -6,9 +6,9 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import (
     MapPage,
-    MigrationScenario,
     PlanSummary,
     PlanSummaryView,
     TransformationMap,

@@ -12,12 +12,12 @@ from functools import cached_property
 
 from scenario_migration.domain.conditions import compile_condition, type_problem, witnesses
 from scenario_migration.domain.graph import ScenarioGraph, flow_backward, flow_forward, reached_from
+from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import (
     FIRST_ANCHORS,
     Anchor,
     FieldSet,
     FieldToCollect,
-    MigrationScenario,
     PlanSummary,
     Severity,
     TransformationMap,

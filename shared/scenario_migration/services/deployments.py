@@ -42,7 +42,8 @@ from scenario_migration.domain.lifecycle import (
     allowed_sources,
     check_transition,
 )
-from scenario_migration.domain.plan import MigrationScenario, TransformationMap
+from scenario_migration.domain.migration_scenario import MigrationScenario
+from scenario_migration.domain.plan import TransformationMap
 from scenario_migration.domain.session import Marker, MarkerState
 from scenario_migration.errors import Conflict
 from scenario_migration.observability import logger
