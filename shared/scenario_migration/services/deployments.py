@@ -55,6 +55,8 @@ SETTLE_DELAY = 15  # seconds: longer than a JIT invocation may take (its timeout
 # Marker transactions of a page in flight at once (all of them; the client pools 10 connections).
 MARK_CONCURRENCY = 3
 OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
+MARKING, UNMARKING = "marking", "unmarking"  # the steps a deploy and a cancel start
+STEP_STATUS = {MARKING: PlanStatus.DEPLOYING, UNMARKING: PlanStatus.CANCELLED}
 HEX = "0123456789abcdef"
 
 
@@ -95,36 +97,62 @@ def _shards() -> int:
 
 
 def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
+    """Make the plan's version active and send the first page of every work unit. A deploy whose
+    status change was applied but whose first pages were not all sent (it crashed, timed out or
+    lost its answer: `_cut_short`) is carried on by the next deploy call instead of refused."""
     settings = get_settings()
     if not settings.enabled:
         raise Conflict("scenario migration is disabled (scenario_migration.enabled = false)")
     plan = plan_store.get_plan(tenant, plan_id)
-    require_approval = settings.deployment.require_approval
-    check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=require_approval)
-    if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
-        raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
-    _publish_version(tenant, plan)
-    units = unit_count() if settings.deployment.auto_mark_sessions else 0
-    deployed_at = isoformat(utcnow())
-    sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval)
-    store.begin_deploy(tenant, plan, sources, units, deployed_at)
+    if not _cut_short(tenant, plan, MARKING):
+        _begin(tenant, plan)
+        plan = plan_store.get_plan(tenant, plan_id)
+    counts = store.counters(tenant, plan_id) or Counters()
     _supersede_others(tenant, plan)
+    units = counts.units_total
     if units:
         first_pages = [{"kind": "mark", "plan_id": plan_id, "unit": unit, "page": 0} for unit in range(units)]
         work_queue.send(tenant, first_pages)
-    else:
+    store.note_sent(tenant, plan_id, MARKING)
+    if not units:
         _finish_if_done(tenant, plan_id)
     logger.info("plan deployed", extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units})
-    counts = store.counters(tenant, plan_id)
     return {
         "plan_id": plan_id,
         "status": plan_store.get_plan(tenant, plan_id).status.value,
-        "sessions_marked": counts.sessions_marked if counts else 0,
+        "sessions_marked": counts.sessions_marked,
         "sessions_by_anchor": plan.summary.sessions_by_anchor,
-        "deployed_at": deployed_at,
+        "deployed_at": isoformat(plan.deployed_at) if plan.deployed_at else None,
         "work_units": units,
         "auto_mark_sessions": settings.deployment.auto_mark_sessions,
     }
+
+
+def _begin(tenant: str, plan: MigrationPlan) -> None:
+    """Publish the plan's version, then one transaction: the plan becomes `deploying`, the version
+    active, the counters start. Refused (409) unless the plan may be deployed, except when the
+    refusal is this very deploy's own transaction, applied once already and retried by botocore
+    after its answer was lost (where the emulator ignores the idempotency token)."""
+    deployment = get_settings().deployment
+    check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
+    if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
+        raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
+    _publish_version(tenant, plan)
+    units = unit_count() if deployment.auto_mark_sessions else 0
+    sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
+    try:
+        store.begin_deploy(tenant, plan, sources, units, isoformat(utcnow()))
+    except Conflict:
+        if not _cut_short(tenant, plan_store.get_plan(tenant, plan.id), MARKING):
+            raise
+
+
+def _cut_short(tenant: str, plan: MigrationPlan, step: str) -> bool:
+    """Whether the status change that starts `step` (deploying: marking; cancelled: unmarking)
+    was applied but the step's first messages were not all sent: the request that made it crashed,
+    timed out or lost its answer (or is still running). The caller sends them (again: each
+    message is idempotent), so no crash between the two writes loses a deployment's fan-out."""
+    return plan.status is STEP_STATUS[step] and not store.was_sent(tenant, plan.id, step)
 
 
 def _publish_version(tenant: str, plan: MigrationPlan) -> None:
@@ -312,14 +340,22 @@ def _admits(policy: AnchorPolicy, session: dict[str, Any], now: datetime) -> boo
 
 
 def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
-    plan = plan_store.change_status(
-        tenant,
-        plan_id,
-        {PlanStatus.DEPLOYING, PlanStatus.DEPLOYED},
-        PlanStatus.CANCELLED,
-        {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
-    )
+    """Cancel, then start unmarking; a cancel cut short after its status change (`_cut_short`) is
+    carried on by the next cancel call instead of refused."""
+    try:
+        plan = plan_store.change_status(
+            tenant,
+            plan_id,
+            {PlanStatus.DEPLOYING, PlanStatus.DEPLOYED},
+            PlanStatus.CANCELLED,
+            {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
+        )
+    except Conflict:
+        plan = plan_store.get_plan(tenant, plan_id)
+        if not _cut_short(tenant, plan, UNMARKING):
+            raise
     work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id}])
+    store.note_sent(tenant, plan_id, UNMARKING)
     logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
     return {"plan_id": plan_id, "status": plan.status.value, "unmarking": "started"}
 

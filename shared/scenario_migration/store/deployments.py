@@ -38,6 +38,7 @@ COUNTERS_PREFIX = "COUNTERS#"
 PAGE_PREFIX = "PAGE#"  # a page's membership, fixed by its first claim (immutable)
 STATE_PREFIX = "PAGESTATE#"  # a page's state: absent (claimed), counted, unmarked (small)
 WAIT_PREFIX = "WAIT#"  # a session of this plan waiting on the customer
+SENT_PREFIX = "SENT#"  # a step of the deployment whose first messages were all sent
 
 
 class PageState:
@@ -105,6 +106,22 @@ def begin_deploy(
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
             raise Conflict("the scenario's active version is no longer the plan's source version") from None
         raise
+
+
+def note_sent(tenant: str, plan_id: str, step: str) -> None:
+    """Record that the first messages of a step (`marking` after deploy, `unmarking` after
+    cancel) were all sent. Until then, the step may have been cut short (a crash, a timeout, a
+    lost answer) right after the status change that started it, and a retried deploy or cancel
+    sends them again (every message is idempotent)."""
+    item = {"pk": keys.plan_pk(tenant, plan_id), "sk": f"{SENT_PREFIX}{step}"}
+    client().put_item(TableName=_plans(), Item=to_item(item))
+
+
+def was_sent(tenant: str, plan_id: str, step: str) -> bool:
+    found = client().get_item(
+        TableName=_plans(), Key=_key(tenant, plan_id, f"{SENT_PREFIX}{step}"), ConsistentRead=True
+    )
+    return "Item" in found
 
 
 def counters(tenant: str, plan_id: str) -> Counters | None:

@@ -12,6 +12,7 @@ small and in parts of its own beyond that (it never changes), the policies alway
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -275,14 +276,20 @@ def change_status(
     target: PlanStatus,
     updates: dict[str, Any],
 ) -> MigrationPlan:
-    """Compare-and-set the status (plus `updates`); 409 if it moved on."""
+    """Compare-and-set the status (plus `updates`); 409 if it moved on. Each change writes a key
+    of its own (`status_change`): when botocore retries a change whose first attempt was applied
+    but its answer lost, the retry's refusal finds that key and returns the change as done,
+    instead of a 409 for a change that happened (and a caller that then skips what follows it)."""
+    key = uuid.uuid4().hex
+    change = status_change_item(tenant, plan_id, sources, target, {**updates, "status_change": key})
     try:
-        response = client().update_item(
-            **status_change_item(tenant, plan_id, sources, target, updates)["Update"], ReturnValues="ALL_NEW"
-        )
+        response = client().update_item(**change["Update"], ReturnValues="ALL_NEW")
     except ClientError as exc:
         if is_condition_failure(exc):
-            current = get_plan(tenant, plan_id)  # NotFound if it does not exist
+            item = get_plan_item(tenant, plan_id)  # NotFound if it does not exist
+            if item.get("status_change") == key:
+                return _plan(item)
+            current = _plan(item)
             raise Conflict(
                 f"the plan is {current.status.value}: it cannot become {target.value}",
                 {"status": current.status.value, "requested": target.value},
