@@ -366,24 +366,25 @@ def delete_plan(tenant: str, plan_id: str) -> int:
 
 
 def delete_deployment_ledgers(tenant: str, plan_id: str) -> int:
-    """Delete a finished deployment's page ledgers and page states (the plan keeps its counters
-    and its waiting list), then note it on the plan item; returns how many items went."""
+    """Delete a finished deployment's page ledgers (its bulk: the pages' lists of sessions), then
+    note it on the plan item; returns how many items went. The pages' small state items stay
+    until the plan goes: each is its page's fence (store/deployments.py), which refuses the marks
+    and the count of a page's message delivered late (a duplicate, a worker still running)."""
     pk = keys.plan_pk(tenant, plan_id)
     deleted = 0
-    for prefix in ("PAGE#", "PAGESTATE#"):
-        pages = (
-            client()
-            .get_paginator("query")
-            .paginate(
-                TableName=_table(),
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                ExpressionAttributeValues=to_item({":pk": pk, ":p": prefix}),
-                ProjectionExpression="pk, sk",
-            )
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues=to_item({":pk": pk, ":p": "PAGE#"}),
+            ProjectionExpression="pk, sk",
         )
-        for item in (item for page in pages for item in page["Items"]):
-            client().delete_item(TableName=_table(), Key=item)
-            deleted += 1
+    )
+    for item in (item for page in pages for item in page["Items"]):
+        client().delete_item(TableName=_table(), Key=item)
+        deleted += 1
     client().update_item(
         TableName=_table(),
         Key=_key(tenant, plan_id),
