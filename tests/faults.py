@@ -188,6 +188,7 @@ class Injector:
         self.writes: list[Call] = []
         self.rules: list[Rule] = []
         self.crash_after: int | None = None  # crash right after this write (1-based), once
+        self.crash_when: Callable[[Call], bool] | None = None  # or after the first write it accepts
         self.crashed: Call | None = None
         self.fired: list[tuple[str, Call]] = []  # (fault name, call)
 
@@ -235,7 +236,8 @@ class Injector:
             if not call.write:
                 return
             self.writes.append(call)
-            crash = len(self.writes) == self.crash_after and self.crashed is None
+            chosen = len(self.writes) == self.crash_after or (self.crash_when and self.crash_when(call))
+            crash = bool(chosen) and self.crashed is None
             if crash:
                 self.crashed = call
         if crash:

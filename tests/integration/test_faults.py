@@ -30,6 +30,7 @@ import botocore.endpoint
 import pytest
 
 from local_run.functions import LambdaContext
+from scenario_migration.services import deployments
 from scenario_migration.store import dynamodb, work_queue
 from tests import faults
 from tests.documents import V1, V2_GAP, report
@@ -336,3 +337,32 @@ def test_a_single_item_write_held_by_a_transaction_is_retried(
     assert {"store.sessions.put_position", "store.plans.change_status"} <= conflicted
     assert len(inject.fired) == 6  # three refusals each, then the write
     assert api.get("/api/v1/sessions/s").body["current_step_id"] == "checkout"
+
+
+@pytest.mark.parametrize("after", [1, 2], ids=["first_transaction", "second_transaction"])
+def test_a_worker_timeout_mid_page(
+    api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch, after: int
+) -> None:
+    """A page of 120 sessions is marked in two transactions in flight at once; the invocation dies
+    (its timeout) right after one of them returned, the other applied or not. SQS redelivers the
+    message after its visibility timeout: the page is marked from its ledger, counted once."""
+    monkeypatch.setattr(deployments, "PAGE_SIZE", 297)
+    sessions = {f"s{i:03d}": report("checkout") for i in range(120)}
+    register(api, V1, sessions)
+    plan = propose(api, V2_GAP)
+    approve(api, plan)
+    harness.deploy(api, plan)
+    with faults.Injector([dynamodb.client(), work_queue._sqs()]) as inject:
+        marker_transactions = [0]
+
+        def timeout_after(call: faults.Call) -> bool:
+            if "store.sessions.mark" in call.site:
+                marker_transactions[0] += 1
+            return marker_transactions[0] == after
+
+        inject.crash_when = timeout_after
+        harness.drain(queue_url)
+    assert inject.crashed is not None and "store.sessions.mark" in inject.crashed.site
+    assert api.tenant is not None
+    found = invariants.assert_exact(api.tenant, plan["id"], list(sessions))
+    assert (found.status, found.counters["sessions_marked"]) == ("deployed", 120)
