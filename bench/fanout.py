@@ -439,7 +439,8 @@ def main() -> None:
         marking(1000, args.anchors, meter)  # warm-up: the JVM's first requests are slow (not shown)
         print(
             f"marking: pages of {deployments.PAGE_SIZE} sessions, transactions of up to "
-            f"{store.TRANSACTION_ITEMS} marker writes, {deployments.MARK_CONCURRENCY} in flight"
+            f"{store.MARKS_PER_TRANSACTION} marker writes and the page's fence, "
+            f"{deployments.MARK_CONCURRENCY} in flight"
         )
         for sessions in args.sessions:
             print(f"\nN = {sessions} sessions over {args.anchors} anchors")

@@ -113,7 +113,7 @@ def test_every_request_of_every_function_is_granted_and_api_requests_stay_in_the
     refused = sorted(
         {f"{r.function}: {why} ({r.action} {r.resource})" for r in requests if (why := refusal(r))}
     )
-    assert refused == []
+    assert refused == [], "\n".join(refused)
 
 
 def test_the_check_refuses_what_aws_would() -> None:

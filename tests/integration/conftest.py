@@ -6,6 +6,9 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
+from scenario_migration.config import get_settings
+from scenario_migration.services import deployments
+from scenario_migration.store import dynamodb, keys, work_queue
 from tests.integration import harness
 
 
@@ -22,3 +25,26 @@ def queue_url(local_aws: dict[str, str]) -> Iterator[str]:
         for message in messages:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     yield url
+
+
+@pytest.fixture
+def one_work_unit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A deployment of one work unit (one index shard, one hash range) in pages of two sessions:
+    three sessions make two pages, a continuation and a unit's end, in a handful of writes, so a
+    test can afford to stop at every one of them."""
+    monkeypatch.setattr(keys, "POSITION_SHARDS", 1)
+    monkeypatch.setattr(deployments, "PAGE_SIZE", 2)
+    monkeypatch.setenv("SCENARIO_MIGRATION__DEPLOYMENT__MARKING_RANGES", "1")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def fresh_clients() -> Iterator[None]:
+    """botocore's adaptive mode slows a client down after throttling, and hooks stay on a client:
+    the tests after this one get new clients."""
+    yield
+    dynamodb.client.cache_clear()
+    work_queue._sqs.cache_clear()

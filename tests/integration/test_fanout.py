@@ -313,10 +313,11 @@ def test_a_poison_message_fails_alone_in_its_batch(api: Api, queue_url: str) -> 
     assert_exact(api, plan, set(sessions), list(sessions))
 
 
-def test_a_large_page_is_marked_in_transactions_of_a_hundred(
+def test_a_large_page_is_marked_in_transactions_of_99_and_the_fence(
     api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """230 sessions on one step in one index shard: one page, three marker transactions."""
+    """230 sessions on one step in one index shard: one page, three marker transactions (each also
+    checks the page's fence: a transaction holds at most 100 items)."""
     monkeypatch.setattr(deployments, "PAGE_SIZE", 500)
     monkeypatch.setattr(keys, "POSITION_SHARDS", 1)
     sessions = spread(230, ("checkout",))
@@ -325,13 +326,14 @@ def test_a_large_page_is_marked_in_transactions_of_a_hundred(
     chunks: list[int] = []
     mark = deployments.session_store.mark
 
-    def counted(tenant: str, session_ids: list[str], *args: Any) -> dict[str, Any]:
-        chunks.append(len(session_ids))
-        return mark(tenant, session_ids, *args)
+    def counted(tenant: str, targets: list[Any], fence: dict[str, Any]) -> dict[str, Any]:
+        chunks.append(len(targets))
+        assert fence["ConditionCheck"]["Key"]["sk"]["S"].startswith("PAGESTATE#")
+        return mark(tenant, targets, fence)
 
     monkeypatch.setattr(deployments.session_store, "mark", counted)
     drain(queue_url)
-    assert sorted(chunks) == [30, 100, 100]  # a botocore retry would not show here: it is one call
+    assert sorted(chunks) == [32, 99, 99]  # a botocore retry would not show here: it is one call
     assert_exact(api, plan, set(sessions), list(sessions))
 
 

@@ -222,3 +222,24 @@ def test_an_unpaid_order_is_routed_to_the_payment_moved_before_it(api: Api, queu
     )
     warning = next(w for w in plan["summary"]["warnings"] if w["code"] == "routed_to_step:payment")
     assert warning["affected_sessions_estimate"] == 1
+
+
+# -- tenants --------------------------------------------------------------------------------------------
+
+
+def test_another_tenant_s_jit_call_changes_nothing(api: Api, queue_url: str, tenant: str) -> None:
+    """The payload's tenant scopes every key JIT reads or writes: tenant B invoking JIT with the
+    ids of tenant A's sessions reaches B's sessions (or none), never A's."""
+    plan = world(api, queue_url, V1, V2_GAP, {"shared": report("checkout"), "only-a": report("checkout")})
+    other = Api(f"{tenant}-b")
+    register(other, V1, {"shared": report("welcome")})
+    deploy_version(other, queue_url, V2_GAP)
+    as_b = {"tenant_id": other.tenant, "message": "hi"}
+    assert invoke_jit({**as_b, "session_id": "only-a"}) == {"outcome": "none"}
+    assert invoke_jit({**as_b, "session_id": "shared"})["outcome"] == "migrated"  # B's own session
+    for session_id in ("shared", "only-a"):
+        session = api.get(f"/api/v1/sessions/{session_id}").body
+        assert (session["scenario_version"], session["marker"]["state"]) == (1, "pending"), session
+        assert audit(api, session_id) == []
+    counts = status(api, plan)
+    assert (counts["migrations_applied"], counts["migrations_pending"]) == (0, 2)

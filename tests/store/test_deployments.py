@@ -111,7 +111,7 @@ def test_each_page_is_counted_once_whoever_commits_it(tenant: str) -> None:
     counts = deployments.counters(tenant, plan.id)
     assert counts is not None and (counts.sessions_marked, counts.units_done) == (12, 4)
     settle = [
-        deployments.settle_unmarked_page(tenant, plan.id, pages[0], 2, counted=True, shards=SHARDS)
+        deployments.settle_unmarked_page(tenant, plan.id, pages[0], (3, 2), counted=True, shards=SHARDS)
         for _ in range(2)
     ]
     assert settle == [True, False]
@@ -120,15 +120,25 @@ def test_each_page_is_counted_once_whoever_commits_it(tenant: str) -> None:
     assert [ledger["state"] for ledger in ledgers] == ["unmarked", "counted", "counted", "counted"]
 
 
-def test_a_page_settled_by_a_cancel_before_its_commit_is_never_counted(tenant: str) -> None:
-    """A marking attempt in flight when the plan is cancelled: its commit comes too late."""
+def test_a_page_a_cancel_closed_before_its_commit_is_counted_once_by_the_cancel(tenant: str) -> None:
+    """A marking attempt in flight when the plan is cancelled: the cancel closes the page (its
+    fence), so the worker's commit comes too late, and the cancel counts the page's markers once:
+    as marked, and those it unmarked as unmarked (one the customer's JIT had settled stays marked)."""
     plan = approved_plan(tenant)
     deployments.begin_deploy(tenant, plan, DEPLOYABLE, 1, AT)
-    deployments.claim_page(tenant, plan.id, "000000#000000", [["a", "x"]], None)
-    assert deployments.settle_unmarked_page(tenant, plan.id, "000000#000000", 1, counted=False, shards=SHARDS)
-    assert not deployments.commit_page(tenant, plan.id, "000000#000000", 1, last_page=True, shards=SHARDS)
+    page = "000000#000000"
+    deployments.claim_page(tenant, plan.id, page, [["a", "x"], ["b", "x"]], None)
+    assert deployments.close_page(tenant, plan.id, page) == deployments.PageState.CLOSING
+    assert deployments.close_page(tenant, plan.id, page) == deployments.PageState.CLOSING  # a redelivery
+    assert not deployments.commit_page(tenant, plan.id, page, 2, last_page=True, shards=SHARDS)
+    settle = [deployments.settle_unmarked_page(tenant, plan.id, page, (2, 1), counted=False, shards=SHARDS)]
+    settle.append(
+        deployments.settle_unmarked_page(tenant, plan.id, page, (2, 1), counted=False, shards=SHARDS)
+    )
+    assert settle == [True, False]
     counts = deployments.counters(tenant, plan.id)
-    assert counts is not None and (counts.sessions_marked, counts.sessions_unmarked) == (0, 0)
+    assert counts is not None and (counts.sessions_marked, counts.sessions_unmarked) == (2, 1)
+    assert deployments.close_page(tenant, plan.id, page) == deployments.PageState.UNMARKED
 
 
 def test_a_commit_writes_a_small_item_not_the_ledger_again(tenant: str) -> None:

@@ -10,6 +10,7 @@ from scenario_migration.domain.deployment import CounterMove
 from scenario_migration.domain.session import AuditRecord, Marker, MarkerState, Outcome, Session
 from scenario_migration.errors import PayloadTooLarge
 from scenario_migration.store import deployments, dynamodb, keys, sessions
+from scenario_migration.store import deployments as deployment_store
 from scenario_migration.store.sessions import MarkTarget, Written
 from tests import faults
 from tests.store.helpers import EXPIRES, ids_in_every_shard, new_plan, new_tenant, race, report
@@ -101,9 +102,16 @@ def targets(session_ids: list[str], found: Marker, step_id: str = "checkout") ->
     return [MarkTarget(session_id, step_id, found) for session_id in dict.fromkeys(session_ids)]
 
 
+def mark(tenant: str, chosen: list[MarkTarget]) -> dict[str, Written]:
+    """Mark with the fence of the targets' page, as the marking worker does."""
+    found = chosen[0].marker
+    assert found.page_id is not None
+    return sessions.mark(tenant, chosen, deployment_store.fence_item(tenant, found.plan_id, found.page_id))
+
+
 def test_a_report_keeps_the_marker_and_bumps_the_revision(tenant: str) -> None:
     first = report(tenant, "s1")
-    assert sessions.mark(tenant, targets(["s1"], marker())) == {"s1": Written.DONE}
+    assert mark(tenant, targets(["s1"], marker())) == {"s1": Written.DONE}
     marked = sessions.get(tenant, "s1")
     assert marked.revision == first.revision + 1  # a marker is a write like any other
     again = report(tenant, "s1")
@@ -121,7 +129,7 @@ def test_the_same_session_id_under_two_tenants(tenant: str) -> None:
     assert sessions.census(tenant, "order-flow", 1) == Counter({"checkout": 1})
     assert sessions.census(other, "order-flow", 1) == Counter({"confirm": 1})
     assert at_step(other, CHECKOUT) == {}
-    assert sessions.mark(tenant, targets(["shared-id"], marker())) == {"shared-id": Written.DONE}
+    assert mark(tenant, targets(["shared-id"], marker())) == {"shared-id": Written.DONE}
     assert sessions.get(other, "shared-id").marker is None
     assert sessions.get(new_tenant(), "shared-id") is None
 
@@ -133,9 +141,7 @@ def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
     report(tenant, "moved", "confirm", step_hash="d" * 16)
     report(tenant, "closed", live=False)
     report(tenant, "other-version", version=2)
-    outcomes = sessions.mark(
-        tenant, targets(["here", "moved", "closed", "other-version", "never-reported"], marker())
-    )
+    outcomes = mark(tenant, targets(["here", "moved", "closed", "other-version", "never-reported"], marker()))
     assert outcomes == {
         "here": Written.DONE,
         "moved": Written.SKIPPED,
@@ -145,26 +151,24 @@ def test_marking_is_conditional_on_position_and_plan(tenant: str) -> None:
     }
     report(tenant, "late")
     # a redelivery; an id twice is one action (DynamoDB refuses two on one item in a transaction)
-    again = sessions.mark(tenant, targets(["late", "here", "late"], marker()))
+    again = mark(tenant, targets(["late", "here", "late"], marker()))
     assert again == {"late": Written.DONE, "here": Written.OURS}
-    assert sessions.mark(tenant, targets(["here"], marker(page_id="000001#000000"))) == {
-        "here": Written.SKIPPED
-    }
+    assert mark(tenant, targets(["here"], marker(page_id="000001#000000"))) == {"here": Written.SKIPPED}
     assert sessions.get(tenant, "never-reported") is None  # a failed condition creates nothing
 
 
 def test_unmarking_settles_only_this_page_s_pending_markers_once(tenant: str) -> None:
     for session_id in ("a", "b", "c"):
         report(tenant, session_id)
-    sessions.mark(tenant, targets(["a", "b"], marker()))
-    sessions.mark(tenant, targets(["c"], marker(page_id="000009#000000")))
+    mark(tenant, targets(["a", "b"], marker()))
+    mark(tenant, targets(["c"], marker(page_id="000009#000000")))
     applied = sessions.get(tenant, "b")
     settled = applied.model_copy(
         update={"marker": applied.marker.model_copy(update={"state": MarkerState.APPLIED})}
     )
     sessions.write_outcome(tenant, applied, settled, [], None)
     outcomes = sessions.unmark(tenant, ["a", "b", "c"], "p1", "000000#000000", "2026-01-03T00:00:00Z")
-    assert outcomes == {"a": Written.DONE, "b": Written.SKIPPED, "c": Written.SKIPPED}
+    assert outcomes == {"a": Written.DONE, "b": Written.SETTLED, "c": Written.SKIPPED}  # b: JIT applied it
     assert sessions.unmark(tenant, ["a"], "p1", "000000#000000", "2026-01-03T00:00:00Z") == {
         "a": Written.OURS
     }
@@ -172,9 +176,20 @@ def test_unmarking_settles_only_this_page_s_pending_markers_once(tenant: str) ->
     assert states == {"a": MarkerState.UNMARKED, "b": MarkerState.APPLIED, "c": MarkerState.PENDING}
 
 
-def test_a_marking_transaction_holds_at_most_a_hundred_sessions(tenant: str) -> None:
-    with pytest.raises(ValueError, match="at most 100"):
-        sessions.mark(tenant, targets([f"s{i}" for i in range(101)], marker()))
+def test_a_marking_transaction_holds_99_sessions_and_the_page_s_fence(tenant: str) -> None:
+    with pytest.raises(ValueError, match="at most 99 sessions"):
+        mark(tenant, targets([f"s{i}" for i in range(100)], marker()))
+
+
+def test_a_page_s_fence_refuses_its_marks_once_the_page_has_a_state(tenant: str) -> None:
+    """Counted by another attempt, or closed by a cancel: no marker of the page lands after."""
+    for session_id in ("a", "b"):
+        report(tenant, session_id)
+    assert mark(tenant, targets(["a"], marker())) == {"a": Written.DONE}
+    deployment_store.close_page(tenant, "p1", "000000#000000")
+    with pytest.raises(sessions.PageClosed):
+        mark(tenant, targets(["a", "b"], marker()))
+    assert sessions.get(tenant, "b").marker is None  # all or nothing: b was not marked
 
 
 @pytest.mark.parametrize(
@@ -188,13 +203,13 @@ def test_a_marking_transaction_cancelled_for_another_reason_is_raised(tenant: st
     def cancel(request: Any) -> Any:
         if faults.operation(request) != "TransactWriteItems":
             return None
-        reasons = [{"Code": code} for code in codes]
+        reasons = [{"Code": code} for code in [*codes, "None"]]  # the sessions', then the fence's
         return faults.dynamodb_error(
             request, "TransactionCanceledException", "x", CancellationReasons=reasons
         )
 
     with faults.answering(dynamodb.client(), cancel), pytest.raises(ClientError) as raised:
-        sessions.mark(tenant, targets(["a", "b"], marker()))
+        mark(tenant, targets(["a", "b"], marker()))
     assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
 
 
@@ -255,7 +270,7 @@ def test_a_marker_written_after_the_jit_read_makes_the_jit_write_stale(tenant: s
     """Issue 10 §5: the marker bumps the revision, so a JIT decision taken on the unmarked
     session cannot overwrite the fresh marker (its plan's pending count would stay at 1)."""
     session = report(tenant, "s1")
-    assert sessions.mark(tenant, targets(["s1"], marker())) == {"s1": Written.DONE}
+    assert mark(tenant, targets(["s1"], marker())) == {"s1": Written.DONE}
     with pytest.raises(sessions.StaleSession):
         sessions.write_outcome(tenant, session, migrated(session), [], None)
     assert sessions.get(tenant, "s1").marker.state is MarkerState.PENDING

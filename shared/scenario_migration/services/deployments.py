@@ -56,7 +56,7 @@ from scenario_migration.store.scenarios import VersionInfo
 
 # Sessions per page: three marker transactions (bench/fanout.py: larger pages spread the page's
 # fixed cost, a Query, a ledger Put and a commit, over more sessions; the ledger stays ~15 KB).
-PAGE_SIZE = 300
+PAGE_SIZE = 3 * session_store.MARKS_PER_TRANSACTION
 SESSIONS_PER_UNMARK = 1500  # sessions (five full pages; more pages when they are small) per message
 LEDGERS_PER_READ = 25
 WAITING_PER_MESSAGE = 100
@@ -64,6 +64,9 @@ SETTLE_DELAY = 15  # seconds: longer than a JIT invocation may take (its timeout
 # Marker transactions of a page in flight at once (all of them; the client pools 10 connections).
 MARK_CONCURRENCY = 3
 OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
+UNMARKED = (session_store.Written.DONE, session_store.Written.OURS)  # what an unmark write leaves unmarked
+# A step whose first messages a status change starts: the status, and the step recorded after them.
+STARTED_BY = {PlanStatus.DEPLOYING: store.Step.MARKING_SENT, PlanStatus.CANCELLED: store.Step.UNMARKING_SENT}
 HEX = "0123456789abcdef"
 
 
@@ -104,37 +107,35 @@ def _shards() -> int:
 
 
 def deploy(tenant: str, plan_id: str) -> DeployStarted:
-    """Publish the plan's version and start marking (asynchronous: `status` follows it)."""
+    """Make the plan's version active and send the first page of every work unit. A deploy whose
+    status change was applied but whose first pages were not all sent (it crashed, timed out or
+    lost its answer: `_cut_short`) is carried on by the next deploy call instead of refused."""
     settings = get_settings()
     if not settings.enabled:
         raise Conflict("scenario migration is disabled (scenario_migration.enabled = false)")
     plan = plan_store.get_plan(tenant, plan_id)
-    require_approval = settings.deployment.require_approval
-    check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=require_approval)
-    if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
-        raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
+    if not _cut_short(tenant, plan, PlanStatus.DEPLOYING):
+        _begin(tenant, plan)
+        plan = plan_store.get_plan(tenant, plan_id)
     auto_mark = settings.deployment.auto_mark_sessions
     to_mark = sessions_to_mark(plan) if auto_mark else Counter()
-    _publish_version(tenant, plan)
-    units = unit_count() if auto_mark else 0
-    deployed_at = isoformat(utcnow())
-    sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval)
-    store.begin_deploy(tenant, plan, sources, units, deployed_at)
+    counts = store.counters(tenant, plan_id) or Counters()
     _supersede_others(tenant, plan)
+    units = counts.units_total
     if units:
         first_pages = [{"kind": "mark", "plan_id": plan_id, "unit": unit, "page": 0} for unit in range(units)]
         work_queue.send(tenant, first_pages)
-    else:
+    store.record_step(tenant, plan_id, store.Step.MARKING_SENT)
+    if not units:
         _finish_if_done(tenant, plan_id)
     logger.info("plan deployed", extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units})
-    counts = store.counters(tenant, plan_id)
     return DeployStarted(
         plan_id=plan_id,
         status=plan_store.get_plan(tenant, plan_id).status.value,
         sessions_to_mark=to_mark.total(),
         sessions_by_anchor=dict(sorted(to_mark.items())),
-        sessions_marked=counts.sessions_marked if counts else 0,
-        deployed_at=deployed_at,
+        sessions_marked=counts.sessions_marked,
+        deployed_at=isoformat(plan.deployed_at or utcnow()),
         work_units=units,
         auto_mark_sessions=auto_mark,
     )
@@ -153,6 +154,33 @@ def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
         return anchor.anchor_content_hash
 
     return session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, anchor_marking)
+
+
+def _begin(tenant: str, plan: MigrationPlan) -> None:
+    """Publish the plan's version, then one transaction: the plan becomes `deploying`, the version
+    active, the counters start. Refused (409) unless the plan may be deployed, except when the
+    refusal is this very deploy's own transaction, applied once already and retried by botocore
+    after its answer was lost (where the emulator ignores the idempotency token)."""
+    deployment = get_settings().deployment
+    check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
+    if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
+        raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
+    _publish_version(tenant, plan)
+    units = unit_count() if deployment.auto_mark_sessions else 0
+    sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
+    try:
+        store.begin_deploy(tenant, plan, sources, units, isoformat(utcnow()))
+    except Conflict:
+        if not _cut_short(tenant, plan_store.get_plan(tenant, plan.id), PlanStatus.DEPLOYING):
+            raise
+
+
+def _cut_short(tenant: str, plan: MigrationPlan, status: PlanStatus) -> bool:
+    """Whether the plan's change to `status` (deploying: marking starts; cancelled: unmarking
+    starts) was applied but the step's first messages were not all sent: the request that made
+    it crashed, timed out or lost its answer (or is still running). The caller sends them (again:
+    each message is idempotent), so no crash between the two writes loses a fan-out."""
+    return plan.status is status and not store.step_recorded(tenant, plan.id, STARTED_BY[status])
 
 
 def _publish_version(tenant: str, plan: MigrationPlan) -> None:
@@ -247,8 +275,13 @@ def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str
 
 def _mark_and_count(plan: MigrationPlan, page_id: str, ledger: dict[str, Any]) -> int:
     """Mark the ledger's sessions and add the page's count once (an empty page in the middle of
-    a unit has nothing to count: no commit)."""
-    outcomes = mark_sessions(plan.tenant_id, _targets(plan, ledger["entries"], page_id))
+    a unit has nothing to count: no commit). A page whose fence stands (another attempt counted
+    it, or a cancel closed it) takes no marker and adds nothing."""
+    fence = store.fence_item(plan.tenant_id, plan.id, page_id)
+    try:
+        outcomes = mark_sessions(plan.tenant_id, _targets(plan, ledger["entries"], page_id), fence)
+    except session_store.PageClosed:
+        return 0
     marked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
     if ledger["entries"] or ledger["last_page"]:
         last = ledger["last_page"]
@@ -256,21 +289,22 @@ def _mark_and_count(plan: MigrationPlan, page_id: str, ledger: dict[str, Any]) -
     return marked
 
 
-def mark_sessions(tenant: str, targets: list[session_store.MarkTarget]) -> list[session_store.Written]:
-    """The page's sessions in transactions of up to 100 conditional writes, MARK_CONCURRENCY
-    transactions in flight at once (each waits on the network, not the CPU); the outcome of each
-    session. Every transaction finishes before the first error, if any, is raised: nothing of a
-    failed attempt is still in flight when SQS redelivers."""
+def mark_sessions(
+    tenant: str, targets: list[session_store.MarkTarget], fence: dict[str, Any]
+) -> list[session_store.Written]:
+    """The page's sessions in transactions of up to 99 conditional writes and the page's fence,
+    MARK_CONCURRENCY transactions in flight at once (each waits on the network, not the CPU);
+    the outcome of each session. Every transaction finishes before the first error, if any, is
+    raised: nothing of a failed attempt is still in flight when SQS redelivers."""
     by_id = {target.session_id: target for target in targets}
 
     def write(chunk: list[str]) -> dict[str, session_store.Written]:
-        return session_store.mark(tenant, [by_id[sid] for sid in chunk])
+        return session_store.mark(tenant, [by_id[sid] for sid in chunk], fence)
 
-    return _in_chunks(list(by_id), write)
+    return _in_chunks(list(by_id), write, session_store.MARKS_PER_TRANSACTION)
 
 
-def _in_chunks(session_ids: list[str], write: Any) -> list[session_store.Written]:
-    size = session_store.TRANSACTION_ITEMS
+def _in_chunks(session_ids: list[str], write: Any, size: int) -> list[session_store.Written]:
     chunks = [session_ids[i : i + size] for i in range(0, len(session_ids), size)]
     if len(chunks) <= 1:
         results = [write(chunk) for chunk in chunks]
@@ -340,14 +374,22 @@ def _admits(policy: AnchorPolicy, session: dict[str, Any], now: datetime) -> boo
 
 
 def cancel(tenant: str, plan_id: str) -> CancelStarted:
-    plan = plan_store.change_status(
-        tenant,
-        plan_id,
-        {PlanStatus.DEPLOYING, PlanStatus.DEPLOYED},
-        PlanStatus.CANCELLED,
-        {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
-    )
+    """Cancel, then start unmarking; a cancel cut short after its status change (`_cut_short`) is
+    carried on by the next cancel call instead of refused."""
+    try:
+        plan = plan_store.change_status(
+            tenant,
+            plan_id,
+            {PlanStatus.DEPLOYING, PlanStatus.DEPLOYED},
+            PlanStatus.CANCELLED,
+            {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
+        )
+    except Conflict:
+        plan = plan_store.get_plan(tenant, plan_id)
+        if not _cut_short(tenant, plan, PlanStatus.CANCELLED):
+            raise
     work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id}])
+    store.record_step(tenant, plan_id, store.Step.UNMARKING_SENT)
     logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
     return CancelStarted(plan_id=plan_id, status=plan.status.value, unmarking="started")
 
@@ -376,15 +418,26 @@ def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
 
 
 def _unmark_page(tenant: str, plan_id: str, ledger: dict[str, Any], now: str) -> None:
-    page_id = ledger["page_id"]
+    """Unmark a page's pending markers and settle its counts once. An uncounted page is closed
+    first (its fence: no marker of it lands after this point), so the markers unmarked here and
+    the page's count, taken now, are all the page will ever have."""
+    page_id, state = ledger["page_id"], ledger["state"]
+    if state is None:
+        state = store.close_page(tenant, plan_id, page_id)
+    if state == store.PageState.UNMARKED:
+        return
 
     def write(chunk: list[str]) -> dict[str, session_store.Written]:
         return session_store.unmark(tenant, chunk, plan_id, page_id, now)
 
-    outcomes = _in_chunks([session_id for session_id, _ in ledger["entries"]], write)
-    unmarked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
-    counted = ledger["state"] == store.PageState.COUNTED
-    store.settle_unmarked_page(tenant, plan_id, page_id, unmarked, counted=counted, shards=_shards())
+    outcomes = _in_chunks(
+        [session_id for session_id, _ in ledger["entries"]], write, session_store.TRANSACTION_ITEMS
+    )
+    unmarked = sum(outcome in UNMARKED for outcome in outcomes)
+    bearing = unmarked + sum(outcome is session_store.Written.SETTLED for outcome in outcomes)
+    counts = (bearing, unmarked)
+    counted = state == store.PageState.COUNTED
+    store.settle_unmarked_page(tenant, plan_id, page_id, counts, counted=counted, shards=_shards())
 
 
 def settle_waiting(tenant: str, plan_id: str, cursor: str | None, last_pass: bool) -> None:
@@ -401,6 +454,8 @@ def settle_waiting(tenant: str, plan_id: str, cursor: str | None, last_pass: boo
         work_queue.send(tenant, [{**base, "cursor": json.dumps(next_key), "last_pass": last_pass}])
     elif not last_pass:  # JIT writes in flight at the cancel land within a JIT timeout: look again
         work_queue.send(tenant, [{**base, "last_pass": True}], delay_seconds=SETTLE_DELAY)
+    else:  # every page and every waiting session settled: retention may take the ledgers
+        store.record_step(tenant, plan_id, store.Step.UNMARKING_DONE)
 
 
 def _settle_one(tenant: str, plan_id: str, session_id: str, by_fanout: bool, now: str) -> None:

@@ -5,8 +5,9 @@ table), until both tables are covered or its time budget is spent, and saves whe
 the next run goes on from there. Idempotent: every action re-checks its condition (status
 compare-and-set, live-session check) at the moment it acts. A finished deployment's page ledgers
 (its bulk: a ~15 KB item per 300 sessions) are deleted as soon as nothing can need them (nothing
-pending or waiting), not only with the plan.
-Never deleted: a pending plan (it expires first), a plan whose markers are still pending, the
+pending or waiting, and for a cancelled plan its unmarking ended), not only with the plan.
+Never deleted: a pending plan (it expires first), a plan whose markers are still pending (or, if
+cancelled, whose unmarking has not ended: tests/integration/test_races.py), the
 plan that made a scenario's active version active, the active version, a version a live
 session is on. Also deleted: parts of a version that no head item names (store/scenarios.py).
 """
@@ -125,7 +126,14 @@ def _still_needed(tenant: str, item: dict[str, Any]) -> bool:
 
 
 def _markers_open(tenant: str, item: dict[str, Any]) -> bool:
-    """Whether any marker of the plan may still move (pending, or waiting on the customer)."""
+    """Whether any marker of the plan may still move: pending, waiting on the customer, or, for a
+    cancelled plan, on a page its unmarking has not settled yet (a page the cancel reached before
+    its count is in no counter until then: the counters alone would say nothing is open)."""
+    cancelled = PlanStatus(item["status"]) is PlanStatus.CANCELLED
+    if cancelled and not deployment_store.step_recorded(
+        tenant, item["id"], deployment_store.Step.UNMARKING_DONE
+    ):
+        return True
     counts = deployment_store.counters(tenant, item["id"])
     return counts is not None and (counts.pending > 0 or counts.sessions_awaiting_input > 0)
 

@@ -8,7 +8,9 @@ at a page of a work unit claims a ledger item holding the page's session ids. Ev
 (redelivery, a concurrent duplicate, a retry after a crash) marks from that same list with
 conditional writes that stamp the page id into the marker, so "marked by this page" is a fact
 stored on the session. The page's count is then added once, in a transaction that creates the
-page's small state item (`counted`) beside the counters. See docs/architecture.md.
+page's small state item (`counted`) beside the counters. The state item is also the page's fence:
+marker transactions hold only while it does not exist, so a cancel that reaches a page first
+(`close_page`) sees every marker the page will ever have. See docs/architecture.md.
 
 Counters are shards `COUNTERS#<nn>` summed on read: one item takes about 1,000 writes a second
 and concurrent transactions on it conflict, so each writer adds to the shard its key hashes to.
@@ -38,11 +40,16 @@ COUNTERS_PREFIX = "COUNTERS#"
 PAGE_PREFIX = "PAGE#"  # a page's membership, fixed by its first claim (immutable)
 STATE_PREFIX = "PAGESTATE#"  # a page's state: absent (claimed), counted, unmarked (small)
 WAIT_PREFIX = "WAIT#"  # a session of this plan waiting on the customer
+STEP_PREFIX = "STEP#"  # a step of the deployment that was done (Step)
 
 
 class PageState:
-    COUNTED = "counted"
-    UNMARKED = "unmarked"
+    """A page's state item; whichever state it has, it is the page's fence: a marker transaction
+    of the page checks that the item does not exist yet (`fence_item`)."""
+
+    COUNTED = "counted"  # its worker added its count
+    CLOSING = "closing"  # a cancel reached it uncounted: no more markers, its count comes with the cancel's
+    UNMARKED = "unmarked"  # the cancel settled it
 
 
 def _plans() -> str:
@@ -105,6 +112,27 @@ def begin_deploy(
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
             raise Conflict("the scenario's active version is no longer the plan's source version") from None
         raise
+
+
+class Step:
+    """Steps of a deployment's life recorded as items of their own (`STEP#<name>`), so that a
+    step cut short is found and carried on, and nothing is deleted under a step still running."""
+
+    MARKING_SENT = "marking_sent"  # the deploy sent the first page of every work unit
+    UNMARKING_SENT = "unmarking_sent"  # the cancel sent the first unmarking message
+    UNMARKING_DONE = "unmarking_done"  # the cancel's last pass over waiting sessions ended
+
+
+def record_step(tenant: str, plan_id: str, step: str) -> None:
+    item = {"pk": keys.plan_pk(tenant, plan_id), "sk": f"{STEP_PREFIX}{step}"}
+    client().put_item(TableName=_plans(), Item=to_item(item))
+
+
+def step_recorded(tenant: str, plan_id: str, step: str) -> bool:
+    found = client().get_item(
+        TableName=_plans(), Key=_key(tenant, plan_id, f"{STEP_PREFIX}{step}"), ConsistentRead=True
+    )
+    return "Item" in found
 
 
 def counters(tenant: str, plan_id: str) -> Counters | None:
@@ -227,6 +255,35 @@ def commit_page(
     return _first_time([state, *([move] if move else [])])
 
 
+def fence_item(tenant: str, plan_id: str, page_id: str) -> dict[str, Any]:
+    """A transaction item that holds while the page has no state: each marker transaction of the
+    page carries it, so no marker of the page lands once it was counted or closed by a cancel."""
+    return {
+        "ConditionCheck": {
+            "TableName": _plans(),
+            "Key": _key(tenant, plan_id, state_sk(page_id)),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def close_page(tenant: str, plan_id: str, page_id: str) -> str:
+    """Close an uncounted page to marking (a cancel reached it): its state becomes `closing`
+    unless it has one already (its worker's commit came first). Returns the page's state."""
+    item = {"pk": keys.plan_pk(tenant, plan_id), "sk": state_sk(page_id), "state": PageState.CLOSING}
+    try:
+        client().put_item(
+            TableName=_plans(), Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+    except ClientError as exc:
+        if not is_condition_failure(exc):
+            raise
+        found = page_state(tenant, plan_id, page_id)
+        assert found is not None  # a state item goes only with its plan
+        return found
+    return PageState.CLOSING
+
+
 def list_pages(tenant: str, plan_id: str, start: Any, limit: int) -> tuple[list[dict], Any]:
     """A page of ledgers (their membership items), with their states."""
     response = client().query(
@@ -264,30 +321,32 @@ def _states(tenant: str, plan_id: str, page_ids: list[str]) -> dict[str, str]:
 
 
 def settle_unmarked_page(
-    tenant: str, plan_id: str, page_id: str, unmarked: int, *, counted: bool, shards: int
+    tenant: str, plan_id: str, page_id: str, counts: tuple[int, int], *, counted: bool, shards: int
 ) -> bool:
-    """Record a cancelled page's unmarked sessions once. A page that was counted adds them to
-    `sessions_unmarked`; one that never was (its marking stopped before its commit) adds
-    nothing, and its state item now refuses that commit."""
-    values = {":unmarked": PageState.UNMARKED, ":counted": PageState.COUNTED, ":n": unmarked}
+    """Record a cancelled page's counts once: `counts` is (sessions bearing the page's marker,
+    of those unmarked). A page its worker counted adds the unmarked ones to `sessions_unmarked`;
+    one a cancel closed before its count (`closing`) adds both, the page's count coming with the
+    cancel's, so every marker a page wrote is counted once, whoever ends the page."""
+    marked, unmarked = counts
     state = {
         "Update": {
             "TableName": _plans(),
             "Key": _key(tenant, plan_id, state_sk(page_id)),
             "UpdateExpression": "SET #st = :unmarked, unmarked = :n",
-            "ConditionExpression": "#st = :counted" if counted else "attribute_not_exists(#st)",
+            "ConditionExpression": "#st = :was",
             "ExpressionAttributeNames": {"#st": "state"},
             "ExpressionAttributeValues": to_item(
-                values if counted else {":unmarked": PageState.UNMARKED, ":n": unmarked}
+                {
+                    ":unmarked": PageState.UNMARKED,
+                    ":n": unmarked,
+                    ":was": PageState.COUNTED if counted else PageState.CLOSING,
+                }
             ),
         }
     }
-    move = (
-        counter_item(
-            tenant, plan_id, counter_shard(page_id, shards), CounterMove({"sessions_unmarked": unmarked})
-        )
-        if counted
-        else None
+    adds = {"sessions_unmarked": unmarked} | ({} if counted else {"sessions_marked": marked})
+    move = counter_item(
+        tenant, plan_id, counter_shard(page_id, shards), CounterMove({k: v for k, v in adds.items() if v})
     )
     return _first_time([state, *([move] if move else [])])
 

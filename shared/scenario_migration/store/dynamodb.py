@@ -11,10 +11,16 @@ of failing it on its own conditions. moto ignores the token, and emulators (an e
 the environment: moto, DynamoDB Local) answer slowly on a loaded machine: they get a longer read
 timeout, so a retry is rare there, and the JIT recognises its own write when one happens
 (services/jit.py). A single conditional UpdateItem has no token: its callers treat a failed
-condition by reading what is there (store/sessions.py: `ours`).
+condition by reading what is there (store/sessions.py: `ours`, store/plans.py: `change_status`).
+
+A single-item write on an item that an ongoing transaction holds is refused with
+`TransactionConflictException` (nothing written); botocore's retry modes do not retry that code,
+so each client retries it like throttling (`_retry_conflicts`): a session report during marking
+is not a 500.
 """
 
 import os
+import random
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -26,14 +32,17 @@ from botocore.config import Config
 from scenario_migration import identity
 from scenario_migration.store import tenant_credentials
 
+MAX_ATTEMPTS = 8
 RETRY_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 8},
+    retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
     connect_timeout=2,
     read_timeout=5,
     tcp_keepalive=True,
 )
 EMULATOR_READ_TIMEOUT = 120  # seconds; DynamoDB answers in milliseconds, an emulator under load not
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL")
+CONFLICT_RETRY_ID = "scenario-migration-transaction-conflict"
+CONFLICT_BACKOFF_BASE, CONFLICT_BACKOFF_CAP = 0.025, 1.0  # seconds (a transaction holds items for ms)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -50,11 +59,27 @@ def client() -> Any:
 
 @cache
 def _own_client() -> Any:
-    return boto3.client("dynamodb", config=_config())
+    return _retrying_conflicts(boto3.client("dynamodb", config=_config()))
 
 
 def _client_with(credentials: dict[str, Any]) -> Any:
-    return tenant_credentials.client_with(credentials, config=_config())
+    return _retrying_conflicts(tenant_credentials.client_with(credentials, config=_config()))
+
+
+def _retrying_conflicts(dynamodb: Any) -> Any:
+    dynamodb.meta.events.register_first("needs-retry.dynamodb", _retry_conflicts, unique_id=CONFLICT_RETRY_ID)
+    return dynamodb
+
+
+def _retry_conflicts(response: Any, attempts: int, **_: Any) -> float | None:
+    """botocore's `needs-retry` hook: the delay before another attempt of a write refused with
+    TransactionConflictException (full jitter, as botocore's own backoff), within the attempts
+    the configuration allows; None leaves the decision to botocore's retry mode."""
+    if response is None or attempts >= MAX_ATTEMPTS:
+        return None
+    if response[1].get("Error", {}).get("Code") != "TransactionConflictException":
+        return None
+    return random.uniform(0, min(CONFLICT_BACKOFF_CAP, CONFLICT_BACKOFF_BASE * 2**attempts))
 
 
 def _config() -> Config:

@@ -12,6 +12,7 @@ small and in parts of its own beyond that (it never changes), the policies alway
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -288,14 +289,20 @@ def change_status(
     target: PlanStatus,
     updates: dict[str, Any],
 ) -> MigrationPlan:
-    """Compare-and-set the status (plus `updates`); 409 if it moved on."""
+    """Compare-and-set the status (plus `updates`); 409 if it moved on. Each change writes a key
+    of its own (`status_change`): when botocore retries a change whose first attempt was applied
+    but its answer lost, the retry's refusal finds that key and returns the change as done,
+    instead of a 409 for a change that happened (and a caller that then skips what follows it)."""
+    key = uuid.uuid4().hex
+    change = status_change_item(tenant, plan_id, sources, target, {**updates, "status_change": key})
     try:
-        response = client().update_item(
-            **status_change_item(tenant, plan_id, sources, target, updates)["Update"], ReturnValues="ALL_NEW"
-        )
+        response = client().update_item(**change["Update"], ReturnValues="ALL_NEW")
     except ClientError as exc:
         if is_condition_failure(exc):
-            current = get_plan(tenant, plan_id)  # NotFound if it does not exist
+            item = get_plan_item(tenant, plan_id)  # NotFound if it does not exist
+            if item.get("status_change") == key:
+                return _plan(item)
+            current = _plan(item)
             raise Conflict(
                 f"the plan is {current.status.value}: it cannot become {target.value}",
                 {"status": current.status.value, "requested": target.value},
@@ -372,24 +379,25 @@ def delete_plan(tenant: str, plan_id: str) -> int:
 
 
 def delete_deployment_ledgers(tenant: str, plan_id: str) -> int:
-    """Delete a finished deployment's page ledgers and page states (the plan keeps its counters
-    and its waiting list), then note it on the plan item; returns how many items went."""
+    """Delete a finished deployment's page ledgers (its bulk: the pages' lists of sessions), then
+    note it on the plan item; returns how many items went. The pages' small state items stay
+    until the plan goes: each is its page's fence (store/deployments.py), which refuses the marks
+    and the count of a page's message delivered late (a duplicate, a worker still running)."""
     pk = keys.plan_pk(tenant, plan_id)
     deleted = 0
-    for prefix in ("PAGE#", "PAGESTATE#"):
-        pages = (
-            client()
-            .get_paginator("query")
-            .paginate(
-                TableName=_table(),
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                ExpressionAttributeValues=to_item({":pk": pk, ":p": prefix}),
-                ProjectionExpression="pk, sk",
-            )
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=_table(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues=to_item({":pk": pk, ":p": "PAGE#"}),
+            ProjectionExpression="pk, sk",
         )
-        for item in (item for page in pages for item in page["Items"]):
-            client().delete_item(TableName=_table(), Key=item)
-            deleted += 1
+    )
+    for item in (item for page in pages for item in page["Items"]):
+        client().delete_item(TableName=_table(), Key=item)
+        deleted += 1
     client().update_item(
         TableName=_table(),
         Key=_key(tenant, plan_id),

@@ -34,6 +34,7 @@ from scenario_migration.store.dynamodb import (
 TABLE_ENV = "SESSIONS_TABLE"
 POSITION_INDEX = "by_position"
 TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
+MARKS_PER_TRANSACTION = TRANSACTION_ITEMS - 1  # and the page's fence (see `mark`)
 _SETTLE_MARKER = "SET marker.#st = :unmarked, marker.resolved_at = :at, revision = revision + :one"
 
 
@@ -228,11 +229,19 @@ def has_live_sessions(tenant: str, scenario_id: str, version: int) -> bool:
 
 class Written(StrEnum):
     """What a conditional marker write found: it wrote (`done`), an earlier attempt of the same
-    page had written it (`ours`), or the session was not what the write expected (`skipped`)."""
+    page had written it (`ours`), the session bears the page's marker but in another state than
+    the write expects (`settled`: JIT applied it, or it waits on the customer), or the session was
+    not what the write expected (`skipped`)."""
 
     DONE = "done"
     OURS = "ours"
+    SETTLED = "settled"
     SKIPPED = "skipped"
+
+
+class PageClosed(Exception):
+    """The page's fence stands: it was counted by another attempt, or closed by a cancel. It takes
+    no more markers."""
 
 
 @dataclass(frozen=True)
@@ -244,9 +253,11 @@ class MarkTarget:
     marker: Marker
 
 
-def mark(tenant: str, targets: list[MarkTarget]) -> dict[str, Written]:
-    """Mark up to 100 sessions with one transaction of conditional updates: each session must be
-    live, still at (marker.from_version, its step) and not yet marked for this plan.
+def mark(tenant: str, targets: list[MarkTarget], fence: dict[str, Any]) -> dict[str, Written]:
+    """Mark up to MARKS_PER_TRANSACTION sessions with one transaction of conditional updates: each
+    session must be live, still at (marker.from_version, its step) and not yet marked for this
+    plan; and the page's `fence` (a ConditionCheck: the page has no state yet) must stand, so that
+    no marker of a page lands after the page was counted or closed by a cancel (PageClosed).
 
     A transaction is all or nothing, so when some conditions fail (a session moved or closed
     since the page was read), those sessions are classified from the old item DynamoDB returns
@@ -254,14 +265,16 @@ def mark(tenant: str, targets: list[MarkTarget]) -> dict[str, Written]:
     chunk. Any other cancellation (a conflict with the session's own JIT write, throttling) is
     raised: the SQS message is redelivered and marks from the same ledger, so nothing is counted
     twice."""
-    pages = {target.marker.page_id for target in targets}
+    if len(targets) > MARKS_PER_TRANSACTION:
+        raise ValueError(f"at most {MARKS_PER_TRANSACTION} sessions per transaction, got {len(targets)}")
+    marks = {(target.marker.plan_id, target.marker.page_id) for target in targets}
     updates = {target.session_id: _mark_update(target) for target in targets}
 
-    def ours(old: dict[str, Any]) -> bool:
-        page = (old.get("marker") or {}).get("page_id")
-        return page is not None and page in pages
+    def classify(old: dict[str, Any]) -> Written:
+        found = old.get("marker") or {}
+        return Written.OURS if (found.get("plan_id"), found.get("page_id")) in marks else Written.SKIPPED
 
-    return _conditional_updates(tenant, updates, ours)
+    return _conditional_updates(tenant, updates, classify, fence)
 
 
 def _mark_update(target: MarkTarget) -> dict[str, Any]:
@@ -285,7 +298,9 @@ def _mark_update(target: MarkTarget) -> dict[str, Any]:
 
 def unmark(tenant: str, session_ids: list[str], plan_id: str, page_id: str, at: str) -> dict[str, Written]:
     """Settle the still-pending markers a fan-out page wrote (a cancelled deployment): they
-    become `unmarked` (kept, not removed, so a redelivery recognises its own work)."""
+    become `unmarked` (kept, not removed, so a redelivery recognises its own work). A session
+    bearing the page's marker in another state is `settled` (its count matters to a page the
+    cancel counts: store/deployments.py `settle_unmarked_page`)."""
     values = {
         ":unmarked": MarkerState.UNMARKED.value,
         ":pending": MarkerState.PENDING.value,
@@ -301,20 +316,28 @@ def unmark(tenant: str, session_ids: list[str], plan_id: str, page_id: str, at: 
         "ExpressionAttributeValues": to_item(values),
     }
 
-    def ours(old: dict[str, Any]) -> bool:
+    def classify(old: dict[str, Any]) -> Written:
         found = old.get("marker") or {}
-        return found.get("page_id") == page_id and found.get("state") == MarkerState.UNMARKED.value
+        if found.get("page_id") != page_id or found.get("plan_id") != plan_id:
+            return Written.SKIPPED
+        return Written.OURS if found.get("state") == MarkerState.UNMARKED.value else Written.SETTLED
 
-    return _conditional_updates(tenant, dict.fromkeys(session_ids, update), ours)
+    return _conditional_updates(tenant, dict.fromkeys(session_ids, update), classify)
 
 
-def _conditional_updates(tenant: str, updates: dict[str, dict[str, Any]], ours: Any) -> dict[str, Written]:
+Classify = Callable[[dict[str, Any]], Written]
+
+
+def _conditional_updates(
+    tenant: str, updates: dict[str, dict[str, Any]], classify: Classify, fence: dict[str, Any] | None = None
+) -> dict[str, Written]:
     """Each session's conditional update (one per session: a transaction refuses two actions on
-    one item), in one transaction, again without the sessions whose condition failed."""
+    one item) and the `fence` if any, in one transaction, again without the sessions whose
+    condition failed (`classify` says what each found)."""
     outcomes: dict[str, Written] = {}
     pending = list(updates)
-    if len(pending) > TRANSACTION_ITEMS:
-        raise ValueError(f"at most {TRANSACTION_ITEMS} sessions per transaction, got {len(pending)}")
+    if len(pending) + (fence is not None) > TRANSACTION_ITEMS:
+        raise ValueError(f"at most {TRANSACTION_ITEMS} items per transaction, got {len(pending)} and a fence")
     while pending:
         items = [
             {
@@ -328,9 +351,9 @@ def _conditional_updates(tenant: str, updates: dict[str, dict[str, Any]], ours: 
             for sid in pending
         ]
         try:
-            client().transact_write_items(TransactItems=items)
+            client().transact_write_items(TransactItems=[*items, *([fence] if fence else [])])
         except ClientError as exc:
-            pending = _settle_failed_conditions(exc, pending, ours, outcomes)
+            pending = _settle_failed_conditions(exc, pending, classify, outcomes, fenced=fence is not None)
         else:
             outcomes |= dict.fromkeys(pending, Written.DONE)
             pending = []
@@ -338,19 +361,22 @@ def _conditional_updates(tenant: str, updates: dict[str, dict[str, Any]], ours: 
 
 
 def _settle_failed_conditions(
-    exc: ClientError, pending: list[str], ours: Any, outcomes: dict[str, Written]
+    exc: ClientError, pending: list[str], classify: Classify, outcomes: dict[str, Written], *, fenced: bool
 ) -> list[str]:
     """Classify the sessions whose condition failed; the ones to try again (raises `exc` when the
-    transaction was cancelled for anything but failed conditions, so the loop always shrinks)."""
+    transaction was cancelled for anything but failed conditions, so the loop always shrinks, and
+    PageClosed when the fence failed)."""
     codes = cancellation_reasons(exc)
-    if len(codes) != len(pending) or set(codes) - {"None"} != {"ConditionalCheckFailed"}:
+    if len(codes) != len(pending) + fenced or set(codes) - {"None"} != {"ConditionalCheckFailed"}:
         raise exc
+    if fenced and codes[-1] == "ConditionalCheckFailed":
+        raise PageClosed from None
     retry = []
-    for session_id, code, reason in zip(pending, codes, exc.response["CancellationReasons"], strict=True):
+    for session_id, code, reason in zip(pending, codes, exc.response["CancellationReasons"], strict=False):
         if code != "ConditionalCheckFailed":
             retry.append(session_id)
             continue
-        outcomes[session_id] = Written.OURS if ours(from_item(reason.get("Item") or {})) else Written.SKIPPED
+        outcomes[session_id] = classify(from_item(reason.get("Item") or {}))
     return retry
 
 
