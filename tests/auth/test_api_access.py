@@ -40,6 +40,9 @@ EXPECTED_ROLES = {
     ("POST", "/api/v1/migration-plans/{plan_id}/reject"): Role.APPROVER,
     ("POST", "/api/v1/migration-plans/{plan_id}/deploy"): Role.OPERATOR,
     ("POST", "/api/v1/migration-plans/{plan_id}/cancel"): Role.OPERATOR,
+    ("POST", "/api/v1/migration-plans/{plan_id}/widen"): Role.OPERATOR,
+    ("POST", "/api/v1/migration-plans/{plan_id}/rollback"): Role.OPERATOR,
+    ("POST", "/api/v1/migration-plans/{plan_id}/simulate"): Role.VIEWER,
     ("GET", "/api/v1/migration-plans/{plan_id}/deployment-status"): Role.VIEWER,
     ("PUT", "/api/v1/sessions/{session_id}"): Role.RUNTIME,
     ("GET", "/api/v1/sessions/{session_id}"): Role.VIEWER,
@@ -57,13 +60,20 @@ def concrete(path: str) -> str:
     return path.format(scenario_id="order-flow", version=1, plan_id="p-1", session_id="s1")
 
 
+BODIES = {
+    "/scenarios": V1_PAYMENT,
+    "/migration-plan": {"new_scenario": V2_FORK_PAYMENT},
+    "/policies": {"policies": {}},
+    "/widen": {"canary_percent": 50},
+    "/simulate": {"sample": 10},
+}
+
+
 def body_for(method: str, path: str) -> Any:
-    if path.endswith("/scenarios"):
-        return V1_PAYMENT
-    if path.endswith("/migration-plan"):
-        return {"new_scenario": V2_FORK_PAYMENT}
-    if path.endswith("/policies"):
-        return {"policies": {}}
+    """A valid body (Powertools validates it before the role check: a bad one would be a 400)."""
+    found = next((body for end, body in BODIES.items() if path.endswith(end)), None)
+    if found is not None:
+        return found
     if path.startswith("/api/v1/sessions") and method == "PUT":
         return report("checkout")
     return {} if method == "POST" else None

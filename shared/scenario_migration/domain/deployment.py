@@ -4,10 +4,11 @@ Stored as shards (store/deployments.py) so that no single item takes every write
 deployment; the shards add up to one `Counters`.
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from scenario_migration.domain.plan import MigrationScenario
 
@@ -26,6 +27,20 @@ COUNTED = (
     "units_total",
     "units_done",
 )
+# Per canary slice (issue 14): `<name>_slice_<nn>`, so that status shows each slice's marking.
+SLICE_COUNTED = ("sessions_marked", "units_total", "units_done")
+_SLICE_KEY = re.compile(r"^(sessions_marked|units_total|units_done)_slice_(\d+)$")
+
+
+def slice_counter(name: str, slice_index: int) -> str:
+    """The counter attribute of one slice (name: one of SLICE_COUNTED)."""
+    return f"{name}_slice_{slice_index:02d}"
+
+
+class SliceCounts(BaseModel):
+    sessions_marked: int = 0
+    units_total: int = 0
+    units_done: int = 0
 
 
 class Counters(BaseModel):
@@ -43,6 +58,7 @@ class Counters(BaseModel):
     units_total: int = 0
     units_done: int = 0
     last_migration_at: str | None = None
+    slices: dict[int, SliceCounts] = Field(default_factory=dict)
 
     @property
     def pending(self) -> int:
@@ -58,10 +74,21 @@ class Counters(BaseModel):
         """The sum of a plan's counter shards (the latest `last_migration_at`)."""
         sums = {name: sum(int(shard.get(name, 0)) for shard in shards) for name in COUNTED}
         stamps = [shard["last_migration_at"] for shard in shards if shard.get("last_migration_at")]
-        return cls(**sums, last_migration_at=max(stamps, default=None))
+        return cls(**sums, last_migration_at=max(stamps, default=None), slices=_slices(shards))
 
     def migrated(self, scenario: MigrationScenario) -> int:
         return getattr(self, f"migrated_{scenario.value}")
+
+
+def _slices(shards: list[dict[str, Any]]) -> dict[int, SliceCounts]:
+    sums: dict[int, dict[str, int]] = {}
+    for shard in shards:
+        for key, value in shard.items():
+            found = _SLICE_KEY.match(key)
+            if found:
+                counts = sums.setdefault(int(found.group(2)), {})
+                counts[found.group(1)] = counts.get(found.group(1), 0) + int(value)
+    return {index: SliceCounts(**counts) for index, counts in sorted(sums.items())}
 
 
 @dataclass(frozen=True)

@@ -24,20 +24,31 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from scenario_migration import identity
 from scenario_migration.clock import isoformat, parse_timestamp, utcnow
 from scenario_migration.config import get_settings
+from scenario_migration.domain.canary import (
+    FULL,
+    CanarySlice,
+    GuardFigures,
+    NewSessions,
+    bucket,
+    in_slice,
+    judge,
+)
 from scenario_migration.domain.deployment import CounterMove, Counters
 from scenario_migration.domain.lifecycle import (
     AnchorPolicy,
     MigrationPlan,
+    OperatorAction,
     PlanStatus,
     allowed_sources,
     check_transition,
 )
 from scenario_migration.domain.plan import MigrationScenario, TransformationMap
 from scenario_migration.domain.session import Marker, MarkerState
-from scenario_migration.errors import Conflict
-from scenario_migration.observability import logger
+from scenario_migration.errors import Conflict, InvalidInput, problem
+from scenario_migration.observability import logger, record_canary_guard
 from scenario_migration.store import deployments as store
 from scenario_migration.store import keys, work_queue
 from scenario_migration.store import plans as plan_store
@@ -94,10 +105,30 @@ def _shards() -> int:
 # -- deploy ----------------------------------------------------------------------------------------
 
 
-def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Canary:
+    """What a deploy asks for (issue 14): the share of sessions to migrate first, and where new
+    sessions start meanwhile ("v1": the plan's source version until widened to 100)."""
+
+    percent: int = FULL
+    new_sessions: NewSessions | None = None
+
+    def new_sessions_version(self, plan: MigrationPlan) -> int:
+        keep_old = self.percent < FULL and self.new_sessions != "v2"
+        return plan.from_version if keep_old else plan.to_version
+
+
+def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> dict[str, Any]:
+    canary = canary or Canary()
     settings = get_settings()
     if not settings.enabled:
         raise Conflict("scenario migration is disabled (scenario_migration.enabled = false)")
+    if canary.percent >= FULL and canary.new_sessions == "v1":
+        raise InvalidInput(
+            "new_sessions 'v1' needs a canary below 100 %: "
+            "a full deployment starts new sessions on its version",
+            [problem("new_sessions", "only with canary_percent below 100")],
+        )
     plan = plan_store.get_plan(tenant, plan_id)
     require_approval = settings.deployment.require_approval
     check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=require_approval)
@@ -105,26 +136,41 @@ def deploy(tenant: str, plan_id: str) -> dict[str, Any]:
         raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
     _publish_version(tenant, plan)
     units = unit_count() if settings.deployment.auto_mark_sessions else 0
-    deployed_at = isoformat(utcnow())
+    rollout = store.Rollout(units, isoformat(utcnow()), canary.percent, canary.new_sessions_version(plan))
     sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=require_approval)
-    store.begin_deploy(tenant, plan, sources, units, deployed_at)
+    store.begin_deploy(tenant, plan, sources, rollout)
     _supersede_others(tenant, plan)
-    if units:
-        first_pages = [{"kind": "mark", "plan_id": plan_id, "unit": unit, "page": 0} for unit in range(units)]
-        work_queue.send(tenant, first_pages)
-    else:
-        _finish_if_done(tenant, plan_id)
-    logger.info("plan deployed", extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units})
+    _start_marking(tenant, plan_id, 0, units)
+    logger.info(
+        "plan deployed",
+        extra={
+            "tenant_id": tenant,
+            "plan_id": plan_id,
+            "work_units": units,
+            "canary_percent": canary.percent,
+        },
+    )
     counts = store.counters(tenant, plan_id)
     return {
         "plan_id": plan_id,
         "status": plan_store.get_plan(tenant, plan_id).status.value,
         "sessions_marked": counts.sessions_marked if counts else 0,
         "sessions_by_anchor": plan.summary.sessions_by_anchor,
-        "deployed_at": deployed_at,
+        "deployed_at": rollout.deployed_at,
         "work_units": units,
         "auto_mark_sessions": settings.deployment.auto_mark_sessions,
+        "canary_percent": canary.percent,
+        "new_sessions_version": rollout.new_sessions_version,
     }
+
+
+def _start_marking(tenant: str, plan_id: str, slice_index: int, units: int) -> None:
+    """Enqueue the first page of each of a slice's work units (none: see if it is done)."""
+    if not units:
+        _finish_if_done(tenant, plan_id)
+        return
+    first = {"kind": "mark", "plan_id": plan_id, "page": 0, "slice": slice_index}
+    work_queue.send(tenant, [{**first, "unit": unit} for unit in range(units)])
 
 
 def _publish_version(tenant: str, plan: MigrationPlan) -> None:
@@ -162,19 +208,11 @@ def _supersede_others(tenant: str, deployed: MigrationPlan) -> None:
 
 
 def _finish_if_done(tenant: str, plan_id: str) -> None:
+    """`deployed` once every unit of every slice is done (conditional on no widening having
+    added units since the counters were read)."""
     counts = store.counters(tenant, plan_id)
-    if counts and counts.marking_done:
-        try:
-            plan_store.change_status(
-                tenant,
-                plan_id,
-                {PlanStatus.DEPLOYING},
-                PlanStatus.DEPLOYED,
-                {"updated_at": isoformat(utcnow())},
-            )
-            logger.info("marking complete", extra={"tenant_id": tenant, "plan_id": plan_id})
-        except Conflict:
-            pass  # already deployed (a duplicate finished first) or cancelled
+    if counts and counts.marking_done and store.finish_deployment(tenant, plan_id, counts.units_total):
+        logger.info("marking complete", extra={"tenant_id": tenant, "plan_id": plan_id})
 
 
 # -- the worker's steps ------------------------------------------------------------------------------
@@ -185,7 +223,8 @@ def handle(message: dict[str, Any]) -> None:
     kind = message["kind"]
     tenant, plan_id = message["tenant"], message["plan_id"]
     if kind == "mark":
-        mark_page(tenant, plan_id, int(message["unit"]), int(message["page"]), message.get("cursor"))
+        where = store.PageRef(int(message.get("slice", 0)), int(message["unit"]), int(message["page"]))
+        mark_page(tenant, plan_id, where, message.get("cursor"))
     elif kind == "unmark":
         unmark_pages(tenant, plan_id, message.get("cursor"))
     elif kind == "settle_waiting":
@@ -198,33 +237,32 @@ def _plan_is_open(tenant: str, plan_id: str) -> bool:
     return plan_store.get_plan(tenant, plan_id).status in OPEN_STATUSES
 
 
-def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str | None) -> int:
-    """Mark one page of one unit; returns how many sessions this page marked."""
+def mark_page(tenant: str, plan_id: str, where: store.PageRef, cursor: str | None) -> int:
+    """Mark one page of one unit of one slice; returns how many sessions this page marked."""
     plan = plan_store.get_plan(tenant, plan_id)
     if plan.status not in OPEN_STATUSES:
         return 0
-    page_id = f"{unit_index:06d}#{page:06d}"
     # The first attempt claims at once (a redelivery's claim finds the first claim and uses it).
-    ledger, fresh = _claim(tenant, plan, unit_at(unit_index), page_id, cursor)
+    ledger, fresh = _claim(tenant, plan, where, cursor)
     marked = 0
-    if fresh or store.page_state(tenant, plan_id, page_id) is None:
-        marked = _mark_and_count(plan, page_id, ledger)
+    if fresh or store.page_state(tenant, plan_id, where.page_id) is None:
+        marked = _mark_and_count(plan, where, ledger)
     if not ledger["last_page"]:
-        next_page = {"kind": "mark", "plan_id": plan_id, "unit": unit_index, "page": page + 1}
-        work_queue.send(tenant, [{**next_page, "cursor": ledger["next_cursor"]}])
+        next_page = {"kind": "mark", "plan_id": plan_id, "unit": where.unit, "page": where.page + 1}
+        work_queue.send(tenant, [{**next_page, "slice": where.slice_index, "cursor": ledger["next_cursor"]}])
     else:
         _finish_if_done(tenant, plan_id)
     return marked
 
 
-def _mark_and_count(plan: MigrationPlan, page_id: str, ledger: dict[str, Any]) -> int:
+def _mark_and_count(plan: MigrationPlan, where: store.PageRef, ledger: dict[str, Any]) -> int:
     """Mark the ledger's sessions and add the page's count once (an empty page in the middle of
     a unit has nothing to count: no commit)."""
-    outcomes = mark_sessions(plan.tenant_id, _targets(plan, ledger["entries"], page_id))
+    outcomes = mark_sessions(plan.tenant_id, _targets(plan, ledger["entries"], where.page_id))
     marked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
     if ledger["entries"] or ledger["last_page"]:
         last = ledger["last_page"]
-        store.commit_page(plan.tenant_id, plan.id, page_id, marked, last_page=last, shards=_shards())
+        store.commit_page(plan.tenant_id, plan.id, where, marked, last_page=last, shards=_shards())
     return marked
 
 
@@ -261,11 +299,12 @@ def _writers() -> ThreadPoolExecutor:
 
 
 def _claim(
-    tenant: str, plan: MigrationPlan, unit: Unit, page_id: str, cursor: str | None
+    tenant: str, plan: MigrationPlan, where: store.PageRef, cursor: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Read the unit's next page of the old version's index and fix, in the page's ledger, who
-    in it migrates: (session, step) of those whose step resolves to an anchor whose policy
-    admits them."""
+    in it migrates: (session, step) of those in the page's canary slice whose step resolves to
+    an anchor whose policy admits them."""
+    unit = unit_at(where.unit)
     found, next_key = session_store.sessions_in_range(
         tenant,
         (plan.scenario_id, plan.from_version, unit.shard),
@@ -274,15 +313,18 @@ def _claim(
         page_size=PAGE_SIZE,
     )
     tmap, now = _transformation_map(tenant, plan.id), utcnow()
+    low, high = plan.slice_bounds(where.slice_index)
     entries = []
     for item in found:
+        if not in_slice(bucket(tenant, plan.id, item["session_id"]), low, high):
+            continue  # another slice's (or not in the canary yet)
         anchor = tmap.anchor_for(item["step_id"])
         if anchor is not None and _admits(plan.policy_for(anchor.anchor_content_hash), item, now):
             entries.append([item["session_id"], item["step_id"]])
     next_cursor = json.dumps(next_key) if next_key else None
     if not entries:  # nothing to fix across attempts: no ledger (most units of a small deployment)
         return {"entries": [], "next_cursor": next_cursor, "last_page": next_cursor is None}, True
-    return store.claim_page(tenant, plan.id, page_id, entries, next_cursor)
+    return store.claim_page(tenant, plan.id, where.page_id, entries, next_cursor)
 
 
 def _targets(plan: MigrationPlan, entries: list[list[str]], page_id: str) -> list[session_store.MarkTarget]:
@@ -311,17 +353,100 @@ def _admits(policy: AnchorPolicy, session: dict[str, Any], now: datetime) -> boo
 # -- cancel ------------------------------------------------------------------------------------------
 
 
-def cancel(tenant: str, plan_id: str) -> dict[str, Any]:
-    plan = plan_store.change_status(
-        tenant,
-        plan_id,
-        {PlanStatus.DEPLOYING, PlanStatus.DEPLOYED},
-        PlanStatus.CANCELLED,
-        {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
-    )
-    work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id}])
+def cancel(tenant: str, plan_id: str, action: OperatorAction | None = None) -> dict[str, Any]:
+    """Stop the deployment: the plan becomes `cancelled` (its canary closed with it, `action`
+    recorded in the same write), then its open markers are settled by `unmark` messages."""
+    plan = plan_store.get_plan(tenant, plan_id)
+    now = isoformat(utcnow())
+    updates: dict[str, Any] = {"cancelled_at": now, "updated_at": now}
+    if action is not None and action.details.get("reverse_plan_id"):
+        updates["rolled_back_by_plan"] = action.details["reverse_plan_id"]
+    store.close_deployment(tenant, plan, updates, action)
+    start_unmarking(tenant, plan_id)
     logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
-    return {"plan_id": plan_id, "status": plan.status.value, "unmarking": "started"}
+    return {"plan_id": plan_id, "status": PlanStatus.CANCELLED.value, "unmarking": "started"}
+
+
+def start_unmarking(tenant: str, plan_id: str) -> None:
+    """Settle a cancelled plan's open markers (idempotent: a page or waiting session already
+    settled is skipped, so starting it again after a crash is safe)."""
+    work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id}])
+
+
+# -- widen (canary) ----------------------------------------------------------------------------------
+
+
+def widen(tenant: str, plan_id: str, percent: int) -> dict[str, Any]:
+    """Widen a canary to `percent`: mark the next slice only (buckets in [current, percent)).
+    The same percent again is a no-op (or resumes the slice's marking if it stopped before it was
+    sent); a lower one is a 409; the guard may refuse (409 with its figures, and the
+    CanaryGuardTripped metric). 100 completes the deployment: the plan's
+    version becomes the one new sessions start on."""
+    plan = plan_store.get_plan(tenant, plan_id)
+    if plan.status not in OPEN_STATUSES:
+        raise Conflict(
+            f"the plan is {plan.status.value}: only a deployment can be widened",
+            {"status": plan.status.value},
+        )
+    if percent == plan.percent:
+        _resume_marking(tenant, plan)
+        return status(tenant, plan_id)  # idempotent: this slice is marked (or being marked)
+    if percent < plan.percent:
+        raise Conflict(
+            f"the canary is at {plan.percent} %: it can only widen (cancel or roll back to go back)",
+            {"canary_percent": plan.percent, "requested": percent},
+        )
+    _guard(tenant, plan)
+    units = unit_count() if get_settings().deployment.auto_mark_sessions else 0
+    at, caller = isoformat(utcnow()), identity.current()
+    by = caller.principal if caller else None
+    new_slice = CanarySlice(from_percent=plan.percent, to_percent=percent, at=at, by=by)
+    details = {"from_percent": plan.percent, "to_percent": percent, "slice": len(plan.canary_slices)}
+    try:
+        store.widen(
+            tenant, plan, new_slice, units, OperatorAction(action="widen", at=at, by=by, details=details)
+        )
+    except Conflict:
+        if plan_store.get_plan(tenant, plan_id).percent == percent:  # a concurrent twin won
+            return status(tenant, plan_id)
+        raise
+    _start_marking(tenant, plan_id, len(plan.canary_slices), units)
+    logger.info("canary widened", extra={"tenant_id": tenant, "plan_id": plan_id, **details})
+    return status(tenant, plan_id)
+
+
+def _resume_marking(tenant: str, plan: MigrationPlan) -> None:
+    """A widening called again while its slice is not fully marked: send the slice's first
+    pages again. The call before may have stopped between its transaction and its messages (a
+    crash, a timeout); if they were sent, the duplicates find every page claimed and counted
+    (marking is exact under redelivery), so this costs reads, never a count. Once the slice is
+    marked, nothing is sent: a repeated widening is a no-op."""
+    index = len(plan.canary_slices) - 1
+    counts = (store.counters(tenant, plan.id) or Counters()).slices.get(index)
+    if plan.status is PlanStatus.DEPLOYING and counts and counts.units_done < counts.units_total:
+        _start_marking(tenant, plan.id, index, counts.units_total)
+        logger.info(
+            "canary slice marking resumed", extra={"tenant_id": tenant, "plan_id": plan.id, "slice": index}
+        )
+
+
+def _guard(tenant: str, plan: MigrationPlan) -> None:
+    """Refuse to widen a canary whose troubled share (blocked, kept, condition errors) is above
+    `deployment.canary_guard_threshold`, once `canary_guard_min_migrations` outcomes are in."""
+    figures = _guard_figures(store.counters(tenant, plan.id) or Counters())
+    if figures.tripped:
+        record_canary_guard(plan.scenario_id)
+        logger.warning("canary guard refused a widening", extra={"tenant_id": tenant, "plan_id": plan.id})
+        raise Conflict(
+            f"the canary's share of blocked, kept and failed migrations is {figures.share:.1%}, above "
+            f"{figures.threshold:.1%}: look at the outcomes, then roll back or cancel",
+            {"guard": figures.model_dump()},
+        )
+
+
+def _guard_figures(c: Counters) -> GuardFigures:
+    deployment = get_settings().deployment
+    return judge(c.model_dump(), deployment.canary_guard_threshold, deployment.canary_guard_min_migrations)
 
 
 def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
@@ -410,4 +535,29 @@ def status(tenant: str, plan_id: str) -> dict[str, Any]:
         "deployed_at": isoformat(plan.deployed_at) if plan.deployed_at else None,
         "last_migration_at": c.last_migration_at,
         "fanout": {"units_total": c.units_total, "units_done": c.units_done},
+        "canary": _canary_status(plan, c),
+    }
+
+
+def _canary_status(plan: MigrationPlan, c: Counters) -> dict[str, Any] | None:
+    """The canary's percent, each slice's marking, where new sessions start, the guard's view."""
+    if plan.canary_percent is None:
+        return None  # not deployed (or deployed before canaries)
+    slices = []
+    for index, found in enumerate(plan.canary_slices):
+        counts = c.slices.get(index)
+        slices.append(
+            {
+                "slice": index,
+                **found.model_dump(),
+                **(counts.model_dump() if counts else {"sessions_marked": 0}),
+            }
+        )
+    return {
+        "percent": plan.percent,
+        "new_sessions_version": plan.from_version
+        if plan.new_sessions == "v1" and plan.percent < FULL
+        else plan.to_version,
+        "slices": slices,
+        "guard": _guard_figures(c).model_dump(),
     }

@@ -16,15 +16,19 @@ from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
 from scenario_migration.errors import Conflict, Forbidden, InvalidInput
 from scenario_migration.services import scenarios
+from scenario_migration.store import deployments as deployment_store
 from scenario_migration.store import plans as store
 from scenario_migration.store import sessions as session_store
 
 
-def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -> MigrationPlan:
-    """Diff the active version against `new` and store a pending plan. The path's scenario id
-    wins over the document's."""
+def create_plan(
+    tenant: str, scenario_id: str, new: Scenario, created_by: str, *, rollback_of: str | None = None
+) -> MigrationPlan:
+    """Diff the latest version (the active one, or an open canary's target) against `new` and
+    store a pending plan. The path's scenario id wins over the document's. `rollback_of`: the
+    plan a reverse plan rolls back (services/rollback.py)."""
     new = scenarios.validate(new.model_copy(update={"id": scenario_id}), location="new_scenario.")
-    from_version = scenarios.active_version(tenant, scenario_id)
+    from_version = scenarios.latest_version(tenant, scenario_id)
     if new.version <= from_version:
         raise Conflict(
             f"new_scenario.version must be above the active version {from_version} (got {new.version})",
@@ -45,13 +49,18 @@ def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -
         updated_at=now,
         policies={},
         summary=result.summary,
+        rollback_of=rollback_of,
     )
     store.create_plan(plan, scenarios.document_of(new), result.transformation_map)
     return plan.model_copy(update={"transformation_map": result.transformation_map})
 
 
 def get_plan(tenant: str, plan_id: str, *, with_map: bool = True) -> MigrationPlan:
-    return store.get_plan(tenant, plan_id, with_map=with_map)
+    """The plan as the API shows it: with its map, and the operators' actions on its deployment."""
+    plan = store.get_plan(tenant, plan_id, with_map=with_map)
+    if plan.deployed_at is None:
+        return plan  # never deployed: no action can have been recorded
+    return plan.model_copy(update={"actions": deployment_store.list_actions(tenant, plan_id)})
 
 
 def list_plans(
@@ -110,7 +119,7 @@ def approve(
 
 
 def _check_approvable(tenant: str, plan: MigrationPlan, acknowledged: list[str]) -> None:
-    active = scenarios.active_version(tenant, plan.scenario_id)
+    active = scenarios.latest_version(tenant, plan.scenario_id)
     if active != plan.from_version:
         raise Conflict(
             f"the scenario's active version is now {active}, not {plan.from_version}: create a new plan",

@@ -117,9 +117,9 @@ def _retain_version(item: dict[str, Any], limit: datetime, report: RetentionRepo
     if not _older_than(item["created_at"], limit):
         return
     name = f"{tenant}/{scenario_id}@{version}"
-    if scenario_store.get_active_version(tenant, scenario_id) == version or session_store.has_live_sessions(
-        tenant, scenario_id, version
-    ):
+    active = scenario_store.get_active(tenant, scenario_id) or {}
+    in_use = version in (active.get("active_version"), active.get("target_version"))  # a canary's too
+    if in_use or session_store.has_live_sessions(tenant, scenario_id, version):
         report.versions_kept.append(name)
         return
     if scenario_store.delete_version(tenant, scenario_id, version, item.get("parts", 1)):

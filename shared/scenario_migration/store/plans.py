@@ -91,7 +91,9 @@ def _encode_policies(policies: dict[str, AnchorPolicy], *, exclude_none: bool) -
 
 
 def _plain_fields(plan: MigrationPlan) -> dict[str, Any]:
-    return plan.model_dump(mode="json", exclude={"summary", "policies", "transformation_map", "tenant_id"})
+    return plan.model_dump(
+        mode="json", exclude={"summary", "policies", "transformation_map", "tenant_id", "actions"}
+    )
 
 
 def get_plan_item(tenant: str, plan_id: str) -> dict[str, Any]:
