@@ -71,6 +71,7 @@ bench: $(STAMP) dynamodb-local
 	$(PY) bench/cel_libraries.py
 	$(PY) bench/fanout.py
 	$(PY) bench/jit.py
+	$(PY) bench/simulate.py
 	$(PY) bench/abac.py
 	$(PY) bench/extraction.py
 
