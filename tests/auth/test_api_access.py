@@ -24,6 +24,7 @@ from scripts.openapi import render
 from tests.auth.flows import Caller, context
 from tests.auth.keys import Issuer, claims_of, hmac_with_public_key, issuer, tampered, unsigned
 from tests.documents import V1_PAYMENT, V2_FORK_PAYMENT, report
+from tests.integration import harness
 
 TEMPLATE = load_template()
 EXPECTED_ROLES = {
@@ -294,3 +295,23 @@ def test_a_good_token_end_to_end_and_each_refusal_after_the_authorizer(
     # another tenant's token sees nothing of this one
     eve = idp.token(tenant="globex", roles=("viewer",))
     assert through(gateway, "globex", eve, "GET", "/api/v1/scenarios/order-flow")[0] == 404
+
+
+def test_a_rollbacks_reverse_plan_needs_another_approver(
+    tenant: str, jwt_mode: None, local_aws: dict[str, str]
+) -> None:
+    """Four eyes hold for a rollback: its reverse plan is the rolling-back operator's."""
+    ana = Caller(tenant, context(tenant, "operator,viewer,approver", "ana@example.com"))
+    bob = Caller(tenant, context(tenant, "approver", "bob@example.com"))
+    assert ana.post("/api/v1/scenarios", V1_PAYMENT).status == 201
+    plan = ana.post("/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_FORK_PAYMENT}).body
+    assert bob.post(f"/api/v1/migration-plans/{plan['id']}/approve", {}).status == 200
+    assert ana.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    harness.drain(local_aws["MarkingQueue"])
+    rolled = ana.post(f"/api/v1/migration-plans/{plan['id']}/rollback", {"reason": "x"}).body
+    reverse = rolled["reverse_plan"]["id"]
+    assert rolled["audit"]["by"] == "ana@example.com"
+    assert ana.get(f"/api/v1/migration-plans/{reverse}").body["created_by"] == "ana@example.com"
+    four_eyes = ana.post(f"/api/v1/migration-plans/{reverse}/approve", {})
+    error_only(four_eyes, 403, "forbidden")
+    assert bob.post(f"/api/v1/migration-plans/{reverse}/approve", {}).status == 200
