@@ -310,3 +310,33 @@ def test_the_guard_refuses_to_widen(
     found = status(api, plan)
     assert found["canary"]["percent"] == 50 and found["canary"]["guard"]["tripped"]
     assert api.post(f"/api/v1/migration-plans/{plan['id']}/cancel").status == 200  # the way out
+
+
+def test_retention_keeps_a_canarys_ledgers_until_it_can_widen_no_more(
+    api: Api, queue_url: str, tenant: str
+) -> None:
+    """A canary whose slice is all settled is not finished: its next slice will be claimed."""
+    from scenario_migration.services import retention  # noqa: PLC0415
+
+    plan = approved(api, SESSIONS)
+    deploy(api, plan, {"canary_percent": 30})
+    drain(queue_url)
+    for sid in in_canary(tenant, plan, list(SESSIONS), 0, 30):
+        assert invoke_jit({"tenant_id": tenant, "session_id": sid})["outcome"] == "migrated"
+    pages = [f"PAGE#{unit:06d}#000000" for unit in range(deployments.unit_count())]
+    retention.run(page_items=100_000, budget_seconds=60)
+    assert api.get(f"/api/v1/migration-plans/{plan['id']}").body["status"] == "deployed"
+    assert any(ledger_exists(tenant, plan["id"], sk) for sk in pages)
+    assert widen(api, plan, 100).status == 200
+    drain(queue_url)
+    for sid in set(SESSIONS) - in_canary(tenant, plan, list(SESSIONS), 0, 30):
+        assert invoke_jit({"tenant_id": tenant, "session_id": sid})["outcome"] == "migrated"
+    assert retention.run(page_items=100_000, budget_seconds=60).ledgers_deleted > 0
+    assert not any(ledger_exists(tenant, plan["id"], sk) for sk in pages)
+
+
+def ledger_exists(tenant: str, plan_id: str, sk: str) -> bool:
+    from scenario_migration.store import dynamodb, plans  # noqa: PLC0415
+
+    key = {"pk": {"S": keys.plan_pk(tenant, plan_id)}, "sk": {"S": sk}}
+    return "Item" in dynamodb.client().get_item(TableName=dynamodb.table_name(plans.TABLE_ENV), Key=key)

@@ -302,7 +302,7 @@ def scan_plans(
         FilterExpression="sk = :plan",
         ExpressionAttributeValues=to_item({":plan": keys.PLAN_SK}),
         ProjectionExpression=(
-            "pk, sk, tenant_id, id, scenario_id, #s, created_at, updated_at, ledgers_deleted"
+            "pk, sk, tenant_id, id, scenario_id, #s, created_at, updated_at, ledgers_deleted, canary_percent"
         ),
         ExpressionAttributeNames={"#s": "status"},
         Limit=limit,
