@@ -119,6 +119,7 @@ bench: $(STAMP) dynamodb-local
 	$(PY) bench/fanout.py
 	$(PY) bench/jit.py
 	$(PY) bench/cold_start.py
+	$(PY) bench/simulate.py
 	$(PY) bench/abac.py
 	$(PY) bench/extraction.py
 	$(PY) bench/load.py

@@ -46,6 +46,10 @@ class DeploymentConfig(_Section):
     counter_shards: Annotated[int, Field(ge=1, le=1000)]
     # Ranges of step hashes each index shard is marked in: units = 8 shards x this (1 to 16).
     marking_ranges: Annotated[int, Field(ge=1, le=16)]
+    # A canary is not widened while the share of blocked, kept and failed migrations in it is
+    # above this threshold, once it has judged at least canary_guard_min_migrations of them.
+    canary_guard_threshold: Probability
+    canary_guard_min_migrations: Annotated[int, Field(ge=0, le=1_000_000)]
 
     @model_validator(mode="after")
     def _ranges_split_the_hex_digits(self) -> Self:

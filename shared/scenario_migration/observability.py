@@ -39,3 +39,11 @@ def record_fanout_lag(sent_timestamp_ms: str | None) -> None:
     if sent_timestamp_ms:
         lag = max(time.time() - int(sent_timestamp_ms) / 1000, 0.0)
         metrics.add_metric(name="FanoutLagSeconds", unit=MetricUnit.Seconds, value=round(lag, 3))
+
+
+def record_canary_guard(scenario_id: str) -> None:
+    """The canary guard refused a widening (template.yaml's CanaryGuardTripped alarm watches it).
+    One metric without the scenario as a dimension: an alarm needs a fixed set of dimensions;
+    the scenario is in the metric's properties and the log line."""
+    metrics.add_metric(name="CanaryGuardTripped", unit=MetricUnit.Count, value=1)
+    metrics.add_metadata(key="scenario_id", value=scenario_id)

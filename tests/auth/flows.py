@@ -3,8 +3,9 @@
 `Caller` sends API Gateway REST events to the function that owns the route (template.yaml), in
 either auth mode: with `context` (what the Lambda authorizer passes, jwt mode) or with the
 `X-Tenant-ID` header alone (header mode). `walk` plays every function's code paths once: register,
-report, plan, policies, read, approve, reject, deploy, mark, JIT (migrate, ask, answer, block),
-cancel and unmark, retention.
+report, plan, policies, read, simulate, approve, reject, deploy a canary, mark, widen, JIT
+(migrate, ask, answer, block), roll back (cancel, unmark, reverse plan), deploy and cancel the
+reverse plan, retention.
 """
 
 import json
@@ -115,10 +116,7 @@ def walk(operator: Caller, approver: Caller, runtime: Caller, queue_url: str, re
             f"/api/v1/migration-plans/{other['id']}/reject", approver.signed("rejected_by", {"reason": "x"})
         )
     )
-    ok(approver.post(f"/api/v1/migration-plans/{plan['id']}/approve", approver.signed("approved_by", {})))
-    ok(operator.post(f"/api/v1/migration-plans/{plan['id']}/deploy"), 202)
-    with running("DeployWorkerFunction"):
-        harness.drain(queue_url)
+    canary(operator, approver, plan["id"], lambda: _drained(queue_url, running))
     ok(approver.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status"))
     with running("JitApplyFunction"):
         tenant = runtime.tenant
@@ -142,10 +140,42 @@ def walk(operator: Caller, approver: Caller, runtime: Caller, queue_url: str, re
         assert asked["outcome"] == "needs_input"  # still waiting at the cancel: settled by it
     ok(approver.get("/api/v1/sessions/a"))
     ok(approver.get("/api/v1/sessions/a/migrations"))
-    ok(operator.post(f"/api/v1/migration-plans/{plan['id']}/cancel"))
-    with running("DeployWorkerFunction"):
-        harness.drain(queue_url)
+    roll_back(operator, approver, runtime, plan["id"], lambda: _drained(queue_url, running))
     with running("RetentionFunction"):
         from scenario_migration.services import retention  # noqa: PLC0415
 
         retention.run(now=utcnow() + timedelta(days=400), page_items=100_000)
+
+
+def _drained(queue_url: str, running: Any) -> None:
+    with running("DeployWorkerFunction"):
+        harness.drain(queue_url)
+
+
+def roll_back(operator: Caller, approver: Caller, runtime: Caller, plan_id: str, drain: Any) -> None:
+    """Roll the deployment back (cancel, unmark, reverse plan), approve and deploy the reverse
+    plan, bring a session back, and cancel the reverse plan."""
+    rolled = ok(
+        operator.post(f"/api/v1/migration-plans/{plan_id}/rollback", operator.signed("created_by", {}))
+    )
+    reverse = rolled["reverse_plan"]["id"]
+    drain()
+    ok(approver.get(f"/api/v1/migration-plans/{plan_id}"))
+    ok(approver.post(f"/api/v1/migration-plans/{reverse}/approve", approver.signed("approved_by", {})))
+    ok(operator.post(f"/api/v1/migration-plans/{reverse}/deploy"), 202)
+    drain()
+    with runtime.running("JitApplyFunction"):
+        harness.invoke_jit({"tenant_id": runtime.tenant, "session_id": "a", "message": "hi"})
+    ok(operator.post(f"/api/v1/migration-plans/{reverse}/cancel"))
+    drain()
+
+
+def canary(operator: Caller, approver: Caller, plan_id: str, drain: Any) -> None:
+    """Simulate the plan, approve it, deploy it as a canary, simulate again, widen it to 100."""
+    ok(approver.post(f"/api/v1/migration-plans/{plan_id}/simulate", {"session_ids": ["a", "d", "x"]}))
+    ok(approver.post(f"/api/v1/migration-plans/{plan_id}/approve", approver.signed("approved_by", {})))
+    ok(operator.post(f"/api/v1/migration-plans/{plan_id}/deploy", {"canary_percent": 50}), 202)
+    drain()
+    ok(approver.post(f"/api/v1/migration-plans/{plan_id}/simulate", {"sample": 10, "seed": 1}))
+    ok(operator.post(f"/api/v1/migration-plans/{plan_id}/widen", {"canary_percent": 100}))
+    drain()

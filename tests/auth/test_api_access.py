@@ -24,6 +24,7 @@ from scripts.openapi import render
 from tests.auth.flows import Caller, context
 from tests.auth.keys import Issuer, claims_of, hmac_with_public_key, issuer, tampered, unsigned
 from tests.documents import V1_PAYMENT, V2_FORK_PAYMENT, report
+from tests.integration import harness
 
 TEMPLATE = load_template()
 EXPECTED_ROLES = {
@@ -43,6 +44,9 @@ EXPECTED_ROLES = {
     ("POST", "/api/v1/migration-plans/{plan_id}/reject"): Role.APPROVER,
     ("POST", "/api/v1/migration-plans/{plan_id}/deploy"): Role.OPERATOR,
     ("POST", "/api/v1/migration-plans/{plan_id}/cancel"): Role.OPERATOR,
+    ("POST", "/api/v1/migration-plans/{plan_id}/widen"): Role.OPERATOR,
+    ("POST", "/api/v1/migration-plans/{plan_id}/rollback"): Role.OPERATOR,
+    ("POST", "/api/v1/migration-plans/{plan_id}/simulate"): Role.VIEWER,
     ("GET", "/api/v1/migration-plans/{plan_id}/deployment-status"): Role.VIEWER,
     ("PUT", "/api/v1/sessions/{session_id}"): Role.RUNTIME,
     ("GET", "/api/v1/sessions/{session_id}"): Role.VIEWER,
@@ -60,13 +64,20 @@ def concrete(path: str) -> str:
     return path.format(scenario_id="order-flow", version=1, plan_id="p-1", session_id="s1")
 
 
+BODIES = {
+    "/scenarios": V1_PAYMENT,
+    "/migration-plan": {"new_scenario": V2_FORK_PAYMENT},
+    "/policies": {"policies": {}},
+    "/widen": {"canary_percent": 50},
+    "/simulate": {"sample": 10},
+}
+
+
 def body_for(method: str, path: str) -> Any:
-    if path.endswith("/scenarios"):
-        return V1_PAYMENT
-    if path.endswith("/migration-plan"):
-        return {"new_scenario": V2_FORK_PAYMENT}
-    if path.endswith("/policies"):
-        return {"policies": {}}
+    """A valid body (Powertools validates it before the role check: a bad one would be a 400)."""
+    found = next((body for end, body in BODIES.items() if path.endswith(end)), None)
+    if found is not None:
+        return found
     if path.startswith("/api/v1/sessions") and method == "PUT":
         return report("checkout")
     return {} if method == "POST" else None
@@ -287,3 +298,23 @@ def test_a_good_token_end_to_end_and_each_refusal_after_the_authorizer(
     # another tenant's token sees nothing of this one
     eve = idp.token(tenant="globex", roles=("viewer",))
     assert through(gateway, "globex", eve, "GET", "/api/v1/scenarios/order-flow")[0] == 404
+
+
+def test_a_rollbacks_reverse_plan_needs_another_approver(
+    tenant: str, jwt_mode: None, local_aws: dict[str, str]
+) -> None:
+    """Four eyes hold for a rollback: its reverse plan is the rolling-back operator's."""
+    ana = Caller(tenant, context(tenant, "operator,viewer,approver", "ana@example.com"))
+    bob = Caller(tenant, context(tenant, "approver", "bob@example.com"))
+    assert ana.post("/api/v1/scenarios", V1_PAYMENT).status == 201
+    plan = ana.post("/api/v1/scenarios/order-flow/migration-plan", {"new_scenario": V2_FORK_PAYMENT}).body
+    assert bob.post(f"/api/v1/migration-plans/{plan['id']}/approve", {}).status == 200
+    assert ana.post(f"/api/v1/migration-plans/{plan['id']}/deploy").status == 202
+    harness.drain(local_aws["MarkingQueue"])
+    rolled = ana.post(f"/api/v1/migration-plans/{plan['id']}/rollback", {"reason": "x"}).body
+    reverse = rolled["reverse_plan"]["id"]
+    assert rolled["audit"]["by"] == "ana@example.com"
+    assert ana.get(f"/api/v1/migration-plans/{reverse}").body["created_by"] == "ana@example.com"
+    four_eyes = ana.post(f"/api/v1/migration-plans/{reverse}/approve", {})
+    error_only(four_eyes, 403, "forbidden")
+    assert bob.post(f"/api/v1/migration-plans/{reverse}/approve", {}).status == 200

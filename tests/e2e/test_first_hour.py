@@ -250,7 +250,8 @@ def test_the_readme_walk_through_runs_as_written(local: Local) -> None:
 
 
 def test_the_rollback_commands_of_the_operations_guide_go_back_to_v1(local: Local) -> None:
-    """docs/operations.md's commands as written, after a deployed V2 that migrated one customer."""
+    """docs/operations.md's commands as written (one rollback call, then the reverse plan's approval
+    and deploy), after a deployed V2 that migrated one customer."""
     tenant = "rollback"
     assert local.http("POST", "/api/v1/scenarios", V1_PAYMENT, tenant=tenant)[0] == 201
     for session_id in ("moved", "waiting"):
@@ -280,7 +281,7 @@ def test_the_rollback_commands_of_the_operations_guide_go_back_to_v1(local: Loca
     block = guide[guide.index("## Rolling back") :].split("```bash\n", 1)[1].split("```", 1)[0]
     settings = (
         f'API={local.base}/api/v1; T="X-Tenant-ID: {tenant}"; J="Content-Type: application/json"\n'
-        f"PLAN={plan['id']}; SCENARIO=order-flow\n"
+        f"PLAN={plan['id']}\n"
     )
     commands = "\n".join(line for line in block.splitlines() if not line.startswith("PLAN="))
     rolled = run(["bash", "-c", settings + commands + '\necho "BACK=$BACK"'])

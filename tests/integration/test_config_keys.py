@@ -20,6 +20,7 @@ from tests.bedrock_stubs import MODEL, converse_answer, runtime_client
 from tests.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
 from tests.integration.harness import Api, drain, invoke_jit, propose, register, world
 from tests.integration.harness import approve as approve_plan
+from tests.integration.test_canary import guarded
 
 
 @pytest.fixture
@@ -276,3 +277,28 @@ def test_personal_data_expiry(
         Key={"pk": {"S": keys.session_pk(tenant, "a")}, "sk": {"S": keys.SESSION_SK}},
     )["Item"]
     assert abs(int(stored["expires_at"]["N"]) - (datetime.now(UTC) + timedelta(days=3)).timestamp()) < 120
+
+
+def test_canary_guard_threshold(
+    api: Api, tenant: str, queue_url: str, configure: Callable[..., None]
+) -> None:
+    """Every outcome in the canary blocked: refused at 0.2, widened once the threshold is 1."""
+    configure(deployment__canary_guard_min_migrations="1")
+    plan = guarded(api, queue_url, tenant)
+    url = f"/api/v1/migration-plans/{plan['id']}/widen"
+    assert api.post(url, {"canary_percent": 80}).status == 409
+    configure(deployment__canary_guard_threshold="1.0")
+    assert api.post(url, {"canary_percent": 80}).status == 200
+
+
+def test_canary_guard_min_migrations(
+    api: Api, tenant: str, queue_url: str, configure: Callable[..., None]
+) -> None:
+    """The same canary is not judged while it has fewer outcomes than the minimum."""
+    configure(deployment__canary_guard_min_migrations="1000")
+    plan = guarded(api, queue_url, tenant)
+    url = f"/api/v1/migration-plans/{plan['id']}/widen"
+    assert api.post(url, {"canary_percent": 80}).status == 200
+    configure(deployment__canary_guard_min_migrations="1")
+    refused = api.post(url, {"canary_percent": 90})
+    assert refused.status == 409 and refused.body["error"]["details"]["guard"]["min_migrations"] == 1

@@ -226,18 +226,41 @@ def _decisions(c: Client, plan: dict[str, Any], other: dict[str, Any]) -> None:
 
 
 def _deployment(c: Client, plan: dict[str, Any]) -> None:
+    """Dry run, deploy, widen, rollback; then the reverse plan approved, deployed, cancelled."""
     url = f"{PLANS}/{plan['id']}"
+    c.expect(200, "POST", f"{url}/simulate", {"session_ids": ["s1", "s2"]})
+    c.expect(404, "POST", f"{PLANS}/unknown/simulate", {"sample": 10})
+    _body_errors(c, "POST", f"{url}/simulate")
     deployed = c.expect(202, "POST", f"{url}/deploy")
     c.expect(409, "POST", f"{url}/deploy")
     c.expect(404, "POST", f"{PLANS}/unknown/deploy")
+    _body_errors(c, "POST", f"{url}/deploy")
     # what marking will mark under the policies: the sms customer at Checkout is out of scope
     checkout = next(iter(_policies(plan)["policies"]))
     assert deployed["sessions_by_anchor"] == {checkout: 1} and deployed["sessions_to_mark"] == 1
     c.expect(200, "GET", deployed["status_url"])
     c.expect(404, "GET", f"{PLANS}/unknown/deployment-status")
-    c.expect(200, "POST", f"{url}/cancel")
-    c.expect(409, "POST", f"{url}/cancel")
+    _widen(c, url)
+    rolled = c.expect(200, "POST", f"{url}/rollback", _acting(c, "created_by", {"reason": "contract"}))
+    c.expect(409, "POST", f"{url}/simulate", {"sample": 10})  # a cancelled plan
+    c.expect(404, "POST", f"{PLANS}/unknown/rollback", _acting(c, "created_by", {}))
+    _body_errors(c, "POST", f"{url}/rollback")
+    c.expect(409, "POST", f"{url}/cancel")  # the rollback cancelled it
+    reverse = f"{PLANS}/{rolled['reverse_plan']['id']}"
+    c.expect(409, "POST", f"{reverse}/rollback", _acting(c, "created_by", {}))  # pending: nothing to undo
+    if c.authorizer is not None:  # four eyes: the reverse plan is its creator's ("bo")
+        c.authorizer = {**c.authorizer, "principal": "ana"}
+    c.expect(200, "POST", f"{reverse}/approve", _acting(c, "approved_by", {}))
+    c.expect(202, "POST", f"{reverse}/deploy")
+    c.expect(200, "POST", f"{reverse}/cancel")
     c.expect(404, "POST", f"{PLANS}/unknown/cancel")
+
+
+def _widen(c: Client, url: str) -> None:
+    c.expect(200, "POST", f"{url}/widen", {"canary_percent": 100})  # the percent it has: nothing to do
+    c.expect(409, "POST", f"{url}/widen", {"canary_percent": 50})  # a canary only widens
+    c.expect(404, "POST", f"{PLANS}/unknown/widen", {"canary_percent": 50})
+    _body_errors(c, "POST", f"{url}/widen")
 
 
 def _on_every_route(c: Client, plan: dict[str, Any]) -> None:
@@ -263,5 +286,8 @@ def _valid_body(client: Client, method: str, template: str) -> Any:
         ("POST", "/api/v1/migration-plans/{plan_id}/approve"): _acting(client, "approved_by", {}),
         ("POST", "/api/v1/migration-plans/{plan_id}/reject"): _acting(client, "rejected_by", {}),
         ("PUT", "/api/v1/sessions/{session_id}"): report("checkout"),
+        ("POST", "/api/v1/migration-plans/{plan_id}/widen"): {"canary_percent": 100},
+        ("POST", "/api/v1/migration-plans/{plan_id}/simulate"): {"sample": 1},
+        ("POST", "/api/v1/migration-plans/{plan_id}/rollback"): _acting(client, "created_by", {}),
     }
     return bodies.get((method, template))

@@ -16,6 +16,7 @@ from tests.store.helpers import new_plan, new_scenario, race
 DEPLOYABLE = frozenset({PlanStatus.APPROVED})
 AT = "2026-01-02T00:00:00Z"
 SHARDS = 4
+FIRST = deployments.PageRef(0, 0, 0)  # its id: "000000#000000", as before canaries
 
 
 def approved_plan(tenant: str) -> Any:
@@ -28,22 +29,22 @@ def approved_plan(tenant: str) -> Any:
 
 def test_the_deploy_transaction_moves_plan_pointer_and_counters_together(tenant: str) -> None:
     plan = approved_plan(tenant)
-    deployments.begin_deploy(tenant, plan, DEPLOYABLE, 24, AT)
+    deployments.begin_deploy(tenant, plan, DEPLOYABLE, deployments.Rollout(24, AT))
     assert plans.get_plan(tenant, plan.id).status is PlanStatus.DEPLOYING
     assert scenarios.get_active(tenant, "order-flow")["active_version"] == 2
     assert scenarios.get_active(tenant, "order-flow")["plan_id"] == plan.id
     counts = deployments.counters(tenant, plan.id)
     assert counts is not None and (counts.units_total, counts.sessions_marked) == (24, 0)
     with pytest.raises(Conflict, match="deploying"):  # the plan's condition fails first
-        deployments.begin_deploy(tenant, plan, DEPLOYABLE, 24, AT)
+        deployments.begin_deploy(tenant, plan, DEPLOYABLE, deployments.Rollout(24, AT))
 
 
 def test_a_deploy_whose_source_version_moved_on_changes_nothing(tenant: str) -> None:
     first, second = approved_plan(tenant), new_plan(tenant)
     second = plans.change_status(tenant, second.id, {PlanStatus.PENDING}, PlanStatus.APPROVED, {})
-    deployments.begin_deploy(tenant, first, DEPLOYABLE, 8, AT)
+    deployments.begin_deploy(tenant, first, DEPLOYABLE, deployments.Rollout(8, AT))
     with pytest.raises(Conflict, match="active version"):
-        deployments.begin_deploy(tenant, second, DEPLOYABLE, 8, AT)
+        deployments.begin_deploy(tenant, second, DEPLOYABLE, deployments.Rollout(8, AT))
     assert plans.get_plan(tenant, second.id).status is PlanStatus.APPROVED  # all or nothing
     assert deployments.counters(tenant, second.id) is None
     assert scenarios.get_active(tenant, "order-flow")["plan_id"] == first.id
@@ -69,7 +70,7 @@ def test_cancellation_reasons_name_the_failing_item(tenant: str, local_aws: dict
 def test_sharded_counters_add_up_exactly_under_concurrent_writers(tenant: str) -> None:
     """8 writers x 10 moves each, spread over the shards their keys hash to: every move counts."""
     plan = approved_plan(tenant)
-    deployments.begin_deploy(tenant, plan, DEPLOYABLE, 0, AT)
+    deployments.begin_deploy(tenant, plan, DEPLOYABLE, deployments.Rollout(0, AT))
 
     def writer(n: int) -> None:
         for i in range(10):
@@ -94,16 +95,15 @@ def test_nothing_to_move_is_no_item(tenant: str) -> None:
 
 def test_each_page_is_counted_once_whoever_commits_it(tenant: str) -> None:
     plan = approved_plan(tenant)
-    deployments.begin_deploy(tenant, plan, DEPLOYABLE, 4, AT)
-    pages = [f"{unit:06d}#000000" for unit in range(4)]
+    deployments.begin_deploy(tenant, plan, DEPLOYABLE, deployments.Rollout(4, AT))
+    refs = [deployments.PageRef(0, unit, 0) for unit in range(4)]
+    pages = [ref.page_id for ref in refs]
     for page_id in pages:
         deployments.claim_page(tenant, plan.id, page_id, [["a", "x"], ["b", "x"], ["c", "x"]], None)
     results = race(
         *(
-            lambda page_id=page_id: deployments.commit_page(
-                tenant, plan.id, page_id, 3, last_page=True, shards=SHARDS
-            )
-            for page_id in pages
+            lambda ref=ref: deployments.commit_page(tenant, plan.id, ref, 3, last_page=True, shards=SHARDS)
+            for ref in refs
             for _ in range(3)
         )
     )
@@ -125,12 +125,12 @@ def test_a_page_a_cancel_closed_before_its_commit_is_counted_once_by_the_cancel(
     fence), so the worker's commit comes too late, and the cancel counts the page's markers once:
     as marked, and those it unmarked as unmarked (one the customer's JIT had settled stays marked)."""
     plan = approved_plan(tenant)
-    deployments.begin_deploy(tenant, plan, DEPLOYABLE, 1, AT)
+    deployments.begin_deploy(tenant, plan, DEPLOYABLE, deployments.Rollout(1, AT))
     page = "000000#000000"
     deployments.claim_page(tenant, plan.id, page, [["a", "x"], ["b", "x"]], None)
     assert deployments.close_page(tenant, plan.id, page) == deployments.PageState.CLOSING
     assert deployments.close_page(tenant, plan.id, page) == deployments.PageState.CLOSING  # a redelivery
-    assert not deployments.commit_page(tenant, plan.id, page, 2, last_page=True, shards=SHARDS)
+    assert not deployments.commit_page(tenant, plan.id, FIRST, 2, last_page=True, shards=SHARDS)
     settle = [deployments.settle_unmarked_page(tenant, plan.id, page, (2, 1), counted=False, shards=SHARDS)]
     settle.append(
         deployments.settle_unmarked_page(tenant, plan.id, page, (2, 1), counted=False, shards=SHARDS)
@@ -144,7 +144,7 @@ def test_a_page_a_cancel_closed_before_its_commit_is_counted_once_by_the_cancel(
 def test_a_commit_writes_a_small_item_not_the_ledger_again(tenant: str) -> None:
     """The membership (up to 300 ids, ~12 KB) is written once; counting touches a few bytes."""
     plan = approved_plan(tenant)
-    deployments.begin_deploy(tenant, plan, DEPLOYABLE, 1, AT)
+    deployments.begin_deploy(tenant, plan, DEPLOYABLE, deployments.Rollout(1, AT))
     ids = [[f"session-{uuid.uuid4()}", "checkout"] for _ in range(300)]
     deployments.claim_page(tenant, plan.id, "000000#000000", ids, None)
     calls: list[dict] = []
@@ -155,7 +155,7 @@ def test_a_commit_writes_a_small_item_not_the_ledger_again(tenant: str) -> None:
 
     client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", record)
     try:
-        deployments.commit_page(tenant, plan.id, "000000#000000", 300, last_page=True, shards=SHARDS)
+        deployments.commit_page(tenant, plan.id, FIRST, 300, last_page=True, shards=SHARDS)
     finally:
         client.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)
     written = [item for call in calls for item in call["TransactItems"]]

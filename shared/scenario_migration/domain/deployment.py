@@ -4,11 +4,13 @@ Stored as shards (store/deployments.py) so that no single item takes every write
 deployment; the shards add up to one `Counters`.
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from scenario_migration.domain.canary import CanarySlice, GuardFigures
 from scenario_migration.domain.migration_scenario import MigrationScenario
 
 COUNTED = (
@@ -26,6 +28,20 @@ COUNTED = (
     "units_total",
     "units_done",
 )
+# Per canary slice (issue 14): `<name>_slice_<nn>`, so that status shows each slice's marking.
+SLICE_COUNTED = ("sessions_marked", "units_total", "units_done")
+_SLICE_KEY = re.compile(r"^(sessions_marked|units_total|units_done)_slice_(\d+)$")
+
+
+def slice_counter(name: str, slice_index: int) -> str:
+    """The counter attribute of one slice (name: one of SLICE_COUNTED)."""
+    return f"{name}_slice_{slice_index:02d}"
+
+
+class SliceCounts(BaseModel):
+    sessions_marked: int = 0
+    units_total: int = 0
+    units_done: int = 0
 
 
 class Counters(BaseModel):
@@ -43,6 +59,7 @@ class Counters(BaseModel):
     units_total: int = 0
     units_done: int = 0
     last_migration_at: str | None = None
+    slices: dict[int, SliceCounts] = Field(default_factory=dict)
 
     @property
     def pending(self) -> int:
@@ -58,10 +75,21 @@ class Counters(BaseModel):
         """The sum of a plan's counter shards (the latest `last_migration_at`)."""
         sums = {name: sum(int(shard.get(name, 0)) for shard in shards) for name in COUNTED}
         stamps = [shard["last_migration_at"] for shard in shards if shard.get("last_migration_at")]
-        return cls(**sums, last_migration_at=max(stamps, default=None))
+        return cls(**sums, last_migration_at=max(stamps, default=None), slices=_slices(shards))
 
     def migrated(self, scenario: MigrationScenario) -> int:
         return getattr(self, f"migrated_{scenario.value}")
+
+
+def _slices(shards: list[dict[str, Any]]) -> dict[int, SliceCounts]:
+    sums: dict[int, dict[str, int]] = {}
+    for shard in shards:
+        for key, value in shard.items():
+            found = _SLICE_KEY.match(key)
+            if found:
+                counts = sums.setdefault(int(found.group(2)), {})
+                counts[found.group(1)] = counts.get(found.group(1), 0) + int(value)
+    return {index: SliceCounts(**counts) for index, counts in sorted(sums.items())}
 
 
 @dataclass(frozen=True)
@@ -101,6 +129,8 @@ class DeployStarted(BaseModel):
     deployed_at: str
     work_units: int
     auto_mark_sessions: bool
+    canary_percent: int  # the share of sessions this deployment migrates (100: all)
+    new_sessions_version: int  # the version new sessions start on
 
 
 class CancelStarted(BaseModel):
@@ -109,6 +139,22 @@ class CancelStarted(BaseModel):
     plan_id: str
     status: str
     unmarking: str
+
+
+class SliceStatus(CanarySlice, SliceCounts):
+    """One canary slice: its bounds, who widened to it and when, and its marking."""
+
+    slice: int
+
+
+class CanaryStatus(BaseModel):
+    """A canary deployment: its percent, each slice, where new sessions start, and what the
+    guard judges of its outcomes so far (a widening is refused while it is tripped)."""
+
+    percent: int
+    new_sessions_version: int
+    slices: list[SliceStatus]
+    guard: GuardFigures
 
 
 class FanoutProgress(BaseModel):
@@ -133,3 +179,4 @@ class DeploymentStatus(BaseModel):
     deployed_at: str | None
     last_migration_at: str | None
     fanout: FanoutProgress
+    canary: CanaryStatus | None = None  # None: not deployed, or deployed before canaries

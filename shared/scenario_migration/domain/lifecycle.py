@@ -2,10 +2,11 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from scenario_migration.domain.canary import FULL, CanarySlice, NewSessions
 from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import (
     MapPage,
@@ -37,6 +38,11 @@ _ALLOWED_FROM: dict[PlanStatus, frozenset[PlanStatus]] = {
     PlanStatus.EXPIRED: frozenset({PlanStatus.PENDING}),
     PlanStatus.CANCELLED: frozenset({PlanStatus.DEPLOYING, PlanStatus.DEPLOYED}),
 }
+
+
+# Open deployments: marking and JIT act for them. A widened canary goes from deployed back to
+# deploying while its next slice is marked (issue 14), then to deployed again.
+OPEN = frozenset({PlanStatus.DEPLOYING, PlanStatus.DEPLOYED})
 
 
 def allowed_sources(target: PlanStatus, *, require_approval: bool = True) -> frozenset[PlanStatus]:
@@ -130,6 +136,35 @@ class PlanHeader(BaseModel):
     deployed_at: datetime | None = None
     cancelled_at: datetime | None = None
     superseded_by: str | None = None
+    # Canary (issue 14): the share of sessions the deployment migrates (None: not deployed yet,
+    # or deployed before canaries), the version new sessions start on meanwhile, its slices.
+    canary_percent: int | None = None
+    new_sessions: NewSessions | None = None
+    canary_slices: list[CanarySlice] = Field(default_factory=list)
+    rollback_of: str | None = None  # a reverse plan: the plan it rolls back
+    rolled_back_by_plan: str | None = None  # a rolled-back plan: its reverse plan
+
+    @property
+    def percent(self) -> int:
+        """The share of sessions the deployment migrates (a plan without canary: all)."""
+        return FULL if self.canary_percent is None else self.canary_percent
+
+    def slice_bounds(self, index: int) -> tuple[int, int]:
+        """[from, to) percent of a slice; a deployment without slices is one slice of 100."""
+        if index < len(self.canary_slices):
+            found = self.canary_slices[index]
+            return found.from_percent, found.to_percent
+        return 0, FULL
+
+
+class OperatorAction(BaseModel):
+    """A record of an operator's action on a deployment (widen, rollback): who, when, what.
+    Stored beside the plan, written in the same transaction as the change it records."""
+
+    action: str
+    at: str
+    by: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class MigrationPlan(PlanHeader):
@@ -138,6 +173,7 @@ class MigrationPlan(PlanHeader):
     policies: dict[str, AnchorPolicy] = Field(default_factory=dict)
     summary: PlanSummary
     transformation_map: TransformationMap | None = None
+    actions: list[OperatorAction] = Field(default_factory=list)
 
     @property
     def anchor_keys(self) -> set[str]:
@@ -157,3 +193,4 @@ class PlanView(PlanHeader):
     policies: dict[str, AnchorPolicy]
     summary: PlanSummaryView
     transformation_map: MapPage
+    actions: list[OperatorAction] = Field(default_factory=list)

@@ -25,19 +25,33 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from scenario_migration import identity
 from scenario_migration.clock import isoformat, parse_timestamp, utcnow
 from scenario_migration.config import get_settings
+from scenario_migration.domain.canary import (
+    FULL,
+    CanarySlice,
+    GuardFigures,
+    NewSessions,
+    bucket,
+    in_slice,
+    judge,
+)
 from scenario_migration.domain.deployment import (
+    CanaryStatus,
     CancelStarted,
     CounterMove,
     Counters,
     DeploymentStatus,
     DeployStarted,
     FanoutProgress,
+    SliceCounts,
+    SliceStatus,
 )
 from scenario_migration.domain.lifecycle import (
     AnchorPolicy,
     MigrationPlan,
+    OperatorAction,
     PlanStatus,
     allowed_sources,
     check_transition,
@@ -45,8 +59,8 @@ from scenario_migration.domain.lifecycle import (
 from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import TransformationMap
 from scenario_migration.domain.session import Marker, MarkerState
-from scenario_migration.errors import Conflict
-from scenario_migration.observability import logger
+from scenario_migration.errors import Conflict, InvalidInput, problem
+from scenario_migration.observability import logger, record_canary_guard
 from scenario_migration.store import deployments as store
 from scenario_migration.store import keys, work_queue
 from scenario_migration.store import plans as plan_store
@@ -106,29 +120,50 @@ def _shards() -> int:
 # -- deploy ----------------------------------------------------------------------------------------
 
 
-def deploy(tenant: str, plan_id: str) -> DeployStarted:
-    """Make the plan's version active and send the first page of every work unit. A deploy whose
+@dataclass(frozen=True)
+class Canary:
+    """What a deploy asks for (issue 14): the share of sessions to migrate first, and where new
+    sessions start meanwhile ("v1": the plan's source version until widened to 100)."""
+
+    percent: int = FULL
+    new_sessions: NewSessions | None = None
+
+    def new_sessions_version(self, plan: MigrationPlan) -> int:
+        keep_old = self.percent < FULL and self.new_sessions != "v2"
+        return plan.from_version if keep_old else plan.to_version
+
+
+def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeployStarted:
+    """Make the plan's version active (for new sessions too, unless a canary keeps them on the
+    old one) and send the first page of every work unit of the first slice. A deploy whose
     status change was applied but whose first pages were not all sent (it crashed, timed out or
     lost its answer: `_cut_short`) is carried on by the next deploy call instead of refused."""
     settings = get_settings()
     if not settings.enabled:
         raise Conflict("scenario migration is disabled (scenario_migration.enabled = false)")
+    canary = canary or Canary()
+    if canary.percent >= FULL and canary.new_sessions == "v1":
+        raise InvalidInput(
+            "new_sessions 'v1' needs a canary below 100 %: "
+            "a full deployment starts new sessions on its version",
+            [problem("new_sessions", "only with canary_percent below 100")],
+        )
     plan = plan_store.get_plan(tenant, plan_id)
     if not _cut_short(tenant, plan, PlanStatus.DEPLOYING):
-        _begin(tenant, plan)
+        _begin(tenant, plan, canary)
         plan = plan_store.get_plan(tenant, plan_id)
     auto_mark = settings.deployment.auto_mark_sessions
     to_mark = sessions_to_mark(plan) if auto_mark else Counter()
     counts = store.counters(tenant, plan_id) or Counters()
     _supersede_others(tenant, plan)
-    units = counts.units_total
-    if units:
-        first_pages = [{"kind": "mark", "plan_id": plan_id, "unit": unit, "page": 0} for unit in range(units)]
-        work_queue.send(tenant, first_pages)
+    first_slice = counts.slices.get(0)
+    units = first_slice.units_total if first_slice else counts.units_total
+    _start_marking(tenant, plan_id, 0, units)
     store.record_step(tenant, plan_id, store.Step.MARKING_SENT)
-    if not units:
-        _finish_if_done(tenant, plan_id)
-    logger.info("plan deployed", extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units})
+    logger.info(
+        "plan deployed",
+        extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units, "canary_percent": plan.percent},
+    )
     return DeployStarted(
         plan_id=plan_id,
         status=plan_store.get_plan(tenant, plan_id).status.value,
@@ -138,16 +173,22 @@ def deploy(tenant: str, plan_id: str) -> DeployStarted:
         deployed_at=isoformat(plan.deployed_at or utcnow()),
         work_units=units,
         auto_mark_sessions=auto_mark,
+        canary_percent=plan.percent,
+        new_sessions_version=_new_sessions_version(plan),
     )
 
 
 def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
-    """Live sessions of the old version that marking would mark now, per anchor: each counted
-    under the anchor its step resolves to, if that anchor's policy admits it (the rules marking
-    applies, `_claim`). A census of the position index, as planning takes one."""
+    """Live sessions of the old version that marking would mark now in the first slice, per
+    anchor: each counted under the anchor its step resolves to, if it is in the slice and that
+    anchor's policy admits it (the rules marking applies, `_claim`). A census of the position
+    index, as planning takes one."""
     tmap, now = _transformation_map(plan.tenant_id, plan.id), utcnow()
+    low, high = plan.slice_bounds(0)
 
     def anchor_marking(entry: dict[str, Any]) -> str | None:
+        if not in_slice(bucket(plan.tenant_id, plan.id, entry["session_id"]), low, high):
+            return None
         anchor = tmap.anchor_for(entry["step_id"])
         if anchor is None or not _admits(plan.policy_for(anchor.anchor_content_hash), entry, now):
             return None
@@ -156,20 +197,22 @@ def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
     return session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, anchor_marking)
 
 
-def _begin(tenant: str, plan: MigrationPlan) -> None:
-    """Publish the plan's version, then one transaction: the plan becomes `deploying`, the version
-    active, the counters start. Refused (409) unless the plan may be deployed, except when the
-    refusal is this very deploy's own transaction, applied once already and retried by botocore
-    after its answer was lost (where the emulator ignores the idempotency token)."""
+def _begin(tenant: str, plan: MigrationPlan, canary: Canary) -> None:
+    """Publish the plan's version, then one transaction: the plan becomes `deploying` (with its
+    canary), the version active, the counters start. Refused (409) unless the plan may be
+    deployed, except when the refusal is this very deploy's own transaction, applied once already
+    and retried by botocore after its answer was lost (where the emulator ignores the idempotency
+    token)."""
     deployment = get_settings().deployment
     check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
     if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
         raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
     _publish_version(tenant, plan)
     units = unit_count() if deployment.auto_mark_sessions else 0
+    rollout = store.Rollout(units, isoformat(utcnow()), canary.percent, canary.new_sessions_version(plan))
     sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
     try:
-        store.begin_deploy(tenant, plan, sources, units, isoformat(utcnow()))
+        store.begin_deploy(tenant, plan, sources, rollout)
     except Conflict:
         if not _cut_short(tenant, plan_store.get_plan(tenant, plan.id), PlanStatus.DEPLOYING):
             raise
@@ -181,6 +224,15 @@ def _cut_short(tenant: str, plan: MigrationPlan, status: PlanStatus) -> bool:
     it crashed, timed out or lost its answer (or is still running). The caller sends them (again:
     each message is idempotent), so no crash between the two writes loses a fan-out."""
     return plan.status is status and not store.step_recorded(tenant, plan.id, STARTED_BY[status])
+
+
+def _start_marking(tenant: str, plan_id: str, slice_index: int, units: int) -> None:
+    """Enqueue the first page of each of a slice's work units (none: see if it is done)."""
+    if not units:
+        _finish_if_done(tenant, plan_id)
+        return
+    first = {"kind": "mark", "plan_id": plan_id, "page": 0, "slice": slice_index}
+    work_queue.send(tenant, [{**first, "unit": unit} for unit in range(units)])
 
 
 def _publish_version(tenant: str, plan: MigrationPlan) -> None:
@@ -218,19 +270,11 @@ def _supersede_others(tenant: str, deployed: MigrationPlan) -> None:
 
 
 def _finish_if_done(tenant: str, plan_id: str) -> None:
+    """`deployed` once every unit of every slice is done (conditional on no widening having
+    added units since the counters were read)."""
     counts = store.counters(tenant, plan_id)
-    if counts and counts.marking_done:
-        try:
-            plan_store.change_status(
-                tenant,
-                plan_id,
-                {PlanStatus.DEPLOYING},
-                PlanStatus.DEPLOYED,
-                {"updated_at": isoformat(utcnow())},
-            )
-            logger.info("marking complete", extra={"tenant_id": tenant, "plan_id": plan_id})
-        except Conflict:
-            pass  # already deployed (a duplicate finished first) or cancelled
+    if counts and counts.marking_done and store.finish_deployment(tenant, plan_id, counts.units_total):
+        logger.info("marking complete", extra={"tenant_id": tenant, "plan_id": plan_id})
 
 
 # -- the worker's steps ------------------------------------------------------------------------------
@@ -241,7 +285,8 @@ def handle(message: dict[str, Any]) -> None:
     kind = message["kind"]
     tenant, plan_id = message["tenant"], message["plan_id"]
     if kind == "mark":
-        mark_page(tenant, plan_id, int(message["unit"]), int(message["page"]), message.get("cursor"))
+        where = store.PageRef(int(message.get("slice", 0)), int(message["unit"]), int(message["page"]))
+        mark_page(tenant, plan_id, where, message.get("cursor"))
     elif kind == "unmark":
         unmark_pages(tenant, plan_id, message.get("cursor"))
     elif kind == "settle_waiting":
@@ -254,38 +299,37 @@ def _plan_is_open(tenant: str, plan_id: str) -> bool:
     return plan_store.get_plan(tenant, plan_id).status in OPEN_STATUSES
 
 
-def mark_page(tenant: str, plan_id: str, unit_index: int, page: int, cursor: str | None) -> int:
-    """Mark one page of one unit; returns how many sessions this page marked."""
+def mark_page(tenant: str, plan_id: str, where: store.PageRef, cursor: str | None) -> int:
+    """Mark one page of one unit of one slice; returns how many sessions this page marked."""
     plan = plan_store.get_plan(tenant, plan_id)
     if plan.status not in OPEN_STATUSES:
         return 0
-    page_id = f"{unit_index:06d}#{page:06d}"
     # The first attempt claims at once (a redelivery's claim finds the first claim and uses it).
-    ledger, fresh = _claim(tenant, plan, unit_at(unit_index), page_id, cursor)
+    ledger, fresh = _claim(tenant, plan, where, cursor)
     marked = 0
-    if fresh or store.page_state(tenant, plan_id, page_id) is None:
-        marked = _mark_and_count(plan, page_id, ledger)
+    if fresh or store.page_state(tenant, plan_id, where.page_id) is None:
+        marked = _mark_and_count(plan, where, ledger)
     if not ledger["last_page"]:
-        next_page = {"kind": "mark", "plan_id": plan_id, "unit": unit_index, "page": page + 1}
-        work_queue.send(tenant, [{**next_page, "cursor": ledger["next_cursor"]}])
+        next_page = {"kind": "mark", "plan_id": plan_id, "unit": where.unit, "page": where.page + 1}
+        work_queue.send(tenant, [{**next_page, "slice": where.slice_index, "cursor": ledger["next_cursor"]}])
     else:
         _finish_if_done(tenant, plan_id)
     return marked
 
 
-def _mark_and_count(plan: MigrationPlan, page_id: str, ledger: dict[str, Any]) -> int:
+def _mark_and_count(plan: MigrationPlan, where: store.PageRef, ledger: dict[str, Any]) -> int:
     """Mark the ledger's sessions and add the page's count once (an empty page in the middle of
     a unit has nothing to count: no commit). A page whose fence stands (another attempt counted
     it, or a cancel closed it) takes no marker and adds nothing."""
-    fence = store.fence_item(plan.tenant_id, plan.id, page_id)
+    fence = store.fence_item(plan.tenant_id, plan.id, where.page_id)
     try:
-        outcomes = mark_sessions(plan.tenant_id, _targets(plan, ledger["entries"], page_id), fence)
+        outcomes = mark_sessions(plan.tenant_id, _targets(plan, ledger["entries"], where.page_id), fence)
     except session_store.PageClosed:
         return 0
     marked = sum(outcome is not session_store.Written.SKIPPED for outcome in outcomes)
     if ledger["entries"] or ledger["last_page"]:
         last = ledger["last_page"]
-        store.commit_page(plan.tenant_id, plan.id, page_id, marked, last_page=last, shards=_shards())
+        store.commit_page(plan.tenant_id, plan.id, where, marked, last_page=last, shards=_shards())
     return marked
 
 
@@ -323,11 +367,12 @@ def _writers() -> ThreadPoolExecutor:
 
 
 def _claim(
-    tenant: str, plan: MigrationPlan, unit: Unit, page_id: str, cursor: str | None
+    tenant: str, plan: MigrationPlan, where: store.PageRef, cursor: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Read the unit's next page of the old version's index and fix, in the page's ledger, who
-    in it migrates: (session, step) of those whose step resolves to an anchor whose policy
-    admits them."""
+    in it migrates: (session, step) of those in the page's canary slice whose step resolves to
+    an anchor whose policy admits them."""
+    unit = unit_at(where.unit)
     found, next_key = session_store.sessions_in_range(
         tenant,
         (plan.scenario_id, plan.from_version, unit.shard),
@@ -336,15 +381,18 @@ def _claim(
         page_size=PAGE_SIZE,
     )
     tmap, now = _transformation_map(tenant, plan.id), utcnow()
+    low, high = plan.slice_bounds(where.slice_index)
     entries = []
     for item in found:
+        if not in_slice(bucket(tenant, plan.id, item["session_id"]), low, high):
+            continue  # another slice's (or not in the canary yet)
         anchor = tmap.anchor_for(item["step_id"])
         if anchor is not None and _admits(plan.policy_for(anchor.anchor_content_hash), item, now):
             entries.append([item["session_id"], item["step_id"]])
     next_cursor = json.dumps(next_key) if next_key else None
     if not entries:  # nothing to fix across attempts: no ledger (most units of a small deployment)
         return {"entries": [], "next_cursor": next_cursor, "last_page": next_cursor is None}, True
-    return store.claim_page(tenant, plan.id, page_id, entries, next_cursor)
+    return store.claim_page(tenant, plan.id, where.page_id, entries, next_cursor)
 
 
 def _targets(plan: MigrationPlan, entries: list[list[str]], page_id: str) -> list[session_store.MarkTarget]:
@@ -373,25 +421,114 @@ def _admits(policy: AnchorPolicy, session: dict[str, Any], now: datetime) -> boo
 # -- cancel ------------------------------------------------------------------------------------------
 
 
-def cancel(tenant: str, plan_id: str) -> CancelStarted:
-    """Cancel, then start unmarking; a cancel cut short after its status change (`_cut_short`) is
-    carried on by the next cancel call instead of refused."""
+def cancel(tenant: str, plan_id: str, action: OperatorAction | None = None) -> CancelStarted:
+    """Stop the deployment: the plan becomes `cancelled` (its canary closed with it, `action`
+    recorded in the same write), then its open markers are settled by `unmark` messages. A
+    cancel cut short after its status change (`_cut_short`) is carried on by the next cancel
+    call instead of refused."""
+    if not _cut_short(tenant, plan_store.get_plan(tenant, plan_id), PlanStatus.CANCELLED):
+        _close(tenant, plan_id, action)
+    start_unmarking(tenant, plan_id)
+    logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
+    return CancelStarted(plan_id=plan_id, status=PlanStatus.CANCELLED.value, unmarking="started")
+
+
+def _close(tenant: str, plan_id: str, action: OperatorAction | None) -> None:
+    """The cancel's one transaction (store.close_deployment); refused (409) unless the plan is
+    open, except when the refusal is this very cancel's own write, applied but unanswered."""
+    plan = plan_store.get_plan(tenant, plan_id)
+    now = isoformat(utcnow())
+    updates: dict[str, Any] = {"cancelled_at": now, "updated_at": now}
+    if action is not None and action.details.get("reverse_plan_id"):
+        updates["rolled_back_by_plan"] = action.details["reverse_plan_id"]
     try:
-        plan = plan_store.change_status(
-            tenant,
-            plan_id,
-            {PlanStatus.DEPLOYING, PlanStatus.DEPLOYED},
-            PlanStatus.CANCELLED,
-            {"cancelled_at": isoformat(utcnow()), "updated_at": isoformat(utcnow())},
-        )
+        store.close_deployment(tenant, plan, updates, action)
     except Conflict:
-        plan = plan_store.get_plan(tenant, plan_id)
-        if not _cut_short(tenant, plan, PlanStatus.CANCELLED):
+        if not _cut_short(tenant, plan_store.get_plan(tenant, plan_id), PlanStatus.CANCELLED):
             raise
+
+
+def start_unmarking(tenant: str, plan_id: str) -> None:
+    """Settle a cancelled plan's open markers (idempotent: a page or waiting session already
+    settled is skipped, so starting it again after a crash is safe), then record that it started."""
     work_queue.send(tenant, [{"kind": "unmark", "plan_id": plan_id}])
     store.record_step(tenant, plan_id, store.Step.UNMARKING_SENT)
-    logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
-    return CancelStarted(plan_id=plan_id, status=plan.status.value, unmarking="started")
+
+
+# -- widen (canary) ----------------------------------------------------------------------------------
+
+
+def widen(tenant: str, plan_id: str, percent: int) -> DeploymentStatus:
+    """Widen a canary to `percent`: mark the next slice only (buckets in [current, percent)).
+    The same percent again is a no-op (or resumes the slice's marking if it stopped before it was
+    sent); a lower one is a 409; the guard may refuse (409 with its figures, and the
+    CanaryGuardTripped metric). 100 completes the deployment: the plan's
+    version becomes the one new sessions start on."""
+    plan = plan_store.get_plan(tenant, plan_id)
+    if plan.status not in OPEN_STATUSES:
+        raise Conflict(
+            f"the plan is {plan.status.value}: only a deployment can be widened",
+            {"status": plan.status.value},
+        )
+    if percent == plan.percent:
+        _resume_marking(tenant, plan)
+        return status(tenant, plan_id)  # idempotent: this slice is marked (or being marked)
+    if percent < plan.percent:
+        raise Conflict(
+            f"the canary is at {plan.percent} %: it can only widen (cancel or roll back to go back)",
+            {"canary_percent": plan.percent, "requested": percent},
+        )
+    _guard(tenant, plan)
+    units = unit_count() if get_settings().deployment.auto_mark_sessions else 0
+    at, caller = isoformat(utcnow()), identity.current()
+    by = caller.principal if caller else None
+    new_slice = CanarySlice(from_percent=plan.percent, to_percent=percent, at=at, by=by)
+    details = {"from_percent": plan.percent, "to_percent": percent, "slice": len(plan.canary_slices)}
+    try:
+        store.widen(
+            tenant, plan, new_slice, units, OperatorAction(action="widen", at=at, by=by, details=details)
+        )
+    except Conflict:
+        if plan_store.get_plan(tenant, plan_id).percent == percent:  # a concurrent twin won
+            return status(tenant, plan_id)
+        raise
+    _start_marking(tenant, plan_id, len(plan.canary_slices), units)
+    logger.info("canary widened", extra={"tenant_id": tenant, "plan_id": plan_id, **details})
+    return status(tenant, plan_id)
+
+
+def _resume_marking(tenant: str, plan: MigrationPlan) -> None:
+    """A widening called again while its slice is not fully marked: send the slice's first
+    pages again. The call before may have stopped between its transaction and its messages (a
+    crash, a timeout); if they were sent, the duplicates find every page claimed and counted
+    (marking is exact under redelivery), so this costs reads, never a count. Once the slice is
+    marked, nothing is sent: a repeated widening is a no-op."""
+    index = len(plan.canary_slices) - 1
+    counts = (store.counters(tenant, plan.id) or Counters()).slices.get(index)
+    if plan.status is PlanStatus.DEPLOYING and counts and counts.units_done < counts.units_total:
+        _start_marking(tenant, plan.id, index, counts.units_total)
+        logger.info(
+            "canary slice marking resumed", extra={"tenant_id": tenant, "plan_id": plan.id, "slice": index}
+        )
+
+
+def _guard(tenant: str, plan: MigrationPlan) -> None:
+    """Refuse to widen a canary whose troubled share (blocked, kept, condition errors) is above
+    `deployment.canary_guard_threshold`, once `canary_guard_min_migrations` outcomes are in."""
+    figures = _guard_figures(store.counters(tenant, plan.id) or Counters())
+    if figures.tripped:
+        record_canary_guard(plan.scenario_id)
+        logger.warning("canary guard refused a widening", extra={"tenant_id": tenant, "plan_id": plan.id})
+        raise Conflict(
+            f"the canary's share of blocked, kept and failed migrations is {figures.share:.1%}, above "
+            f"{figures.threshold:.1%}: look at the outcomes, then roll back or cancel",
+            {"guard": figures.model_dump()},
+        )
+
+
+def _guard_figures(c: Counters) -> GuardFigures:
+    deployment = get_settings().deployment
+    return judge(c.model_dump(), deployment.canary_guard_threshold, deployment.canary_guard_min_migrations)
 
 
 def unmark_pages(tenant: str, plan_id: str, cursor: str | None) -> None:
@@ -493,4 +630,27 @@ def status(tenant: str, plan_id: str) -> DeploymentStatus:
         deployed_at=isoformat(plan.deployed_at) if plan.deployed_at else None,
         last_migration_at=c.last_migration_at,
         fanout=FanoutProgress(units_total=c.units_total, units_done=c.units_done),
+        canary=_canary_status(plan, c),
     )
+
+
+def _canary_status(plan: MigrationPlan, c: Counters) -> CanaryStatus | None:
+    """The canary's percent, each slice's marking, where new sessions start, the guard's view."""
+    if plan.canary_percent is None:
+        return None  # not deployed (or deployed before canaries)
+    slices = [
+        SliceStatus(slice=index, **found.model_dump(), **c.slices.get(index, SliceCounts()).model_dump())
+        for index, found in enumerate(plan.canary_slices)
+    ]
+    return CanaryStatus(
+        percent=plan.percent,
+        new_sessions_version=_new_sessions_version(plan),
+        slices=slices,
+        guard=_guard_figures(c),
+    )
+
+
+def _new_sessions_version(plan: MigrationPlan) -> int:
+    """The version new sessions start on now: the old one while a "v1" canary is below 100 %."""
+    keep_old = plan.new_sessions == "v1" and plan.percent < FULL
+    return plan.from_version if keep_old else plan.to_version

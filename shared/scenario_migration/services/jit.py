@@ -14,6 +14,11 @@ Load, decide, write:
   lost (a timeout, then botocore's retry refused by the revision it had just moved), the re-read
   finds the invocation's own answer and returns it, instead of deciding again on a session it
   already migrated.
+
+A canary (domain/canary.py) below 100 % migrates only the sessions of its slice: the version
+check admits no other (`Active.admits`, the test marking applies too), marked or not, however the
+session reached the old version. `situation` builds what a decision reads for JIT and for the
+dry run (services/simulate.py), so the two decide with the same code.
 """
 
 from __future__ import annotations  # the lazy modules' types are named, not imported, at runtime
@@ -21,7 +26,7 @@ from __future__ import annotations  # the lazy modules' types are named, not imp
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -29,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 from scenario_migration import lazy
 from scenario_migration.clock import parse_timestamp, utcnow
 from scenario_migration.config import get_settings
+from scenario_migration.domain import canary
+from scenario_migration.domain.canary import FULL
 from scenario_migration.domain.session import Outcome, Session
 from scenario_migration.domain.settlement import Settlement, Target, Waiting, settle, settle_moot
 from scenario_migration.observability import logger, record_jit_outcome
@@ -37,7 +44,8 @@ from scenario_migration.store import sessions as session_store
 
 if TYPE_CHECKING:
     from scenario_migration.domain.extraction import Extractor
-    from scenario_migration.domain.jit import Decision, Situation
+    from scenario_migration.domain.graph import ScenarioGraph
+    from scenario_migration.domain.jit import Customer, Decision, Situation
     from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
     from scenario_migration.domain.plan import TransformationMap
 
@@ -80,12 +88,23 @@ class Request:
 
 @dataclass(frozen=True)
 class Active:
-    """A scenario's active version and the plan that made it active (open: still deploying or
-    deployed; None: not read yet)."""
+    """A scenario's deployment as JIT sees it: the version sessions migrate to (the ACTIVE item's
+    `target_version` during a canary that keeps new sessions on the old version, else its active
+    version), the plan that made it so (open: still deploying or deployed; None: not read yet),
+    and the canary's percent (100: every session)."""
 
     version: int
     plan_id: str | None
     plan_open: bool | None = None
+    percent: int = FULL
+
+    def admits(self, session: Session) -> bool:
+        """Whether the deployment may migrate this session: it is not on the deployment's
+        version, and its bucket is in the canary (the test marking applies too)."""
+        if session.scenario_version == self.version:
+            return False
+        plan_id = self.plan_id or ""
+        return canary.admits(session.tenant_id, plan_id, session.session_id, self.percent)
 
 
 _active_cache: dict[tuple[str, str], tuple[float, Active | None]] = {}
@@ -160,17 +179,21 @@ def _retried_answer(session: Session | None, turn_key: str) -> dict[str, Any] | 
 
 
 def _may_need_migration(session: Session) -> bool:
-    if not session.live or not get_settings().enabled:
+    if not session.live or not get_settings().enabled or settled_for_good(session):
         return False
-    marker = session.marker
-    if marker is not None and not marker.state.open and marker.from_version == session.scenario_version:
-        return False  # blocked, kept or unmarked: final for this session on this version
     active = _cached_active(session.tenant_id, session.scenario_id)
     if active is None:
         return False
+    marker = session.marker
     if marker is not None and marker.state.open:  # to continue, or to settle under a newer plan
         return not (active.plan_id == marker.plan_id and active.plan_open is False)
-    return active.version != session.scenario_version and active.plan_open is not False
+    return active.plan_open is not False and active.admits(session)
+
+
+def settled_for_good(session: Session) -> bool:
+    """Blocked, kept or unmarked: final for this session on this version (no plan migrates it)."""
+    marker = session.marker
+    return marker is not None and not marker.state.open and marker.from_version == session.scenario_version
 
 
 def _cached_active(tenant: str, scenario_id: str) -> Active | None:
@@ -183,9 +206,18 @@ def _cached_active(tenant: str, scenario_id: str) -> Active | None:
 
 def _read_active(tenant: str, scenario_id: str, plan_open: bool | None = None) -> Active | None:
     item = scenario_store.get_active(tenant, scenario_id)
-    active = Active(item["active_version"], item.get("plan_id"), plan_open) if item else None
+    active = None
+    if item:
+        version = item.get("target_version", item["active_version"])
+        percent = item.get("canary_percent", FULL)
+        active = Active(version, item.get("plan_id"), plan_open, percent)
     _active_cache[(tenant, scenario_id)] = (time.monotonic(), active)
     return active
+
+
+def read_active(tenant: str, scenario_id: str) -> Active | None:
+    """The scenario's deployment, read now (simulate asks what JIT would do at this moment)."""
+    return _read_active(tenant, scenario_id)
 
 
 # -- load, decide, write ---------------------------------------------------------------------------------
@@ -198,24 +230,27 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
         return NONE
     plan = plan_store.get_plan(tenant, active.plan_id)
     plan_open = plan.status in _open_plans()
-    _active_cache[(tenant, session.scenario_id)] = (
-        time.monotonic(),
-        Active(active.version, plan.id, plan_open),
-    )
+    active = replace(active, plan_open=plan_open)
+    _active_cache[(tenant, session.scenario_id)] = (time.monotonic(), active)
     if not plan_open:
         return NONE
     if active.version == session.scenario_version:
         if session.marker is not None and session.marker.state.open:
             _write(tenant, session, settle_moot(session, utcnow()))
         return NONE
-    situation = _situation(session, request, plan)
-    decision = decisions.decide(situation, extractor)
+    if not active.admits(session):
+        return NONE  # outside the canary: its version check never migrates it
+    customer = decisions.Customer(
+        message=request.message, conversation=request.conversation, profile=request.profile
+    )
+    facts = situation(session, plan, customer)
+    decision = decisions.decide(facts, extractor)
     response = _response(session, plan, decision)
     settlement = settle(
         session,
-        Target(plan.id, plan.to_version, situation.new),
+        Target(plan.id, plan.to_version, facts.new),
         decision,
-        situation.now,
+        facts.now,
         request_id=request.request_id,
         turn_key=request.turn_key,
         response=json.dumps(response),
@@ -227,26 +262,33 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
     return response
 
 
-def _situation(session: Session, request: Request, plan: MigrationPlan) -> Situation:
+def situation(
+    session: Session, plan: MigrationPlan, customer: Customer, new: ScenarioGraph | None = None
+) -> Situation:
+    """Everything a decision for this session under this plan reads: the one place JIT and
+    simulate build it. `new`: the plan's version when it is not published yet (a plan that was
+    never deployed: simulate reads it from the plan); else the published version."""
     tenant, version = session.tenant_id, session.scenario_version
+    old = scenarios.load_graph(tenant, plan.scenario_id, version)
+    new = new or scenarios.load_graph(tenant, plan.scenario_id, plan.to_version)
     return decisions.Situation(
-        old=scenarios.load_graph(tenant, plan.scenario_id, version),
-        new=scenarios.load_graph(tenant, plan.scenario_id, plan.to_version),
-        tmap=_transformation_map(tenant, plan, version),
+        old=old,
+        new=new,
+        tmap=_transformation_map(tenant, plan, old, new),
         session=session,
         plan=plan,
-        customer=decisions.Customer(
-            message=request.message, conversation=request.conversation, profile=request.profile
-        ),
+        customer=customer,
         settings=get_settings(),
         now=utcnow(),
     )
 
 
-def _transformation_map(tenant: str, plan: MigrationPlan, from_version: int) -> TransformationMap:
-    if from_version == plan.from_version:
+def _transformation_map(
+    tenant: str, plan: MigrationPlan, old: ScenarioGraph, new: ScenarioGraph
+) -> TransformationMap:
+    if old.scenario.version == plan.from_version:
         return _stored_map(tenant, plan.id)
-    return _computed_map(tenant, plan.scenario_id, from_version, plan.to_version)
+    return _computed_map(tenant, plan.id, old, new)
 
 
 @lru_cache(maxsize=16)
@@ -256,13 +298,18 @@ def _stored_map(tenant: str, plan_id: str) -> TransformationMap:
     return tmap
 
 
-@lru_cache(maxsize=16)
-def _computed_map(tenant: str, scenario_id: str, from_version: int, to_version: int) -> TransformationMap:
+_computed: dict[tuple[str, str, int], TransformationMap] = {}
+
+
+def _computed_map(tenant: str, plan_id: str, old: ScenarioGraph, new: ScenarioGraph) -> TransformationMap:
     """Several versions behind (or on the new version already): diff its version straight
-    against the active one."""
-    old = scenarios.load_version(tenant, scenario_id, from_version)
-    new = scenarios.load_version(tenant, scenario_id, to_version)
-    return planning.plan_migration(old, new).transformation_map
+    against the plan's. Kept per plan (the plan fixes the new version's content), 16 at most."""
+    key = (tenant, plan_id, old.scenario.version)
+    if key not in _computed:
+        if len(_computed) >= 16:
+            _computed.pop(next(iter(_computed)))
+        _computed[key] = planning.plan_migration(old.scenario, new.scenario).transformation_map
+    return _computed[key]
 
 
 def _write(tenant: str, session: Session, settlement: Settlement) -> None:

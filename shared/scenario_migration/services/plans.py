@@ -42,6 +42,7 @@ from scenario_migration.domain.planning import plan_migration
 from scenario_migration.domain.scenario import Scenario
 from scenario_migration.errors import Conflict, Forbidden, InvalidInput
 from scenario_migration.services import scenarios
+from scenario_migration.store import deployments as deployment_store
 from scenario_migration.store import plans as store
 from scenario_migration.store import sessions as session_store
 
@@ -58,10 +59,20 @@ FIRST_WARNINGS_BYTES = 250_000
 
 
 def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -> PlanView:
-    """Diff the active version against `new` and store a pending plan. The path's scenario id
-    wins over the document's; a document without `entry_step_id` keeps the active version's
-    entry step, when the new version still has it (a 400 says so when it does not)."""
-    from_version = scenarios.active_version(tenant, scenario_id)
+    """Plan `new` (see `plan_version`) and answer the plan's representation."""
+    plan, tmap = plan_version(tenant, scenario_id, new, created_by)
+    return _view(plan, _lists_of(tmap))
+
+
+def plan_version(
+    tenant: str, scenario_id: str, new: Scenario, created_by: str, *, rollback_of: str | None = None
+) -> tuple[MigrationPlan, TransformationMap]:
+    """Diff the latest version (the active one, or an open canary's target) against `new` and
+    store a pending plan. The path's scenario id wins over the document's; a document without
+    `entry_step_id` keeps the latest version's entry step, when the new version still has it (a
+    400 says so when it does not). `rollback_of`: the plan a reverse plan rolls back
+    (services/rollback.py, which needs the whole map, not its first page)."""
+    from_version = scenarios.latest_version(tenant, scenario_id)
     old = scenarios.load_version(tenant, scenario_id, from_version)
     new = _with_entry(new, old).model_copy(update={"id": scenario_id})
     new = scenarios.validate(new, location="new_scenario.")
@@ -84,9 +95,10 @@ def create_plan(tenant: str, scenario_id: str, new: Scenario, created_by: str) -
         updated_at=now,
         policies={},
         summary=result.summary,
+        rollback_of=rollback_of,
     )
     store.create_plan(plan, scenarios.document_of(new), result.transformation_map)
-    return _view(plan, _lists_of(result.transformation_map))
+    return plan, result.transformation_map
 
 
 def _with_entry(new: Scenario, old: Scenario) -> Scenario:
@@ -116,7 +128,15 @@ def view(plan: MigrationPlan) -> PlanView:
     return _view(plan, store.get_map_document(plan.tenant_id, plan.id))
 
 
+def with_actions(plan: MigrationPlan) -> MigrationPlan:
+    """The plan with the operators' actions on its deployment (widen, rollback)."""
+    if plan.deployed_at is None:
+        return plan  # never deployed: no action can have been recorded
+    return plan.model_copy(update={"actions": deployment_store.list_actions(plan.tenant_id, plan.id)})
+
+
 def _view(plan: MigrationPlan, lists: dict[str, list[Any]]) -> PlanView:
+    plan = with_actions(plan)
     first, next_start = _map_page(lists, 0, DEFAULT_PAGE_ENTRIES, FIRST_MAP_PAGE_BYTES)
     return PlanView(
         **plan.model_dump(exclude={"summary", "policies", "transformation_map", "tenant_id"}),
@@ -252,7 +272,7 @@ def approve(
 
 
 def _check_approvable(tenant: str, plan: MigrationPlan, acknowledged: list[str]) -> None:
-    active = scenarios.active_version(tenant, plan.scenario_id)
+    active = scenarios.latest_version(tenant, plan.scenario_id)
     if active != plan.from_version:
         raise Conflict(
             f"the scenario's active version is now {active}, not {plan.from_version}: create a new plan",

@@ -20,6 +20,7 @@ from typing import Any
 
 from scenario_migration.clock import isoformat, parse_timestamp, utcnow
 from scenario_migration.config import get_settings
+from scenario_migration.domain.canary import FULL
 from scenario_migration.domain.lifecycle import PlanStatus
 from scenario_migration.errors import Conflict
 from scenario_migration.observability import logger
@@ -109,7 +110,7 @@ def _retain_plan(item: dict[str, Any], limit: datetime, report: RetentionReport)
             )
             report.plans_expired.append(plan_id)
         return
-    if status in FINISHED_DEPLOYMENTS and not item.get("ledgers_deleted") and not _markers_open(tenant, item):
+    if _finished(status, item) and not item.get("ledgers_deleted") and not _markers_open(tenant, item):
         report.ledgers_deleted += plan_store.delete_deployment_ledgers(tenant, plan_id)
     if status not in TERMINAL or not _older_than(item.get("updated_at"), limit):
         return
@@ -118,6 +119,14 @@ def _retain_plan(item: dict[str, Any], limit: datetime, report: RetentionReport)
         return
     plan_store.delete_plan(tenant, plan_id)
     report.plans_deleted.append(plan_id)
+
+
+def _finished(status: PlanStatus, item: dict[str, Any]) -> bool:
+    """A deployment that will mark nothing more: cancelled, or deployed at 100 % (a canary below
+    it may be widened, and its next slice's ledgers must not go while they are claimed)."""
+    if status is PlanStatus.DEPLOYED and item.get("canary_percent", FULL) < FULL:
+        return False
+    return status in FINISHED_DEPLOYMENTS
 
 
 def _still_needed(tenant: str, item: dict[str, Any]) -> bool:
@@ -143,9 +152,9 @@ def _retain_version(item: dict[str, Any], limit: datetime, report: RetentionRepo
     if not _older_than(item["created_at"], limit):
         return
     name = f"{tenant}/{scenario_id}@{version}"
-    if scenario_store.get_active_version(tenant, scenario_id) == version or session_store.has_live_sessions(
-        tenant, scenario_id, version
-    ):
+    active = scenario_store.get_active(tenant, scenario_id) or {}
+    in_use = version in (active.get("active_version"), active.get("target_version"))  # a canary's too
+    if in_use or session_store.has_live_sessions(tenant, scenario_id, version):
         report.versions_kept.append(name)
         return
     if scenario_store.delete_version(tenant, scenario_id, version):

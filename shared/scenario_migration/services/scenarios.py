@@ -49,6 +49,16 @@ def active_version(tenant: str, scenario_id: str) -> int:
     return version
 
 
+def latest_version(tenant: str, scenario_id: str) -> int:
+    """The scenario's latest deployed version: the one plans are made from and sessions migrate
+    to. The active version (new sessions start on it) except during a canary that keeps new
+    sessions on the old version: then the canary's target (issue 14)."""
+    active = store.get_active(tenant, scenario_id)
+    if active is None:
+        raise NotFound(f"scenario '{scenario_id}' not found")
+    return active.get("target_version", active["active_version"])
+
+
 def read_version(tenant: str, scenario_id: str, version: int) -> tuple[VersionInfo, dict[str, Any]]:
     found = store.get_version(tenant, scenario_id, version)
     if found is None:

@@ -12,17 +12,25 @@ page's small state item (`counted`) beside the counters. The state item is also 
 marker transactions hold only while it does not exist, so a cancel that reaches a page first
 (`close_page`) sees every marker the page will ever have. See docs/architecture.md.
 
+Canaries (issue 14): a deployment marks in slices, each with its own work units and page ids
+(PageRef); the counters also hold each slice's marking; widening, cancelling and rolling back are
+transactions over the plan, the scenario's ACTIVE item and, for an operator's action, an
+`ACTION#` item recording it.
+
 Counters are shards `COUNTERS#<nn>` summed on read: one item takes about 1,000 writes a second
 and concurrent transactions on it conflict, so each writer adds to the shard its key hashes to.
 """
 
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from scenario_migration.domain.deployment import CounterMove, Counters
-from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
+from scenario_migration.clock import isoformat, utcnow
+from scenario_migration.domain.canary import FULL, CanarySlice
+from scenario_migration.domain.deployment import COUNTED, CounterMove, Counters, slice_counter
+from scenario_migration.domain.lifecycle import OPEN, MigrationPlan, OperatorAction, PlanStatus
 from scenario_migration.errors import Conflict
 from scenario_migration.store import keys
 from scenario_migration.store import plans as plan_store
@@ -41,6 +49,7 @@ PAGE_PREFIX = "PAGE#"  # a page's membership, fixed by its first claim (immutabl
 STATE_PREFIX = "PAGESTATE#"  # a page's state: absent (claimed), counted, unmarked (small)
 WAIT_PREFIX = "WAIT#"  # a session of this plan waiting on the customer
 STEP_PREFIX = "STEP#"  # a step of the deployment that was done (Step)
+ACTION_PREFIX = "ACTION#"  # an operator's action on the deployment (widen, rollback)
 
 
 class PageState:
@@ -68,33 +77,46 @@ def counter_shard(key: str, shards: int) -> str:
 # -- deploy and counters ----------------------------------------------------------------------------
 
 
-def begin_deploy(
-    tenant: str, plan: MigrationPlan, sources: frozenset[PlanStatus], units_total: int, deployed_at: str
-) -> None:
-    """One transaction: the plan becomes `deploying`, the scenario's active version moves from
-    the plan's source to its target, and the first counter shard starts (holding units_total)."""
-    counters = {name: 0 for name in Counters.model_fields if name != "last_migration_at"}
+@dataclass(frozen=True)
+class Rollout:
+    """What a deploy starts: its work units, when, and its canary (percent, and the version new
+    sessions start on meanwhile)."""
+
+    units_total: int
+    deployed_at: str
+    percent: int = FULL
+    new_sessions_version: int | None = None  # None: the plan's target version
+
+
+def begin_deploy(tenant: str, plan: MigrationPlan, sources: frozenset[PlanStatus], rollout: Rollout) -> None:
+    """One transaction: the plan becomes `deploying` (with its canary and first slice), the
+    scenario points at the deployment (its latest version moves from the plan's source to its
+    target, compare-and-set), and the first counter shard starts (holding units_total)."""
+    at, units = rollout.deployed_at, rollout.units_total
+    canary = {
+        "canary_percent": rollout.percent,
+        "canary_slices": [CanarySlice(from_percent=0, to_percent=rollout.percent, at=at).model_dump()],
+        "new_sessions": "v1" if rollout.new_sessions_version == plan.from_version else "v2",
+    }
+    counters = dict.fromkeys(COUNTED, 0) | {"units_total": units, slice_counter("units_total", 0): units}
+    new_sessions_version = rollout.new_sessions_version or plan.to_version
     items = [
         plan_store.status_change_item(
-            tenant,
-            plan.id,
-            sources,
-            PlanStatus.DEPLOYING,
-            {"deployed_at": deployed_at, "updated_at": deployed_at},
+            tenant, plan.id, sources, PlanStatus.DEPLOYING, {"deployed_at": at, "updated_at": at, **canary}
         ),
-        scenario_store.move_active_item(
-            tenant, plan.scenario_id, (plan.from_version, plan.to_version), plan.id, deployed_at
+        scenario_store.deploy_active_item(
+            tenant,
+            plan.scenario_id,
+            (plan.from_version, plan.to_version),
+            plan.id,
+            at=at,
+            canary=(rollout.percent, new_sessions_version),
         ),
         {
             "Put": {
                 "TableName": _plans(),
                 "Item": to_item(
-                    {
-                        "pk": keys.plan_pk(tenant, plan.id),
-                        "sk": f"{COUNTERS_PREFIX}000",
-                        **counters,
-                        "units_total": units_total,
-                    }
+                    {"pk": keys.plan_pk(tenant, plan.id), "sk": f"{COUNTERS_PREFIX}000", **counters}
                 ),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
@@ -105,12 +127,12 @@ def begin_deploy(
     except ClientError as exc:
         reasons = cancellation_reasons(exc)
         if reasons[:1] == ["ConditionalCheckFailed"]:
-            current = plan_store.get_plan(tenant, plan.id)
-            raise Conflict(
-                f"the plan is {current.status.value}: it cannot be deployed", {"status": current.status.value}
-            ) from None
+            raise _status_conflict(tenant, plan.id, "deployed") from None
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-            raise Conflict("the scenario's active version is no longer the plan's source version") from None
+            raise Conflict(
+                "the scenario's active version (its latest deployed) is no longer the plan's source "
+                "version, or another plan's canary is open (widen it to 100, cancel or roll it back)"
+            ) from None
         raise
 
 
@@ -133,6 +155,93 @@ def step_recorded(tenant: str, plan_id: str, step: str) -> bool:
         TableName=_plans(), Key=_key(tenant, plan_id, f"{STEP_PREFIX}{step}"), ConsistentRead=True
     )
     return "Item" in found
+
+
+def _status_conflict(tenant: str, plan_id: str, verb: str) -> Conflict:
+    current = plan_store.get_plan(tenant, plan_id)
+    return Conflict(
+        f"the plan is {current.status.value}: it cannot be {verb}", {"status": current.status.value}
+    )
+
+
+def widen(
+    tenant: str, plan: MigrationPlan, new_slice: CanarySlice, units: int, action: OperatorAction
+) -> None:
+    """One transaction: the plan's canary moves to the new slice's end (and back to `deploying`
+    while it has units to mark), the scenario's canary with it (compare-and-set on the percent:
+    of two concurrent widenings one wins), the slice's units join the counters, and the action
+    is recorded. Conflict when the plan or its canary moved meanwhile."""
+    at = new_slice.at
+    slices = [s.model_dump() for s in [*plan.canary_slices, new_slice]]
+    updates = {"canary_percent": new_slice.to_percent, "canary_slices": slices, "updated_at": at}
+    sources, target = (OPEN, PlanStatus.DEPLOYING) if units else ({plan.status}, plan.status)
+    index = len(plan.canary_slices)
+    items = [
+        plan_store.status_change_item(tenant, plan.id, sources, target, updates),
+        scenario_store.widen_active_item(
+            tenant,
+            plan.scenario_id,
+            plan.id,
+            (plan.percent, new_slice.to_percent),
+            to_version=plan.to_version,
+            at=at,
+        ),
+        action_item(tenant, plan.id, action),
+    ]
+    move = CounterMove({"units_total": units, slice_counter("units_total", index): units} if units else {})
+    counter = counter_item(tenant, plan.id, f"{COUNTERS_PREFIX}000", move)
+    try:
+        client().transact_write_items(TransactItems=[*items, *([counter] if counter else [])])
+    except ClientError as exc:
+        if "ConditionalCheckFailed" in cancellation_reasons(exc):
+            raise Conflict("the deployment changed meanwhile: read its status and try again") from None
+        raise
+
+
+def close_deployment(
+    tenant: str, plan: MigrationPlan, updates: dict[str, Any], action: OperatorAction | None = None
+) -> None:
+    """One transaction: the open plan becomes `cancelled` (with `updates`), its canary if open is
+    closed on the scenario (so that it may be deployed again), and the action, if any, is
+    recorded. Conflict naming the status when the plan is not open any more."""
+    items = [plan_store.status_change_item(tenant, plan.id, OPEN, PlanStatus.CANCELLED, updates)]
+    active = scenario_store.get_active(tenant, plan.scenario_id) or {}
+    if active.get("plan_id") == plan.id and "canary_percent" in active:
+        items.append(scenario_store.end_canary_item(tenant, plan.scenario_id, plan.id, updates["updated_at"]))
+    if action is not None:
+        items.append(action_item(tenant, plan.id, action))
+    try:
+        client().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        reasons = cancellation_reasons(exc)
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            raise _status_conflict(tenant, plan.id, "cancelled") from None
+        if "ConditionalCheckFailed" in reasons:
+            raise Conflict("the deployment changed meanwhile: try again") from None
+        raise
+
+
+def finish_deployment(tenant: str, plan_id: str, units_total: int) -> bool:
+    """`deploying` -> `deployed`, provided no widening added units since `units_total` was read
+    (a condition on the shard that holds it): False when it did, or the plan moved on."""
+    check = {
+        "ConditionCheck": {
+            "TableName": _plans(),
+            "Key": _key(tenant, plan_id, f"{COUNTERS_PREFIX}000"),
+            "ConditionExpression": "units_total = :units",
+            "ExpressionAttributeValues": to_item({":units": units_total}),
+        }
+    }
+    status = plan_store.status_change_item(
+        tenant, plan_id, {PlanStatus.DEPLOYING}, PlanStatus.DEPLOYED, {"updated_at": isoformat(utcnow())}
+    )
+    try:
+        client().transact_write_items(TransactItems=[status, check])
+    except ClientError as exc:
+        if "ConditionalCheckFailed" in cancellation_reasons(exc):
+            return False
+        raise
+    return True
 
 
 def counters(tenant: str, plan_id: str) -> Counters | None:
@@ -185,6 +294,22 @@ def add_counters(tenant: str, plan_id: str, shard: str, move: CounterMove) -> No
 # -- page ledgers ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PageRef:
+    """A page of a work unit of a slice. Its id keys its ledger and state items: slice 0 keeps
+    the ids deployments had before canaries (`<unit>#<page>`), a widening's slice n prefixes
+    them (`S<nn>#<unit>#<page>`), so two slices' pages of one unit never share an item."""
+
+    slice_index: int
+    unit: int
+    page: int
+
+    @property
+    def page_id(self) -> str:
+        base = f"{self.unit:06d}#{self.page:06d}"
+        return base if self.slice_index == 0 else f"S{self.slice_index:02d}#{base}"
+
+
 def page_sk(page_id: str) -> str:
     return f"{PAGE_PREFIX}{page_id}"
 
@@ -230,13 +355,19 @@ def page_state(tenant: str, plan_id: str, page_id: str) -> str | None:
 
 
 def commit_page(
-    tenant: str, plan_id: str, page_id: str, marked: int, *, last_page: bool, shards: int
+    tenant: str, plan_id: str, page: PageRef, marked: int, *, last_page: bool, shards: int
 ) -> bool:
     """Add the page's count once (False if an earlier attempt already did, or a cancel settled
-    the page first). Writes a small state item, never the ledger's list of sessions again."""
-    adds = {"sessions_marked": marked} | ({"units_done": 1} if last_page else {})
+    the page first), to the plan's counters and its slice's. Writes a small state item, never the
+    ledger's list of sessions again."""
+    adds = {"sessions_marked": marked, slice_counter("sessions_marked", page.slice_index): marked}
+    if last_page:
+        adds |= {"units_done": 1, slice_counter("units_done", page.slice_index): 1}
     move = counter_item(
-        tenant, plan_id, counter_shard(page_id, shards), CounterMove({k: v for k, v in adds.items() if v})
+        tenant,
+        plan_id,
+        counter_shard(page.page_id, shards),
+        CounterMove({k: v for k, v in adds.items() if v}),
     )
     state = {
         "Put": {
@@ -244,7 +375,7 @@ def commit_page(
             "Item": to_item(
                 {
                     "pk": keys.plan_pk(tenant, plan_id),
-                    "sk": state_sk(page_id),
+                    "sk": state_sk(page.page_id),
                     "state": PageState.COUNTED,
                     "marked": marked,
                 }
@@ -360,6 +491,40 @@ def _first_time(items: list[dict[str, Any]]) -> bool:
             return False
         raise
     return True
+
+
+# -- operators' actions ------------------------------------------------------------------------------------
+
+
+def action_item(tenant: str, plan_id: str, action: OperatorAction) -> dict[str, Any]:
+    """A transaction item recording an operator's action on the plan (never overwritten)."""
+    item = {
+        "pk": keys.plan_pk(tenant, plan_id),
+        "sk": f"{ACTION_PREFIX}{action.at}#{action.action}",
+        **action.model_dump(mode="json"),
+    }
+    return {
+        "Put": {
+            "TableName": _plans(),
+            "Item": to_item(item),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def list_actions(tenant: str, plan_id: str) -> list[OperatorAction]:
+    """The plan's recorded actions, oldest first (a handful: one per widening or rollback)."""
+    pages = (
+        client()
+        .get_paginator("query")
+        .paginate(
+            TableName=_plans(),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+            ExpressionAttributeValues=to_item({":pk": keys.plan_pk(tenant, plan_id), ":a": ACTION_PREFIX}),
+            ConsistentRead=True,
+        )
+    )
+    return [OperatorAction.model_validate(from_item(item)) for page in pages for item in page["Items"]]
 
 
 # -- sessions waiting on the customer ----------------------------------------------------------------------

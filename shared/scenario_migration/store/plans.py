@@ -109,7 +109,9 @@ def _encode_policies(policies: dict[str, AnchorPolicy], *, exclude_none: bool) -
 
 
 def _plain_fields(plan: MigrationPlan) -> dict[str, Any]:
-    return plan.model_dump(mode="json", exclude={"summary", "policies", "transformation_map", "tenant_id"})
+    return plan.model_dump(
+        mode="json", exclude={"summary", "policies", "transformation_map", "tenant_id", "actions"}
+    )
 
 
 def get_plan_item(tenant: str, plan_id: str) -> dict[str, Any]:
@@ -349,7 +351,7 @@ def scan_plans(
         FilterExpression="sk = :plan",
         ExpressionAttributeValues=to_item({":plan": keys.PLAN_SK}),
         ProjectionExpression=(
-            "pk, sk, tenant_id, id, scenario_id, #s, created_at, updated_at, ledgers_deleted"
+            "pk, sk, tenant_id, id, scenario_id, #s, created_at, updated_at, ledgers_deleted, canary_percent"
         ),
         ExpressionAttributeNames={"#s": "status"},
         Limit=limit,

@@ -144,20 +144,85 @@ def put_version(tenant: str, info: VersionInfo, document: dict[str, Any]) -> boo
     return True
 
 
-def move_active_item(
-    tenant: str, scenario_id: str, versions: tuple[int, int], plan_id: str, at: str
+# The scenario's latest deployed version: the one the open deployment migrates sessions to. It is
+# `active_version` (the version new sessions start on) except during a canary that keeps new
+# sessions on the old version, which records it as `target_version` (issue 14).
+_LATEST_IS = "((attribute_not_exists(target_version) AND active_version = :from) OR target_version = :from)"
+
+
+def deploy_active_item(
+    tenant: str,
+    scenario_id: str,
+    versions: tuple[int, int],
+    plan_id: str,
+    *,
+    at: str,
+    canary: tuple[int, int],
 ) -> dict[str, Any]:
-    """A transaction item moving the active version from versions[0] (compare-and-set) to
-    versions[1], recording the plan that made it active."""
+    """A transaction item pointing the scenario at a deployment of versions[0] -> versions[1]
+    (compare-and-set: the latest version is versions[0] and no canary is open). `canary` is
+    (percent, version new sessions start on): a canary below 100 % records its percent, and
+    the new version as `target_version` when new sessions stay on the old one."""
+    percent, new_sessions_version = canary
+    sets = {"active_version": new_sessions_version, "plan_id": plan_id, "updated_at": at}
+    if percent < 100:
+        sets["canary_percent"] = percent
+    if new_sessions_version != versions[1]:
+        sets["target_version"] = versions[1]
+    removes = [name for name in ("target_version", "canary_percent") if name not in sets]
+    return _active_update(
+        tenant,
+        scenario_id,
+        (sets, removes),
+        f"{_LATEST_IS} AND attribute_not_exists(canary_percent)",
+        {":from": versions[0]},
+    )
+
+
+def widen_active_item(
+    tenant: str, scenario_id: str, plan_id: str, percents: tuple[int, int], *, to_version: int, at: str
+) -> dict[str, Any]:
+    """A transaction item moving the plan's canary from percents[0] to percents[1]
+    (compare-and-set on both); at 100 the new version becomes the one new sessions start on."""
+    old, new = percents
+    if new < 100:
+        change: tuple[dict[str, Any], list[str]] = ({"canary_percent": new, "updated_at": at}, [])
+    else:
+        change = ({"active_version": to_version, "updated_at": at}, ["target_version", "canary_percent"])
+    condition = "plan_id = :plan AND canary_percent = :old"
+    return _active_update(tenant, scenario_id, change, condition, {":plan": plan_id, ":old": old})
+
+
+def end_canary_item(tenant: str, scenario_id: str, plan_id: str, at: str) -> dict[str, Any]:
+    """A transaction item closing the plan's canary (a cancel or rollback): the scenario may be
+    deployed again. The versions stay: new sessions keep starting where they did."""
+    condition = "plan_id = :plan AND attribute_exists(canary_percent)"
+    return _active_update(
+        tenant, scenario_id, ({"updated_at": at}, ["canary_percent"]), condition, {":plan": plan_id}
+    )
+
+
+def _active_update(
+    tenant: str,
+    scenario_id: str,
+    change: tuple[dict[str, Any], list[str]],
+    condition: str,
+    condition_values: dict[str, Any],
+) -> dict[str, Any]:
+    sets, removes = change
+    names = {f"#s{i}": name for i, name in enumerate(sets)} | {f"#r{i}": n for i, n in enumerate(removes)}
+    expression = "SET " + ", ".join(f"#s{i} = :s{i}" for i in range(len(sets)))
+    if removes:
+        expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removes)))
+    values = {f":s{i}": value for i, value in enumerate(sets.values())} | condition_values
     return {
         "Update": {
             "TableName": _table(),
             "Key": to_item({"pk": keys.scenario_pk(tenant, scenario_id), "sk": keys.ACTIVE_SK}),
-            "UpdateExpression": "SET active_version = :to, plan_id = :plan, updated_at = :at",
-            "ConditionExpression": "active_version = :from",
-            "ExpressionAttributeValues": to_item(
-                {":from": versions[0], ":to": versions[1], ":plan": plan_id, ":at": at}
-            ),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(values),
         }
     }
 
@@ -228,7 +293,8 @@ def _parts_of(pk: str, sk: str) -> list[dict[str, Any]]:
 
 
 def get_active(tenant: str, scenario_id: str) -> dict[str, Any] | None:
-    """The ACTIVE item: `active_version` and the `plan_id` that made it active (if any)."""
+    """The ACTIVE item: `active_version` (new sessions start on it), the `plan_id` that made it
+    active (if any) and, during a canary, `canary_percent` and maybe `target_version`."""
     key = to_item({"pk": keys.scenario_pk(tenant, scenario_id), "sk": keys.ACTIVE_SK})
     item = client().get_item(TableName=_table(), Key=key, ConsistentRead=True).get("Item")
     return from_item(item) if item else None
@@ -315,7 +381,8 @@ def delete_orphan_parts(parts: Iterable[dict[str, Any]], now: datetime) -> int:
 
 
 def delete_version(tenant: str, scenario_id: str, version: int) -> bool:
-    """Delete a version unless it is (or became, meanwhile) the active one; False if it is.
+    """Delete a version unless it is (or became, meanwhile) the active one, or a canary's
+    target; False if it is.
 
     The head item goes first, in a transaction with a check of the active pointer, then the
     parts: a reader finds the head before the parts, so it sees the whole version or none of it
@@ -342,7 +409,10 @@ def delete_version(tenant: str, scenario_id: str, version: int) -> bool:
                     "ConditionCheck": {
                         "TableName": _table(),
                         "Key": to_item({"pk": pk, "sk": keys.ACTIVE_SK}),
-                        "ConditionExpression": "attribute_not_exists(active_version) OR active_version <> :v",
+                        "ConditionExpression": (
+                            "(attribute_not_exists(active_version) OR active_version <> :v) "
+                            "AND (attribute_not_exists(target_version) OR target_version <> :v)"
+                        ),
                         "ExpressionAttributeValues": to_item({":v": version}),
                     }
                 },

@@ -35,6 +35,7 @@ TABLE_ENV = "SESSIONS_TABLE"
 POSITION_INDEX = "by_position"
 TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 MARKS_PER_TRANSACTION = TRANSACTION_ITEMS - 1  # and the page's fence (see `mark`)
+BATCH_GET_KEYS = 100  # BatchGetItem's limit
 _SETTLE_MARKER = "SET marker.#st = :unmarked, marker.resolved_at = :at, revision = revision + :one"
 
 
@@ -116,6 +117,25 @@ def get(tenant: str, session_id: str) -> Session | None:
     return session_of(from_item(item)) if item else None
 
 
+def get_many(tenant: str, session_ids: list[str]) -> dict[str, Session]:
+    """Sessions by id, BATCH_GET_KEYS per BatchGetItem request (consistent, as JIT reads them);
+    the ids not found are absent from the answer. Unprocessed keys are asked again."""
+    found: dict[str, Session] = {}
+    unique = list(dict.fromkeys(session_ids))
+    for start in range(0, len(unique), BATCH_GET_KEYS):
+        chunk = unique[start : start + BATCH_GET_KEYS]
+        request: dict[str, Any] = {
+            _table(): {"Keys": [_key(tenant, sid) for sid in chunk], "ConsistentRead": True}
+        }
+        while request:
+            response = client().batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(_table(), []):
+                session = session_of(from_item(item))
+                found[session.session_id] = session
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
 # -- the position index ---------------------------------------------------------------------------------
 
 
@@ -123,7 +143,7 @@ def census(
     tenant: str, scenario_id: str, version: int, key: Callable[[dict[str, Any]], str | None] | None = None
 ) -> Counter[str]:
     """Live sessions of one scenario version, counted per step id, or per `key(entry)` of each
-    index entry (`step_id`, `channel`, `created_at`; None: not counted). All shards are read in
+    index entry (`step_id`, `session_id`, `channel`, `created_at`; None: not counted). All shards are read in
     parallel, each in a copy of the caller's context: the request's identity, hence its
     tenant-scoped client, goes with it."""
     pks = [keys.position_pk(tenant, scenario_id, version, shard) for shard in range(keys.POSITION_SHARDS)]
@@ -149,10 +169,12 @@ def _count_shard(pk: str, key: Callable[[dict[str, Any]], str | None] | None) ->
     )
     for page in pages:
         for item in page["Items"]:
-            _, step_id, _ = item["position_sk"]["S"].split("#", 2)
+            _, step_id, session_id = item["position_sk"]["S"].split("#", 2)
             if key is None:
                 counts[step_id] += 1
-            elif (found := key({**from_item(item), "step_id": step_id})) is not None:
+                continue
+            found = key({**from_item(item), "step_id": step_id, "session_id": session_id})
+            if found is not None:
                 counts[found] += 1
     return counts
 
@@ -206,6 +228,38 @@ def sessions_in_range(
         _, step_id, _ = item["position_sk"].split("#", 2)
         found.append({**item, "step_id": step_id})
     return found, response.get("LastEvaluatedKey")
+
+
+def step_window(
+    tenant: str,
+    partition: tuple[str, int, int],
+    step: tuple[str, str],
+    *,
+    after: str,
+    limit: int,
+    last: bool = False,
+) -> list[str]:
+    """Ids of up to `limit` live sessions at one step in one shard of a version, from the id
+    `after` on (sorted by id), or with `last` the highest ids first. One Query: a random sample
+    reads windows of the index, never a whole step (services/simulate.py)."""
+    scenario_id, version, shard = partition
+    prefix = f"{step[0]}#{step[1]}#"
+    response = client().query(
+        TableName=_table(),
+        IndexName=POSITION_INDEX,
+        KeyConditionExpression="position_pk = :pk AND position_sk BETWEEN :low AND :high",
+        ExpressionAttributeValues=to_item(
+            {
+                ":pk": keys.position_pk(tenant, scenario_id, version, shard),
+                ":low": prefix + ("" if last else after),
+                ":high": prefix + "~",  # "~" sorts after every character of a session id
+            }
+        ),
+        ProjectionExpression="position_sk",
+        ScanIndexForward=not last,
+        Limit=limit,
+    )
+    return [item["position_sk"]["S"].removeprefix(prefix) for item in response["Items"]]
 
 
 def has_live_sessions(tenant: str, scenario_id: str, version: int) -> bool:
