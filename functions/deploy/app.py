@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.openapi.params import Path as PathParam
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from scenario_migration.api import links
 from scenario_migration.api.auth import ActingPerson, CurrentCaller, acting_person, requires
@@ -24,7 +24,18 @@ from scenario_migration.services import deployments, rollback, simulate
 
 app = create_resolver()
 PlanId = Annotated[str, PathParam(min_length=1, max_length=64)]
-Percent = Annotated[int, Field(ge=1, le=FULL)]
+
+
+def _a_number(value: object) -> object:
+    """JSON numbers only: `true` or "50" is a 400 (pydantic's lax int would take them as 1 and
+    50); 50.0 is 50, as JSON Schema's integer says. After the Field: its bounds stay `minimum` and
+    `maximum` in the document."""
+    if isinstance(value, bool | str):
+        raise ValueError("a number is required")
+    return value
+
+
+Percent = Annotated[int, Field(ge=1, le=FULL), BeforeValidator(_a_number)]
 SessionId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
@@ -63,8 +74,8 @@ class SimulateRequest(BaseModel):
     session_ids: (
         Annotated[list[SessionId], Field(min_length=1, max_length=simulate.MAX_SESSION_IDS)] | None
     ) = None
-    sample: Annotated[int, Field(ge=1, le=simulate.MAX_SAMPLE)] | None = None
-    seed: int | None = None
+    sample: Annotated[int, Field(ge=1, le=simulate.MAX_SAMPLE), BeforeValidator(_a_number)] | None = None
+    seed: Annotated[int, BeforeValidator(_a_number)] | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from scenario_migration.domain.deployment import Counters
-from scenario_migration.domain.plan import MigrationScenario
+from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.session import MarkerState, Outcome
 from scenario_migration.store import deployments as deployment_store
 from scenario_migration.store import dynamodb, keys
@@ -77,6 +77,16 @@ def assert_exact(tenant: str, plan_id: str, session_ids: list[str]) -> Found:
     }
     actual = {name: getattr(counts, name) for name in expected}
     assert actual == expected, f"counters {actual} != the sessions' states {expected}"
+    if counts.slices:  # each canary slice's count is its pages' markers (the sum is the total)
+        slices = Counter(
+            deployment_store.PageRef.slice_of(m.page_id)
+            for m in markers.values()
+            if m and m.by_fanout and m.page_id
+        )
+        counted = {
+            index: found.sessions_marked for index, found in counts.slices.items() if found.sessions_marked
+        }
+        assert counted == dict(slices), f"slices' counts {counted} != their pages' markers {dict(slices)}"
     awaiting = sorted(sid for sid, m in markers.items() if m and m.state is MarkerState.AWAITING_INPUT)
     assert waiting == awaiting, f"waiting list {waiting} != sessions waiting {awaiting}"
     if plan.status.value == "deployed":

@@ -7,7 +7,7 @@ import io
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stdout
+from contextlib import redirect_stdout, suppress
 from itertools import pairwise
 from typing import Any
 
@@ -340,3 +340,68 @@ def ledger_exists(tenant: str, plan_id: str, sk: str) -> bool:
 
     key = {"pk": {"S": keys.plan_pk(tenant, plan_id)}, "sk": {"S": sk}}
     return "Item" in dynamodb.client().get_item(TableName=dynamodb.table_name(plans.TABLE_ENV), Key=key)
+
+
+# -- merged with the fault handling (reliability): each case found by review ------------------------------
+
+
+def test_a_cancel_that_closes_a_slices_uncounted_pages_counts_them_in_that_slice(
+    api: Api, queue_url: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A widening's pages marked but not counted yet (the worker died before its commit) when the
+    plan is cancelled: the cancel closes them and counts their markers, in the total and in their
+    slice, so the slices still add up to the total and each is its pages' markers."""
+    plan = approved(api, SESSIONS)
+    deploy(api, plan, {"canary_percent": 10})
+    drain(queue_url)
+    sent: list[dict] = []
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            work_queue, "send", lambda t, messages, **_: sent.extend({**m, "tenant": t} for m in messages)
+        )
+        assert widen(api, plan, 80).status == 200
+        patched.setattr(deployments.store, "commit_page", _died_before_commit)
+        for message in sent:  # grows: a page without sessions of the slice sends the next one
+            with suppress(RuntimeError):  # a page with some: marked, then the commit fails
+                deployments.handle(message)
+    assert api.post(f"/api/v1/migration-plans/{plan['id']}/cancel").status == 200
+    drain(queue_url)
+    found = status(api, plan)
+    slices = {s["slice"]: s["sessions_marked"] for s in found["canary"]["slices"]}
+    marked = markers(tenant, list(SESSIONS), plan["id"])
+    assert slices[1] > 0 and sum(slices.values()) == found["sessions_marked"] == len(marked)
+    for index, count in slices.items():
+        assert count == sum(_slice_of(m["page_id"]) == index for m in marked.values()), index
+
+
+def _died_before_commit(*_: object, **__: object) -> bool:
+    raise RuntimeError("the worker died before its commit")
+
+
+def test_a_widening_carries_on_a_deploy_cut_short(
+    api: Api, queue_url: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A canary deploy that died after its status change, before its first pages: a widening
+    sends the first slice's pages too, so every slice is marked and the plan ends deployed."""
+    plan = approved(api, SESSIONS)
+    with monkeypatch.context() as patched:
+        patched.setattr(deployments, "_start_marking", _died_before_commit)
+        with pytest.raises(RuntimeError):
+            deployments.deploy(tenant, plan["id"], deployments.Canary(10))
+    assert widen(api, plan, 100).status == 200
+    drain(queue_url)
+    assert_slices(api, tenant, plan, [0, 10, 100])
+
+
+def test_a_percent_is_a_json_number(api: Api, queue_url: str) -> None:
+    """`true` and "50" are 400s that deploy nothing (pydantic's lax int took them as 1 and 50);
+    50.0 is 50, as JSON Schema's integer says (schemathesis sends it)."""
+    plan = approved(api, SESSIONS)
+    for odd in (True, "50", 50.5, 0, 101):
+        response = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy", {"canary_percent": odd})
+        assert response.status == 400, (odd, response.body)
+    assert api.get(f"/api/v1/migration-plans/{plan['id']}").body["status"] == "approved"
+    assert deploy(api, plan, {"canary_percent": 50.0})["canary_percent"] == 50
+    for odd in (True, "60"):
+        assert widen(api, plan, odd).status == 400, odd  # type: ignore[arg-type]
+    assert widen(api, plan, 60.0).status == 200  # type: ignore[arg-type]

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from scenario_migration.config import get_settings
+from scenario_migration.domain.scenario import MAX_VERSION
+from scenario_migration.services import deployments
 from tests.documents import V1_PAYMENT, order_flow, report, step
 from tests.integration.harness import Api, approve, deploy, drain, invoke_jit, propose, register
 
@@ -188,3 +190,41 @@ def test_rolling_back_a_canary(api: Api, queue_url: str, tenant: str, configure:
     drain(queue_url)
     assert all(jit(tenant, sid)["to_version"] == 3 for sid in moved)
     assert api.get("/api/v1/scenarios/order-flow").body["version"] == 3
+
+
+def test_a_repeated_rollback_carries_on_a_reverse_deploy_cut_short(
+    api: Api, queue_url: str, tenant: str, configure: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rollback died after the reverse plan's status change, before its first pages: calling
+    rollback again sends them (it answered `next_step: null` and left the reverse plan deploying
+    for ever), and the reverse plan ends deployed with V2's customers back."""
+    plan = on_v2(api, queue_url, tenant)
+    configure(deployment__require_approval="false")
+    with monkeypatch.context() as patched:
+        patched.setattr(deployments, "_start_marking", _timed_out)
+        assert api.post(f"/api/v1/migration-plans/{plan['id']}/rollback", {"created_by": "ops"}).status == 500
+    again = rollback(api, plan)
+    assert again["next_step"] is None
+    drain(queue_url)
+    reverse = again["reverse_plan"]["id"]
+    found = api.get(f"/api/v1/migration-plans/{reverse}/deployment-status").body
+    assert found["status"] == "deployed" and found["sessions_marked"] == 3, found  # the three on V2
+    assert jit(tenant, "browser")["to_version"] == 3
+
+
+def _timed_out(*_: object, **__: object) -> None:
+    raise RuntimeError("the function timed out")
+
+
+def test_no_rollback_past_the_highest_version_number(api: Api, queue_url: str) -> None:
+    """V2 numbered 99,999,999, the highest a version may have: a rollback, which publishes the old
+    content as one more version, is a 409 that changes nothing (it was a 500, found by fuzzing)."""
+    register(api, V1_PAYMENT, SESSIONS)
+    plan = propose(api, {**V2_PAY_FIRST, "version": MAX_VERSION})
+    approve(api, plan)
+    deploy(api, plan)
+    drain(queue_url)
+    response = api.post(f"/api/v1/migration-plans/{plan['id']}/rollback", {"created_by": "ops"})
+    assert response.status == 409 and response.body["error"]["details"]["max_version"] == MAX_VERSION
+    shown = api.get(f"/api/v1/migration-plans/{plan['id']}").body
+    assert (shown["status"], shown["actions"]) == ("deployed", [])

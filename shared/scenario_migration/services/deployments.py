@@ -52,6 +52,7 @@ from scenario_migration.domain.lifecycle import (
     AnchorPolicy,
     MigrationPlan,
     OperatorAction,
+    PlanHeader,
     PlanStatus,
     allowed_sources,
     check_transition,
@@ -137,7 +138,7 @@ def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeploySta
     """Make the plan's version active (for new sessions too, unless a canary keeps them on the
     old one) and send the first page of every work unit of the first slice. A deploy whose
     status change was applied but whose first pages were not all sent (it crashed, timed out or
-    lost its answer: `_cut_short`) is carried on by the next deploy call instead of refused."""
+    lost its answer: `cut_short`) is carried on by the next deploy call instead of refused."""
     settings = get_settings()
     if not settings.enabled:
         raise Conflict("scenario migration is disabled (scenario_migration.enabled = false)")
@@ -149,17 +150,13 @@ def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeploySta
             [problem("new_sessions", "only with canary_percent below 100")],
         )
     plan = plan_store.get_plan(tenant, plan_id)
-    if not _cut_short(tenant, plan, PlanStatus.DEPLOYING):
+    if not cut_short(tenant, plan, PlanStatus.DEPLOYING):
         _begin(tenant, plan, canary)
         plan = plan_store.get_plan(tenant, plan_id)
+    units = _send_first_slice(tenant, plan)
     auto_mark = settings.deployment.auto_mark_sessions
     to_mark = sessions_to_mark(plan) if auto_mark else Counter()
     counts = store.counters(tenant, plan_id) or Counters()
-    _supersede_others(tenant, plan)
-    first_slice = counts.slices.get(0)
-    units = first_slice.units_total if first_slice else counts.units_total
-    _start_marking(tenant, plan_id, 0, units)
-    store.record_step(tenant, plan_id, store.Step.MARKING_SENT)
     logger.info(
         "plan deployed",
         extra={"tenant_id": tenant, "plan_id": plan_id, "work_units": units, "canary_percent": plan.percent},
@@ -176,6 +173,20 @@ def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeploySta
         canary_percent=plan.percent,
         new_sessions_version=_new_sessions_version(plan),
     )
+
+
+def _send_first_slice(tenant: str, plan: MigrationPlan) -> int:
+    """After the status change: supersede the scenario's other pending plans, send the first page
+    of each of the first slice's units, record that they were sent (MARKING_SENT). What a deploy
+    cut short left undone, the next deploy or widening sends (again: each message is idempotent).
+    Returns the slice's units."""
+    counts = store.counters(tenant, plan.id) or Counters()
+    _supersede_others(tenant, plan)
+    first = counts.slices.get(0)
+    units = first.units_total if first else counts.units_total
+    _start_marking(tenant, plan.id, 0, units)
+    store.record_step(tenant, plan.id, store.Step.MARKING_SENT)
+    return units
 
 
 def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
@@ -214,11 +225,11 @@ def _begin(tenant: str, plan: MigrationPlan, canary: Canary) -> None:
     try:
         store.begin_deploy(tenant, plan, sources, rollout)
     except Conflict:
-        if not _cut_short(tenant, plan_store.get_plan(tenant, plan.id), PlanStatus.DEPLOYING):
+        if not cut_short(tenant, plan_store.get_plan(tenant, plan.id), PlanStatus.DEPLOYING):
             raise
 
 
-def _cut_short(tenant: str, plan: MigrationPlan, status: PlanStatus) -> bool:
+def cut_short(tenant: str, plan: PlanHeader, status: PlanStatus) -> bool:
     """Whether the plan's change to `status` (deploying: marking starts; cancelled: unmarking
     starts) was applied but the step's first messages were not all sent: the request that made
     it crashed, timed out or lost its answer (or is still running). The caller sends them (again:
@@ -424,9 +435,9 @@ def _admits(policy: AnchorPolicy, session: dict[str, Any], now: datetime) -> boo
 def cancel(tenant: str, plan_id: str, action: OperatorAction | None = None) -> CancelStarted:
     """Stop the deployment: the plan becomes `cancelled` (its canary closed with it, `action`
     recorded in the same write), then its open markers are settled by `unmark` messages. A
-    cancel cut short after its status change (`_cut_short`) is carried on by the next cancel
+    cancel cut short after its status change (`cut_short`) is carried on by the next cancel
     call instead of refused."""
-    if not _cut_short(tenant, plan_store.get_plan(tenant, plan_id), PlanStatus.CANCELLED):
+    if not cut_short(tenant, plan_store.get_plan(tenant, plan_id), PlanStatus.CANCELLED):
         _close(tenant, plan_id, action)
     start_unmarking(tenant, plan_id)
     logger.info("plan cancelled", extra={"tenant_id": tenant, "plan_id": plan_id})
@@ -444,7 +455,7 @@ def _close(tenant: str, plan_id: str, action: OperatorAction | None) -> None:
     try:
         store.close_deployment(tenant, plan, updates, action)
     except Conflict:
-        if not _cut_short(tenant, plan_store.get_plan(tenant, plan_id), PlanStatus.CANCELLED):
+        if not cut_short(tenant, plan_store.get_plan(tenant, plan_id), PlanStatus.CANCELLED):
             raise
 
 
@@ -470,8 +481,11 @@ def widen(tenant: str, plan_id: str, percent: int) -> DeploymentStatus:
             f"the plan is {plan.status.value}: only a deployment can be widened",
             {"status": plan.status.value},
         )
-    if percent == plan.percent:
+    if cut_short(tenant, plan, PlanStatus.DEPLOYING):
+        _send_first_slice(tenant, plan)  # its deploy was cut short: the first slice first
+    elif percent == plan.percent:
         _resume_marking(tenant, plan)
+    if percent == plan.percent:
         return status(tenant, plan_id)  # idempotent: this slice is marked (or being marked)
     if percent < plan.percent:
         raise Conflict(

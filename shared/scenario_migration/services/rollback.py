@@ -30,7 +30,7 @@ from scenario_migration.domain.lifecycle import (
     PlanStatus,
 )
 from scenario_migration.domain.migration_scenario import MigrationScenario
-from scenario_migration.domain.scenario import Scenario
+from scenario_migration.domain.scenario import MAX_VERSION, Scenario
 from scenario_migration.errors import Conflict
 from scenario_migration.observability import logger
 from scenario_migration.services import deployments, plans, scenarios
@@ -73,6 +73,12 @@ def _reverse_plan(tenant: str, plan: MigrationPlan, created_by: str) -> PlanHead
     summary, warnings), with every anchor that is not a clean graft forced to one."""
     _, document = scenarios.read_version(tenant, plan.scenario_id, plan.from_version)
     newest = max(v.version for v in scenarios.list_versions(tenant, plan.scenario_id))
+    if newest >= MAX_VERSION:
+        raise Conflict(
+            f"the scenario's newest version is {newest}, the highest a version may have: a rollback "
+            "publishes the old content as one more version, so there is no room for it",
+            {"newest_version": newest, "max_version": MAX_VERSION},
+        )
     content = Scenario.model_validate({**document, "version": newest + 1})
     reverse, tmap = plans.plan_version(tenant, plan.scenario_id, content, created_by, rollback_of=plan.id)
     policies = {
@@ -87,6 +93,9 @@ def _deploy_if_due(tenant: str, reverse: PlanHeader) -> str | None:
     """Deploy the reverse plan when no approval is required (or, on a resumed call, once it was
     approved); else, or when its critical warnings need an approval that acknowledges them, what
     is left to do."""
+    if deployments.cut_short(tenant, reverse, PlanStatus.DEPLOYING):
+        deployments.deploy(tenant, reverse.id)  # its deploy was cut short: carry it on
+        return None
     if reverse.status not in (PlanStatus.PENDING, PlanStatus.APPROVED):
         return None  # deployed already (a resumed call), or moved on by someone else
     if reverse.status is PlanStatus.PENDING and get_settings().deployment.require_approval:

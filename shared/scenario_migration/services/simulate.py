@@ -15,7 +15,7 @@ version, outside the canary) are its own predicates too. What differs is the inp
 
 Reads are bounded: the sessions by BatchGetItem (100 per request), a sample by windows of the
 position index (domain/sampling.py), at most SAMPLE_ROUNDS x SAMPLE_WINDOWS windows of up to
-three Queries each.
+three Queries each, and SWEEP_WINDOWS more once random windows find nobody new.
 """
 
 import contextvars
@@ -47,6 +47,7 @@ MAX_SESSION_IDS = 100
 MAX_SAMPLE = 1000
 SAMPLE_WINDOWS = 40  # windows of the index per round
 SAMPLE_ROUNDS = 3  # rounds: later ones only when earlier windows came back short
+SWEEP_WINDOWS = 400  # the last resort's windows (`_sweep`)
 READERS = 8  # windows read at once (each waits on the network)
 HEAD = 20  # ids a window reads first: all of a small step, or the characters a big one's ids use
 SIMULABLE = (PlanStatus.PENDING, PlanStatus.APPROVED, PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
@@ -259,7 +260,7 @@ def _sample(tenant: str, plan: MigrationPlan, size: int, rng: random.Random) -> 
     """Up to `size` live sessions at the plan's anchors, drawn by windows of the position index:
     steps get windows in proportion to the plan-time census, a step's windows go round its
     shards, each from a random point of the step's ids there. Further rounds only for what came
-    back short, and only while they find sessions not seen yet."""
+    back short, and only while they find sessions not seen yet; still short, a sweep (`_sweep`)."""
     strata, found = _strata(plan), dict[str, None]()
     for _ in range(SAMPLE_ROUNDS):
         missing = size - len(found)
@@ -273,10 +274,22 @@ def _sample(tenant: str, plan: MigrationPlan, size: int, rng: random.Random) -> 
         for ids in _read_windows(tenant, plan, jobs, per_window):
             found.update(dict.fromkeys(ids))
         if len(found) == before:
-            break  # every window came back with sessions already seen: that is everybody
+            break
+    if len(found) < size:  # short: windows on empty shards, or everybody seen: look everywhere
+        for ids in _read_windows(tenant, plan, _sweep(strata, rng), size - len(found)):
+            found.update(dict.fromkeys(ids))
     chosen = list(found)
     rng.shuffle(chosen)
     return chosen[:size]
+
+
+def _sweep(strata: list[_Stratum], rng: random.Random) -> list[tuple[_Stratum, int, float]]:
+    """A window on every shard of every stratum with sessions, the heaviest strata first, at most
+    SWEEP_WINDOWS: where random windows found nothing new (few sessions spread over shards, most
+    of them empty), the sample takes who is there instead of stopping short."""
+    heavy = sorted((s for s in strata if s.weight), key=lambda s: -s.weight)
+    jobs = [(s, shard, rng.random()) for s in heavy for shard in range(keys.POSITION_SHARDS)]
+    return jobs[:SWEEP_WINDOWS]
 
 
 def _jobs(stratum: _Stratum, windows: int, rng: random.Random) -> list[tuple[_Stratum, int, float]]:

@@ -309,6 +309,11 @@ class PageRef:
         base = f"{self.unit:06d}#{self.page:06d}"
         return base if self.slice_index == 0 else f"S{self.slice_index:02d}#{base}"
 
+    @staticmethod
+    def slice_of(page_id: str) -> int:
+        """The slice of a page id (`S<nn>#...`; slice 0's ids have no prefix)."""
+        return int(page_id[1:3]) if page_id.startswith("S") else 0
+
 
 def page_sk(page_id: str) -> str:
     return f"{PAGE_PREFIX}{page_id}"
@@ -475,7 +480,11 @@ def settle_unmarked_page(
             ),
         }
     }
-    adds = {"sessions_unmarked": unmarked} | ({} if counted else {"sessions_marked": marked})
+    # a page the cancel closed counts its markers as marked here, in its slice's count too
+    in_slice = slice_counter("sessions_marked", PageRef.slice_of(page_id))
+    adds = {"sessions_unmarked": unmarked} | (
+        {} if counted else {"sessions_marked": marked, in_slice: marked}
+    )
     move = counter_item(
         tenant, plan_id, counter_shard(page_id, shards), CounterMove({k: v for k, v in adds.items() if v})
     )
