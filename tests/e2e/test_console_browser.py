@@ -242,6 +242,8 @@ def deploy_and_follow(page: Any, local: Local, tenant: str, plan: dict[str, Any]
     progress = page.locator("#marking-progress")
     assert progress.get_attribute("value") == progress.get_attribute("max") == units
     expect(page.locator("#plan-status")).to_have_text("deployed")
+    expect(page.locator("#canary h4")).to_contain_text("All at once: 100 %")  # no canary asked for
+    expect(page.locator("#widen-form")).to_be_hidden()
     jit = {"tenant_id": tenant, "session_id": "c1", "profile": {"age": 30}}
     assert local.invoke("JitApplyFunction", jit)["outcome"] == "migrated"  # routed to the moved Payment
     jit = {"tenant_id": tenant, "session_id": "t1", "message": "hi"}

@@ -73,7 +73,7 @@ export function canarySummary(canary) {
   return h(
     "div",
     { class: "canary", id: "canary", dataset: { percent: canary.percent } },
-    h("h4", {}, "Canary at ", h("strong", { id: "canary-percent-now" }, `${canary.percent} %`), ` · new sessions start on v${canary.new_sessions_version}`),
+    h("h4", {}, canary.percent < FULL || canary.slices.length > 1 ? "Canary at " : "All at once: ", h("strong", { id: "canary-percent-now" }, `${canary.percent} %`), ` · new sessions start on v${canary.new_sessions_version}`),
     h("table", { id: "canary-slices" }, h("thead", {}, h("tr", {}, head)), h("tbody", {}, sliceRows(canary.slices))),
     guardLine(canary.guard),
   );
