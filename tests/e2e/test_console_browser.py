@@ -242,6 +242,8 @@ def deploy_and_follow(page: Any, local: Local, tenant: str, plan: dict[str, Any]
     progress = page.locator("#marking-progress")
     assert progress.get_attribute("value") == progress.get_attribute("max") == units
     expect(page.locator("#plan-status")).to_have_text("deployed")
+    expect(page.locator("#canary h4")).to_contain_text("All at once: 100 %")  # no canary asked for
+    expect(page.locator("#widen-form")).to_be_hidden()
     jit = {"tenant_id": tenant, "session_id": "c1", "profile": {"age": 30}}
     assert local.invoke("JitApplyFunction", jit)["outcome"] == "migrated"  # routed to the moved Payment
     jit = {"tenant_id": tenant, "session_id": "t1", "message": "hi"}
@@ -264,6 +266,112 @@ def test_review_policy_approve_deploy_and_follow_it_live(local: Local, page: Any
     deploy_and_follow(page, local, tenant, plan, budget)
     shoot(page, "console-deployment", "#plan-head")
     assert page.problems == [], page.problems  # no script error, no CSP refusal
+
+
+def shown_row(r: dict[str, Any]) -> list[str]:
+    """A simulated session as the dry run's table shows it."""
+    move = f"{r['from_step_id']} → {r.get('to_step_id') or '—'}" if r.get("from_step_id") else ""
+    block = r.get("checkpoint_block")
+    detour = f"re-route → {r['re_route']['to_step_id']}" if r.get("re_route") else ""
+    if block:
+        detour = "checkpoint block" + (f" before {block['to_step_id']}" if block.get("to_step_id") else "")
+    scenario = r.get("migration_scenario") or ""
+    return [r["session_id"], r["outcome"], scenario, move, r.get("reason") or "", detour]
+
+
+def dry_run(page: Any, local: Local, tenant: str, plan: dict[str, Any], budget: Budget) -> None:
+    """A seeded sample, simulated from the page: what it shows is what the API answers for the
+    same request (the same seed draws the same sessions), and nothing was written."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    expect(page.locator("#sim-sample")).to_have_value("100")
+    page.fill("#sim-seed", "7")
+    page.click("#simulate")
+    expect(page.locator("#sim-note")).to_contain_text("it wrote nothing", timeout=budget.ms())
+    path = f"/api/v1/migration-plans/{plan['id']}/simulate"
+    status, answer = local.http("POST", path, {"sample": 100, "seed": 7}, tenant)
+    assert status == 200, answer
+    totals = answer["aggregate"]
+    assert totals["sessions"] == len(SESSIONS) and totals["questions"] and totals["by_migration_scenario"]
+    expect(page.locator("#sim-missing")).to_contain_text("conversation, profile")
+    for key, n in totals["by_outcome"].items():
+        expect(page.locator(f'#sim-by-outcome li[data-key="{key}"] strong')).to_have_text(str(n))
+    for key, n in totals["by_migration_scenario"].items():
+        expect(page.locator(f'#sim-by-scenario li[data-key="{key}"] strong')).to_have_text(str(n))
+    expect(page.locator("#sim-anchors tbody tr")).to_have_count(len(totals["by_anchor"]))
+    for anchor, outcomes in totals["by_anchor"].items():
+        row = page.locator(f'#sim-anchors tr[data-anchor="{anchor}"]')
+        expect(row.locator("td").first).to_have_text(outcomes["anchor_name"])
+        expect(row.locator("td.num")).to_have_text(str(outcomes["sessions"]))
+    questions = page.locator("#sim-questions li")
+    expect(questions).to_have_count(len(totals["questions"]))
+    for question in totals["questions"]:
+        item = page.locator(f'#sim-questions li[data-field="{question["field"]}"]')
+        expect(item).to_have_attribute("data-count", str(question["count"]))
+        expect(item).to_contain_text(question["text"])
+    rows = page.locator("#sim-results tbody tr")
+    expect(rows).to_have_count(len(answer["results"]))
+    shown = rows.evaluate_all(
+        "trs => trs.map(r => [r.dataset.sessionId, r.dataset.outcome, ...['scenario', 'move', 'reason',"
+        " 'detour'].map(c => r.querySelector('td.sim-' + c).textContent)])"
+    )
+    assert sorted(shown) == sorted(map(shown_row, answer["results"]))  # the draw's order, either way
+    _, stored = local.http("GET", f"/api/v1/migration-plans/{plan['id']}", tenant=tenant)
+    assert stored["status"] == "pending" and stored["updated_at"] == plan["updated_at"]
+
+
+def canary_then_widen(page: Any, local: Local, tenant: str, plan: dict[str, Any], budget: Budget) -> None:
+    """Deploy to 50 % (new sessions stay on v1), see slice 0 marked in the deployment view,
+    widen to 100 from there and see the deployment complete with two slices."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    expect(page.locator("#new-sessions-choice")).to_be_hidden()
+    page.fill("#canary-percent", "50")
+    expect(page.locator("#canary-percent-value")).to_have_text("50 %")
+    expect(page.locator("#new-sessions-choice")).to_be_visible()
+    page.select_option("#new-sessions", "v1")
+    page.click("#deploy")
+    expect(page.locator("#canary-percent-now")).to_have_text("50 %", timeout=budget.ms(120_000))
+    expect(page.locator("#deployment-status")).to_have_text("deployed", timeout=budget.ms(120_000))
+    path = f"/api/v1/migration-plans/{plan['id']}/deployment-status"
+    _, status = local.http("GET", path, tenant=tenant)
+    canary = status["canary"]
+    assert (canary["percent"], canary["new_sessions_version"], len(canary["slices"])) == (50, 1, 1)
+    first = page.locator('#canary-slices tr[data-slice="0"]')
+    expect(first).to_have_attribute("data-to", "50")
+    expect(first.locator("td.slice-marked")).to_have_text(str(canary["slices"][0]["sessions_marked"]))
+    expect(page.locator("#guard-migrations_applied")).to_have_text(str(canary["guard"]["migrations_applied"]))
+    expect(page.locator("#canary-guard")).to_have_attribute("data-tripped", "false")
+    expect(page.locator("#canary")).to_contain_text("new sessions start on v1")
+    expect(page.locator("#widen-percent")).to_have_attribute("min", "51")
+    page.fill("#widen-percent", "100")
+    page.click("#widen")
+    expect(page.locator("#canary-percent-now")).to_have_text("100 %", timeout=budget.ms())
+    expect(page.locator("#canary-slices tbody tr")).to_have_count(2)
+    expect(page.locator("#widen-form")).to_be_hidden()
+    expect(page.locator("#deployment-status")).to_have_text("deployed", timeout=budget.ms(120_000))
+    expect(page.locator("#plan-status")).to_have_text("deployed", timeout=budget.ms())
+    _, status = local.http("GET", path, tenant=tenant)
+    assert status["status"] == "deployed" and status["canary"]["percent"] == 100
+    slices = status["canary"]["slices"]
+    assert [(s["from_percent"], s["to_percent"]) for s in slices] == [(0, 50), (50, 100)]
+    assert sum(s["sessions_marked"] for s in slices) == status["sessions_marked"] == len(SESSIONS)
+    second = page.locator('#canary-slices tr[data-slice="1"]')
+    expect(second.locator("td.slice-marked")).to_have_text(str(slices[1]["sessions_marked"]))
+    expect(page.locator("#sessions-marked")).to_have_text(str(len(SESSIONS)))
+
+
+def test_dry_run_then_a_canary_widened_to_the_whole(local: Local, page: Any) -> None:
+    budget = Budget(BUDGET_SECONDS)
+    tenant = f"console-{uuid.uuid4().hex[:8]}"
+    plan = seed(local, tenant)
+    open_plan(page, local, tenant, plan, budget)
+    dry_run(page, local, tenant, plan, budget)
+    shoot(page, "console-dry-run", "#dry-run")
+    approve(page, local, tenant, plan, budget)
+    canary_then_widen(page, local, tenant, plan, budget)
+    shoot(page, "console-canary", "#deployment")
+    assert page.problems == [], page.problems
 
 
 def test_sign_in_with_the_identity_provider_authorization_code_and_pkce(tmp_path: Path, page: Any) -> None:
@@ -342,9 +450,12 @@ def test_reject_records_who_and_why(local: Local, page: Any) -> None:
     expect(page.locator("#plan-status")).to_have_text("rejected", timeout=budget.ms())
     expect(page.locator("#decision-record")).to_contain_text("Rejected by rita@example.com")
     expect(page.locator("#save-policies")).to_be_disabled()  # policies change only while pending
+    page.click("#simulate")  # a rejected plan cannot be simulated: the API's 409 is shown
+    expect(page.locator("#simulate-error")).to_contain_text("only a pending, approved or open plan")
     _, rejected = local.http("GET", f"/api/v1/migration-plans/{plan['id']}", tenant=tenant)
     assert (rejected["rejected_by"], rejected["rejection_reason"]) == (
         "rita@example.com",
         "moves Payment before Checkout",
     )
-    assert page.problems == [], page.problems
+    refused = "Failed to load resource: the server responded with a status of 409 (Conflict)"
+    assert page.problems == [refused], page.problems  # the simulate refused, nothing else

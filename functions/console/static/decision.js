@@ -1,5 +1,6 @@
 // Approve (each critical warning acknowledged by its code), reject, deploy: what the plan's
 // status allows. The API decides; its refusals (four eyes, a moved active version) are shown.
+import { deployControls } from "./canary.js";
 import { h, replace, when } from "./dom.js";
 
 const NAME_KEY = "smc.name";
@@ -94,8 +95,13 @@ export function renderDecision(panel, view) {
   if (plan.status === "pending") controls = pendingControls(view, act);
   if (plan.status === "approved") {
     controls = [
-      h("p", {}, `Deploy makes version ${plan.to_version} active for new sessions and marks the live sessions in scope; each migrates at its next message.`),
-      h("button", { type: "button", class: "primary", id: "deploy", onclick: () => act("deploy") }, `Deploy version ${plan.to_version}`),
+      h(
+        "p",
+        {},
+        `Deploy makes version ${plan.to_version} active for new sessions and marks the live sessions in scope; each migrates at its next message. `,
+        "Below 100 % it is a canary: only that share of the sessions is marked, and it is widened from the deployment.",
+      ),
+      deployControls(plan, (body) => act("deploy", body)),
     ];
   }
   replace(panel, h("h3", {}, "Decision"), record(plan), controls, message);

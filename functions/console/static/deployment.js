@@ -1,5 +1,7 @@
 // A deployment, live: GET /deployment-status every 2 s while the plan is deploying or deployed
-// (customers keep migrating after marking ends), paused while the tab is hidden.
+// (customers keep migrating after marking ends), paused while the tab is hidden. A canary shows
+// its slices and guard, and a widen form that the polls leave alone.
+import { canarySummary, widenForm } from "./canary.js";
 import { h, replace, statusBadge, when } from "./dom.js";
 
 const EVERY_MS = 2000;
@@ -24,6 +26,7 @@ function render(panel, status, updated) {
     panel,
     h("h3", {}, "Deployment ", statusBadge(status.status, { id: "deployment-status" })),
     h("p", { class: "marking" }, "Marking: ", marking, h("strong", { id: "sessions-marked" }, String(status.sessions_marked)), " sessions marked"),
+    status.canary ? canarySummary(status.canary) : null,
     h(
       "div",
       { class: "tiles" },
@@ -44,6 +47,14 @@ function render(panel, status, updated) {
 export function followDeployment(panel, view, onStatus) {
   let timer = null;
   let stopped = false;
+  const live = h("div", { id: "deployment-live" });
+  const widen = widenForm(view, (status) => show(status)); // its answer is a status too
+  function show(status) {
+    render(live, status, new Date());
+    widen.update(status);
+    if (status.status !== view.plan.status) onStatus(status.status);
+  }
+  replace(panel, live, widen.element);
   const schedule = (ms) => {
     if (!stopped) timer = setTimeout(tick, ms);
   };
@@ -53,12 +64,11 @@ export function followDeployment(panel, view, onStatus) {
     try {
       const status = await view.ctx.api.get(`migration-plans/${encodeURIComponent(view.plan.id)}/deployment-status`);
       if (stopped) return;
-      render(panel, status, new Date());
-      if (status.status !== view.plan.status) onStatus(status.status);
+      show(status);
       if (status.status === "deploying" || status.status === "deployed") schedule(EVERY_MS);
     } catch (error) {
       if (stopped) return;
-      replace(panel, h("h3", {}, "Deployment"), h("p", { class: "error" }, `Status unavailable: ${error.message} (retrying)`));
+      replace(live, h("h3", {}, "Deployment"), h("p", { class: "error" }, `Status unavailable: ${error.message} (retrying)`));
       schedule(EVERY_MS * 2);
     }
   }

@@ -1,5 +1,5 @@
 // A plan under review: both versions side by side, the warnings beside them (critical first),
-// the selected step's details, the policies, the decision and the live deployment.
+// the selected step's details, the policies, the dry run, the decision and the live deployment.
 import { readPlan } from "./api.js";
 import { renderDecision } from "./decision.js";
 import { followDeployment } from "./deployment.js";
@@ -7,6 +7,7 @@ import { h, replace, shortId, statusBadge, when } from "./dom.js";
 import { CLASS_LABELS, drawGraph } from "./graph.js";
 import { CLASSIFICATIONS, reviewModel } from "./model.js";
 import { renderPolicies } from "./policies.js";
+import { renderSimulation } from "./simulate.js";
 
 const FOLLOWED = new Set(["deploying", "deployed", "cancelled"]);
 
@@ -136,6 +137,7 @@ export async function showPlan(main, ctx, planId, isCurrent) {
     warnings: h("aside", { class: "panel warnings-panel", id: "warnings" }),
     details: h("section", { class: "panel", id: "step-details" }, h("p", { class: "muted" }, "Select a step (click or Enter) to see its changes and warnings.")),
     policies: h("section", { class: "panel", id: "policies" }),
+    dryRun: h("section", { class: "panel", id: "dry-run" }),
     decision: h("section", { class: "panel", id: "decision" }),
     deployment: h("section", { class: "panel", id: "deployment", hidden: true }),
   };
@@ -174,11 +176,13 @@ export async function showPlan(main, ctx, planId, isCurrent) {
     h("section", { class: "review-grid" }, panels.v1, panels.v2, panels.warnings),
     panels.details,
     panels.policies,
+    panels.dryRun,
     panels.decision,
   );
   replace(panels.head, head(view));
   replace(panels.warnings, warningList(view, select));
   renderPolicies(panels.policies, view);
+  renderSimulation(panels.dryRun, view); // drawn once: its answer stays while the plan moves on
   renderDecision(panels.decision, view);
   follow();
   const oldTitle = oldVersion ? `Version ${plan.from_version} (old)` : `Version ${plan.from_version} (no longer stored)`;
