@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stdout, suppress
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
@@ -405,3 +406,22 @@ def test_a_percent_is_a_json_number(api: Api, queue_url: str) -> None:
     for odd in (True, "60"):
         assert widen(api, plan, odd).status == 400, odd  # type: ignore[arg-type]
     assert widen(api, plan, 60.0).status == 200  # type: ignore[arg-type]
+
+
+def test_two_widenings_within_one_second(
+    api: Api, queue_url: str, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's clock has whole seconds: two widenings in the same one are both recorded, in
+    order (their action records shared a key, and the second widening was refused: a 409 that
+    came and went with the machine's speed)."""
+    plan = approved(api, SESSIONS)
+    deploy(api, plan, {"canary_percent": 10})
+    drain(queue_url)
+    now = datetime.now(UTC).replace(microsecond=0)
+    monkeypatch.setattr(deployments, "utcnow", lambda: now)
+    assert widen(api, plan, 40).status == 200
+    assert widen(api, plan, 100).status == 200
+    drain(queue_url)
+    assert_slices(api, tenant, plan, [0, 10, 40, 100])
+    actions = api.get(f"/api/v1/migration-plans/{plan['id']}").body["actions"]
+    assert [(a["action"], a["details"]["to_percent"]) for a in actions] == [("widen", 40), ("widen", 100)]

@@ -21,6 +21,7 @@ Counters are shards `COUNTERS#<nn>` summed on read: one item takes about 1,000 w
 and concurrent transactions on it conflict, so each writer adds to the shard its key hashes to.
 """
 
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -506,10 +507,12 @@ def _first_time(items: list[dict[str, Any]]) -> bool:
 
 
 def action_item(tenant: str, plan_id: str, action: OperatorAction) -> dict[str, Any]:
-    """A transaction item recording an operator's action on the plan (never overwritten)."""
+    """A transaction item recording an operator's action on the plan (never overwritten). Its key
+    orders actions by when they were taken: `at` has whole seconds, and two widenings may come
+    within one (their key clashed, and the second was refused), so the nanosecond clock follows."""
     item = {
         "pk": keys.plan_pk(tenant, plan_id),
-        "sk": f"{ACTION_PREFIX}{action.at}#{action.action}",
+        "sk": f"{ACTION_PREFIX}{action.at}#{time.time_ns():020d}#{action.action}",
         **action.model_dump(mode="json"),
     }
     return {
