@@ -26,7 +26,7 @@ class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently dropped
 
     approved_by: ActingPerson = None
-    # Critical warnings block approval unless each is listed here, by its code (or message).
+    # Critical warnings block approval unless each is listed here: its code, message or kind.
     acknowledged_warnings: Annotated[
         list[Annotated[str, Field(max_length=4000)]], Field(max_length=1000)
     ] = []
@@ -46,7 +46,8 @@ class RejectRequest(BaseModel):
         Tag.APPROVAL,
         "Approve a plan",
         "Approves a pending plan whose source version is still the active one (409 otherwise). "
-        "Critical warnings block approval unless `acknowledged_warnings` lists each (code or message). "
+        "Critical warnings block approval unless `acknowledged_warnings` lists each (code or message), "
+        "or its kind (the code's first part, e.g. `condition_type`, acknowledges every warning of it). "
         "With `deployment.require_approval` and a token, the plan's creator cannot approve it (403). "
         "The answer is the plan as GET shows it.",
     ),

@@ -243,3 +243,16 @@ def test_another_tenant_s_jit_call_changes_nothing(api: Api, queue_url: str, ten
         assert audit(api, session_id) == []
     counts = status(api, plan)
     assert (counts["migrations_applied"], counts["migrations_pending"]) == (0, 2)
+
+
+def test_a_kind_of_warning_acknowledges_each_warning_of_that_kind(api: Api, queue_url: str) -> None:
+    """A large plan can have thousands of critical warnings of one kind (bench/plan_api.py: 8,316
+    at 20,000 steps, more than an approval may list): the kind, the code's first part,
+    acknowledges them all; a kind the plan does not have is a 400."""
+    register(api, V1, {"c": report("checkout")})
+    plan = propose(api, UNTYPED_FORK)
+    url = f"/api/v1/migration-plans/{plan['id']}/approve"
+    assert api.post(url, {"approved_by": "op", "acknowledged_warnings": ["condition"]}).status == 400
+    assert api.post(url, {"approved_by": "op", "acknowledged_warnings": ["routed_to_step"]}).status == 400
+    approved = api.post(url, {"approved_by": "op", "acknowledged_warnings": ["condition_type"]})
+    assert approved.status == 200 and approved.body["acknowledged_warnings"] == ["condition_type"]

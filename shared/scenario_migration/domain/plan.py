@@ -199,6 +199,12 @@ class Warning(_Out):
     message: str
     affected_sessions_estimate: int = 0
 
+    @property
+    def names(self) -> set[str]:
+        """What acknowledges it: its code, its message, or its kind (the code's first part, e.g.
+        `condition_type`): a large plan can have thousands of critical warnings of one kind."""
+        return {self.code, self.message, self.code.split(":", 1)[0]}
+
 
 class FieldToCollect(_Out):
     """A field customers may be asked for: the first FIRST_ANCHORS anchors where (in the map's
@@ -230,14 +236,8 @@ class PlanSummary(_Out):
         return any(w.severity is Severity.CRITICAL for w in self.warnings)
 
     def unacknowledged_critical(self, acknowledged: set[str]) -> list[Warning]:
-        """Critical warnings not listed (by code or message) in `acknowledged`: they block approval."""
-        return [
-            w
-            for w in self.warnings
-            if w.severity is Severity.CRITICAL
-            and w.code not in acknowledged
-            and w.message not in acknowledged
-        ]
+        """Critical warnings not acknowledged (`Warning.names`): they block approval."""
+        return [w for w in self.warnings if w.severity is Severity.CRITICAL and not w.names & acknowledged]
 
 
 # -- pages: what one response carries of a large plan ------------------------------------------------

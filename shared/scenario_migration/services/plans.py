@@ -252,7 +252,7 @@ def approve(
     tenant: str, plan_id: str, approved_by: str, acknowledged_warnings: list[str] | None = None
 ) -> PlanView:
     """Approve a pending plan whose source version is still active. Critical warnings block it
-    unless `acknowledged_warnings` lists each of them (by code or message)."""
+    unless `acknowledged_warnings` acknowledges each of them (by code, message or kind)."""
     plan = store.get_plan(tenant, plan_id)
     acknowledged = sorted(set(acknowledged_warnings or []))
     if plan.status is PlanStatus.PENDING:
@@ -278,7 +278,7 @@ def _check_approvable(tenant: str, plan: MigrationPlan, acknowledged: list[str])
             f"the scenario's active version is now {active}, not {plan.from_version}: create a new plan",
             {"active_version": active, "from_version": plan.from_version},
         )
-    known = {w.code for w in plan.summary.warnings} | {w.message for w in plan.summary.warnings}
+    known = set().union(*(w.names for w in plan.summary.warnings))
     unknown = [a for a in acknowledged if a not in known]
     if unknown:
         raise InvalidInput(
@@ -288,7 +288,8 @@ def _check_approvable(tenant: str, plan: MigrationPlan, acknowledged: list[str])
     blocking = plan.summary.unacknowledged_critical(set(acknowledged))
     if blocking:
         raise Conflict(
-            "the plan has critical warnings: approve it with each one's code in acknowledged_warnings",
+            "the plan has critical warnings: approve it with each one's code (or its kind, the code's "
+            "first part) in acknowledged_warnings",
             {"critical_warnings": [{"code": w.code, "message": w.message} for w in blocking]},
         )
 
