@@ -1,11 +1,12 @@
 """Integration fixtures: the real handlers driven through tests/integration/harness.py (the AWS
 fixtures, on both DynamoDB backends, are in tests/conftest.py)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import boto3
 import pytest
 
+from scenario_migration.adapters import bedrock
 from scenario_migration.config import get_settings
 from scenario_migration.services import deployments
 from scenario_migration.store import dynamodb, keys, work_queue
@@ -48,3 +49,19 @@ def fresh_clients() -> Iterator[None]:
     yield
     dynamodb.client.cache_clear()
     work_queue._sqs.cache_clear()
+
+
+@pytest.fixture
+def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """configure(gap_fill__max_reasks=0): set SCENARIO_MIGRATION__GAP_FILL__MAX_REASKS=0, for
+    this test only (settings and the extractor built from them are read again, then after it)."""
+
+    def apply(**keys: object) -> None:
+        for key, value in keys.items():
+            monkeypatch.setenv(f"SCENARIO_MIGRATION__{key.upper()}", str(value))
+        get_settings.cache_clear()
+
+    yield apply
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    bedrock.extractor_for.cache_clear()

@@ -38,18 +38,6 @@ def small_deployments(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
-@pytest.fixture
-def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def apply(**values: object) -> None:
-        for key, value in values.items():
-            monkeypatch.setenv(f"SCENARIO_MIGRATION__{key.upper()}", str(value))
-        get_settings.cache_clear()
-
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
-
-
 def approved(api: Api, sessions: dict[str, dict], v1: dict = V1, v2: dict = V2_DOWNSTREAM) -> dict:
     register(api, v1, sessions)
     plan = propose(api, v2)

@@ -10,7 +10,6 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from scenario_migration.adapters import bedrock
-from scenario_migration.config import get_settings
 from scenario_migration.domain.extraction import RuleExtractor
 from scenario_migration.services import jit as jit_service
 from scenario_migration.services import retention
@@ -21,21 +20,6 @@ from tests.documents import V1, V2_DOWNSTREAM, V2_FORK, V2_GAP, report
 from tests.integration.harness import Api, drain, invoke_jit, propose, register, world
 from tests.integration.harness import approve as approve_plan
 from tests.integration.test_canary import guarded
-
-
-@pytest.fixture
-def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """configure(gap_fill__max_reasks=0): set SCENARIO_MIGRATION__GAP_FILL__MAX_REASKS=0."""
-
-    def apply(**keys: object) -> None:
-        for key, value in keys.items():
-            monkeypatch.setenv(f"SCENARIO_MIGRATION__{key.upper()}", str(value))
-        get_settings.cache_clear()
-
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
-    bedrock.extractor_for.cache_clear()
 
 
 def plan_for(api: Api, document: dict, sessions: dict[str, dict] | None = None, approve: bool = True) -> dict:

@@ -3,11 +3,10 @@ content as a new version, a reverse plan, four eyes as configured, the plan canc
 unmigrated sessions unmarked), with one audit record; sessions already migrated come back by the
 same JIT rules, and a checkpoint they passed still blocks."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from scenario_migration.config import get_settings
 from scenario_migration.domain.scenario import MAX_VERSION
 from scenario_migration.services import deployments
 from tests.documents import V1_PAYMENT, order_flow, report, step
@@ -29,18 +28,6 @@ SESSIONS = {
     "paid": report("confirm", visited_step_ids=["welcome", "checkout", "payment"]),
     "idle": report("checkout"),  # never writes while V2 is deployed: unmarked by the rollback
 }
-
-
-@pytest.fixture
-def configure(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    def apply(**values: object) -> None:
-        for key, value in values.items():
-            monkeypatch.setenv(f"SCENARIO_MIGRATION__{key.upper()}", str(value))
-        get_settings.cache_clear()
-
-    yield apply
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def jit(tenant: str, session_id: str) -> dict:

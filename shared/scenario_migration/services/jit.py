@@ -21,7 +21,7 @@ session reached the old version. `situation` builds what a decision reads for JI
 dry run (services/simulate.py), so the two decide with the same code.
 """
 
-from __future__ import annotations  # the lazy modules' types are named, not imported, at runtime
+from __future__ import annotations  # annotations name the lazy modules' types without loading them
 
 import json
 import time
@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scenario_migration import lazy
 from scenario_migration.clock import parse_timestamp, utcnow
@@ -42,13 +42,6 @@ from scenario_migration.observability import logger, record_jit_outcome
 from scenario_migration.store import scenarios as scenario_store
 from scenario_migration.store import sessions as session_store
 
-if TYPE_CHECKING:
-    from scenario_migration.domain.extraction import Extractor
-    from scenario_migration.domain.graph import ScenarioGraph
-    from scenario_migration.domain.jit import Customer, Decision, Situation
-    from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
-    from scenario_migration.domain.plan import TransformationMap
-
 # Cold start (issue 12): the fast path reads the session and a cached ACTIVE item and needs none
 # of what follows: the decision machinery (about half the handler's import: extraction and its
 # tables, replay, planning), the plan models and the stores of plans and counters. They load on
@@ -56,12 +49,24 @@ if TYPE_CHECKING:
 # priming).
 decisions = lazy.module("scenario_migration.domain.jit")
 extraction = lazy.module("scenario_migration.domain.extraction")
+graphs = lazy.module("scenario_migration.domain.graph")
 lifecycle = lazy.module("scenario_migration.domain.lifecycle")
+plan_models = lazy.module("scenario_migration.domain.plan")
 planning = lazy.module("scenario_migration.domain.planning")
 scenarios = lazy.module("scenario_migration.services.scenarios")
 deployment_store = lazy.module("scenario_migration.store.deployments")
 plan_store = lazy.module("scenario_migration.store.plans")
-MIGRATION_PATH = (decisions, extraction, lifecycle, planning, scenarios, deployment_store, plan_store)
+MIGRATION_PATH = (
+    decisions,
+    extraction,
+    graphs,
+    lifecycle,
+    plan_models,
+    planning,
+    scenarios,
+    deployment_store,
+    plan_store,
+)
 
 ACTIVE_TTL = 30.0
 RETRY_WINDOW = timedelta(minutes=5)
@@ -110,7 +115,7 @@ class Active:
 _active_cache: dict[tuple[str, str], tuple[float, Active | None]] = {}
 
 
-def apply(request: Request, extractor: Extractor | None = None) -> dict[str, Any]:
+def apply(request: Request, extractor: extraction.Extractor | None = None) -> dict[str, Any]:
     for _ in range(MAX_RACES):
         session = session_store.get(request.tenant_id, request.session_id)
         retried = _retried_answer(session, request.turn_key)
@@ -125,7 +130,7 @@ def apply(request: Request, extractor: Extractor | None = None) -> dict[str, Any
     raise RuntimeError(f"session {request.session_id} kept changing under {MAX_RACES} attempts")
 
 
-def configured_extractor() -> Extractor:
+def configured_extractor() -> extraction.Extractor:
     """The extractor `gap_fill.extractor` selects. Bedrock's adapter is imported only when it is
     selected (cold start), and builds its client once per container, on first use."""
     gap = get_settings().gap_fill
@@ -137,12 +142,12 @@ def configured_extractor() -> Extractor:
 
 
 @cache
-def _rules() -> Extractor:
+def _rules() -> extraction.Extractor:
     return extraction.RuleExtractor()
 
 
 @cache
-def _open_plans() -> tuple[PlanStatus, ...]:
+def _open_plans() -> tuple[lifecycle.PlanStatus, ...]:
     return (lifecycle.PlanStatus.DEPLOYING, lifecycle.PlanStatus.DEPLOYED)
 
 
@@ -223,7 +228,7 @@ def read_active(tenant: str, scenario_id: str) -> Active | None:
 # -- load, decide, write ---------------------------------------------------------------------------------
 
 
-def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[str, Any]:
+def _migrate(session: Session, request: Request, extractor: extraction.Extractor) -> dict[str, Any]:
     tenant = session.tenant_id
     active = _read_active(tenant, session.scenario_id)
     if active is None or active.plan_id is None:
@@ -263,8 +268,11 @@ def _migrate(session: Session, request: Request, extractor: Extractor) -> dict[s
 
 
 def situation(
-    session: Session, plan: MigrationPlan, customer: Customer, new: ScenarioGraph | None = None
-) -> Situation:
+    session: Session,
+    plan: lifecycle.MigrationPlan,
+    customer: decisions.Customer,
+    new: graphs.ScenarioGraph | None = None,
+) -> decisions.Situation:
     """Everything a decision for this session under this plan reads: the one place JIT and
     simulate build it. `new`: the plan's version when it is not published yet (a plan that was
     never deployed: simulate reads it from the plan); else the published version."""
@@ -284,24 +292,26 @@ def situation(
 
 
 def _transformation_map(
-    tenant: str, plan: MigrationPlan, old: ScenarioGraph, new: ScenarioGraph
-) -> TransformationMap:
+    tenant: str, plan: lifecycle.MigrationPlan, old: graphs.ScenarioGraph, new: graphs.ScenarioGraph
+) -> plan_models.TransformationMap:
     if old.scenario.version == plan.from_version:
         return _stored_map(tenant, plan.id)
     return _computed_map(tenant, plan.id, old, new)
 
 
 @lru_cache(maxsize=16)
-def _stored_map(tenant: str, plan_id: str) -> TransformationMap:
+def _stored_map(tenant: str, plan_id: str) -> plan_models.TransformationMap:
     tmap = plan_store.get_plan(tenant, plan_id, with_map=True).transformation_map
     assert tmap is not None
     return tmap
 
 
-_computed: dict[tuple[str, str, int], TransformationMap] = {}
+_computed: dict[tuple[str, str, int], plan_models.TransformationMap] = {}
 
 
-def _computed_map(tenant: str, plan_id: str, old: ScenarioGraph, new: ScenarioGraph) -> TransformationMap:
+def _computed_map(
+    tenant: str, plan_id: str, old: graphs.ScenarioGraph, new: graphs.ScenarioGraph
+) -> plan_models.TransformationMap:
     """Several versions behind (or on the new version already): diff its version straight
     against the plan's. Kept per plan (the plan fixes the new version's content), 16 at most."""
     key = (tenant, plan_id, old.scenario.version)
@@ -329,7 +339,7 @@ def _write(tenant: str, session: Session, settlement: Settlement) -> None:
     session_store.write_outcome(tenant, session, settlement.session, extra, settlement.audit)
 
 
-def _response(session: Session, plan: MigrationPlan, d: Decision) -> dict[str, Any]:
+def _response(session: Session, plan: lifecycle.MigrationPlan, d: decisions.Decision) -> dict[str, Any]:
     migrated = d.outcome is Outcome.MIGRATED
     return {
         "outcome": d.outcome.value,
@@ -351,7 +361,7 @@ def _response(session: Session, plan: MigrationPlan, d: Decision) -> dict[str, A
     }
 
 
-def _log(session: Session, plan: MigrationPlan, d: Decision) -> None:
+def _log(session: Session, plan: lifecycle.MigrationPlan, d: decisions.Decision) -> None:
     extra = {
         "tenant_id": session.tenant_id,
         "session_id": session.session_id,
