@@ -399,7 +399,7 @@ def fairness(sessions: int, anchors: int) -> None:
     deployments.work_queue.send = queue.send
     deployments.deploy(small, small_plan)
     drain(queue)
-    deployments.deploy(big, big_plan)
+    units = deployments.deploy(big, big_plan).work_units
     deployments.cancel(small, small_plan)
     handled = until_done = 0
     from deploy_worker.app import handler
@@ -415,7 +415,6 @@ def fairness(sessions: int, anchors: int) -> None:
         handled += 1
         if not until_done and deployments.status(small, small_plan).sessions_unmarked == 20:
             until_done, seconds = handled, time.perf_counter() - started
-    units = deployments.unit_count()
     print(
         f"  tenant B's cancel complete after {until_done} of {handled} messages ({seconds:.1f} s) while "
         f"tenant A marks {sessions} sessions; target <= A's {units} units + B's few: "

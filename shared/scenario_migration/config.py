@@ -44,8 +44,10 @@ class DeploymentConfig(_Section):
     require_approval: bool
     # Items each plan's counters are spread over (one DynamoDB item takes ~1,000 writes/s).
     counter_shards: Annotated[int, Field(ge=1, le=1000)]
-    # Ranges of step hashes each index shard is marked in: units = 8 shards x this (1 to 16).
+    # At most this many ranges of step hashes per index shard: at most 8 x this work units.
     marking_ranges: Annotated[int, Field(ge=1, le=16)]
+    # A deploy cuts a shard into one more range per this many of its live sessions.
+    unit_sessions: Annotated[int, Field(ge=1, le=10_000_000)]
     # A canary is not widened while the share of blocked, kept and failed migrations in it is
     # above this threshold, once it has judged at least canary_guard_min_migrations of them.
     canary_guard_threshold: Probability

@@ -6,7 +6,7 @@ that goes wrong."""
 import io
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import redirect_stdout, suppress
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from scenario_migration.config import get_settings
 from scenario_migration.domain.canary import bucket, in_slice
 from scenario_migration.services import deployments
 from scenario_migration.store import keys, work_queue
+from scenario_migration.store import plans as plan_store
 from scenario_migration.store import sessions as session_store
 from tests.documents import V1, V1_PAYMENT, V2_DOWNSTREAM, V2_FORK_PAYMENT, report
 from tests.integration.harness import Api, approve, drain, invoke_jit, propose, register
@@ -27,15 +27,10 @@ SESSIONS = {f"s{i:03d}": report(("welcome", "checkout", "confirm")[i % 3]) for i
 
 
 @pytest.fixture(autouse=True)
-def small_deployments(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Several pages per unit from a few sessions, and 8 units a slice rather than 64 (the
-    number of units is orthogonal to slicing; fewer keep the runs short)."""
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several pages per unit from a few sessions (a deployment this small has 8 units a slice,
+    one per index shard: the number of units is orthogonal to slicing)."""
     monkeypatch.setattr(deployments, "PAGE_SIZE", 4)
-    monkeypatch.setenv("SCENARIO_MIGRATION__DEPLOYMENT__MARKING_RANGES", "1")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.delenv("SCENARIO_MIGRATION__DEPLOYMENT__MARKING_RANGES", raising=False)
-    get_settings.cache_clear()
 
 
 def approved(api: Api, sessions: dict[str, dict], v1: dict = V1, v2: dict = V2_DOWNSTREAM) -> dict:
@@ -63,6 +58,11 @@ def in_canary(tenant: str, plan: dict, ids: list[str], low: int, high: int) -> s
     return {sid for sid in ids if in_slice(bucket(tenant, plan["id"], sid), low, high)}
 
 
+def units_of(tenant: str, plan: dict) -> int:
+    """The deployment's work units, as its deploy sized them (one slice's)."""
+    return len(deployments.layout_of(plan_store.get_plan(tenant, plan["id"])))
+
+
 def assert_slices(api: Api, tenant: str, plan: dict, ladder: list[int]) -> dict:
     """Markers exactly on the sessions of the canary's slices, each stamped by a page of its own
     slice (never re-marked by a later one); the counts per slice and in total exact."""
@@ -75,7 +75,7 @@ def assert_slices(api: Api, tenant: str, plan: dict, ladder: list[int]) -> dict:
         expected = in_canary(tenant, plan, ids, low, high)
         assert (slices[index]["from_percent"], slices[index]["to_percent"]) == (low, high)
         assert slices[index]["sessions_marked"] == len(expected), index
-        assert slices[index]["units_done"] == slices[index]["units_total"] == deployments.unit_count()
+        assert slices[index]["units_done"] == slices[index]["units_total"] == units_of(tenant, plan)
         stamped = {sid for sid, m in marked.items() if _slice_of(m["page_id"]) == index}
         assert stamped == expected, index
     assert found["sessions_marked"] == len(marked)
@@ -312,7 +312,7 @@ def test_retention_keeps_a_canarys_ledgers_until_it_can_widen_no_more(
     drain(queue_url)
     for sid in in_canary(tenant, plan, list(SESSIONS), 0, 30):
         assert invoke_jit({"tenant_id": tenant, "session_id": sid})["outcome"] == "migrated"
-    pages = [f"PAGE#{unit:06d}#000000" for unit in range(deployments.unit_count())]
+    pages = [f"PAGE#{unit:06d}#000000" for unit in range(units_of(tenant, plan))]
     retention.run(page_items=100_000, budget_seconds=60)
     assert api.get(f"/api/v1/migration-plans/{plan['id']}").body["status"] == "deployed"
     assert any(ledger_exists(tenant, plan["id"], sk) for sk in pages)

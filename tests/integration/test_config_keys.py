@@ -238,13 +238,21 @@ def _counter_items(table: str, tenant: str, plan_id: str) -> list[dict]:
     return response["Items"]
 
 
-def test_marking_ranges(api: Api, queue_url: str, configure: Callable[..., None]) -> None:
-    plan = plan_for(api, V2_DOWNSTREAM, {"a": report("checkout"), "b": report("welcome")})
-    configure(deployment__marking_ranges="1")
-    deployed = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").body
-    assert deployed["work_units"] == keys.POSITION_SHARDS
-    assert len([r for event in drain(queue_url) for r in event["Records"]]) == keys.POSITION_SHARDS
-    assert api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body["sessions_marked"] == 2
+@pytest.mark.parametrize("keys_and_finer", [("8", "1200", False), ("1", "1", False), ("16", "1", True)])
+def test_marking_ranges_and_unit_sessions(
+    api: Api, queue_url: str, configure: Callable[..., None], keys_and_finer: tuple[str, str, bool]
+) -> None:
+    """A deployment's units follow its census: one per index shard while few sessions sit in it
+    (the default), finer hash ranges with `unit_sessions` of 1, never more than `marking_ranges`
+    per shard; every session is marked either way, each unit's pages one message each."""
+    ranges, unit_sessions, finer = keys_and_finer
+    sessions = {f"s{i:02d}": report(at) for i, at in enumerate(["welcome", "checkout", "confirm"] * 8)}
+    plan = plan_for(api, V2_DOWNSTREAM, sessions)
+    configure(deployment__marking_ranges=ranges, deployment__unit_sessions=unit_sessions)
+    units = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").body["work_units"]
+    assert (units > keys.POSITION_SHARDS) is finer and units <= keys.POSITION_SHARDS * int(ranges)
+    assert len([r for event in drain(queue_url) for r in event["Records"]]) >= units
+    assert api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body["sessions_marked"] == 24
 
 
 def test_personal_data_expiry(

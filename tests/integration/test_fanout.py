@@ -2,7 +2,7 @@
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,9 +13,10 @@ from botocore.awsrequest import AWSResponse
 
 from local_run.functions import LambdaContext
 from local_run.poller import sqs_event
-from scenario_migration.config import get_settings
 from scenario_migration.services import deployments
 from scenario_migration.store import dynamodb, keys, work_queue
+from scenario_migration.store import plans as plan_store
+from scenario_migration.store import sessions as session_store
 from tests import faults
 from tests.documents import V1, V2_DOWNSTREAM, order_flow, report, step
 from tests.integration import harness
@@ -113,17 +114,21 @@ def crash_after_write(number: int) -> Iterator[list[str]]:
 
 
 def test_a_crash_after_each_write_in_turn_never_double_counts(
-    api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch
+    api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch, configure: Callable[..., None]
 ) -> None:
-    """One index shard keeps the number of writes (and so of runs) small; sharding is orthogonal."""
+    """One index shard keeps the number of writes (and so of runs) small; sharding is orthogonal.
+    A unit per step hash range with anybody in it (`unit_sessions` 1), a page per session: two
+    units, one of them continued."""
     monkeypatch.setattr(keys, "POSITION_SHARDS", 1)
+    monkeypatch.setattr(deployments, "PAGE_SIZE", 1)
+    configure(deployment__unit_sessions="1")
     sessions = {"a": report("welcome"), "b": report("welcome"), "c": report("checkout")}
     plan = setup_plan(api, sessions)
     deploy(api, plan)
     with crash_after_write(10**9) as writes:
         drain(queue_url)
     total = len(writes)
-    assert total >= 10  # claims, marks, commits and sends of three units
+    assert total >= 10  # claims, marks, commits and sends of two units, a page per session
     assert_exact(api, plan, set(sessions), list(sessions))
     for number in range(1, total + 1):
         tenant_api = Api(f"crash-{number}-{plan['id'][:8]}")
@@ -132,6 +137,27 @@ def test_a_crash_after_each_write_in_turn_never_double_counts(
         with crash_after_write(number):
             drain(queue_url)
         assert_exact(tenant_api, plan_n, set(sessions), list(sessions))
+
+
+def test_units_sized_by_the_census_still_cover_sessions_that_move_after_it(
+    api: Api, queue_url: str, tenant: str, monkeypatch: pytest.MonkeyPatch, configure: Callable[..., None]
+) -> None:
+    """The deploy's census cuts the one shard at the digits it saw (welcome's and checkout's
+    hashes); a session that moves to another step between the census and its page (confirm) is
+    still in a unit, and marked there, once."""
+    monkeypatch.setattr(keys, "POSITION_SHARDS", 1)
+    configure(deployment__unit_sessions="1")
+    sessions = {"a": report("welcome"), "b": report("welcome"), "c": report("checkout")}
+    plan = setup_plan(api, sessions)
+    assert deploy(api, plan)["work_units"] == 2
+    assert api.put("/api/v1/sessions/a", report("confirm")).status == 200
+    drain(queue_url)
+    status = assert_exact(api, plan, set(sessions), list(sessions))
+    moved = session_store.get(tenant, "a")
+    assert moved and moved.marker and moved.marker.page_id == "000001#000000"  # unit 1: confirm's "e"
+    assert status["fanout"]["units_total"] == len(
+        deployments.layout_of(plan_store.get_plan(tenant, plan["id"]))
+    )
 
 
 def test_throttling_mid_page_is_retried_by_botocore(api: Api, queue_url: str) -> None:
@@ -187,12 +213,12 @@ def test_a_conflict_with_a_jit_write_fails_the_page_and_its_redelivery_marks_it(
     assert_exact(api, plan, set(sessions), list(sessions))
 
 
-def test_two_workers_on_the_same_unit_at_once(api: Api, queue_url: str) -> None:
+def test_two_workers_on_the_same_unit_at_once(api: Api, queue_url: str, tenant: str) -> None:
     sessions = spread(12, ("checkout",))
     plan = setup_plan(api, sessions)
     deploy(api, plan)
     units = [json.loads(m["Body"]) for m in _all_messages(queue_url)]
-    assert len(units) == deployments.unit_count()
+    assert len(units) == len(deployments.layout_of(plan_store.get_plan(tenant, plan["id"])))
     for unit in units:  # every unit's first page, processed twice concurrently
         threads = [threading.Thread(target=deployments.handle, args=(unit,)) for _ in range(2)]
         for t in threads:
@@ -288,7 +314,7 @@ def test_cancel_unmarks_sessions_not_yet_migrated(api: Api, queue_url: str, tena
 def test_deploy_rules(api: Api, queue_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     plan = setup_plan(api, spread(3))
     url = f"/api/v1/migration-plans/{plan['id']}/deploy"
-    assert deploy(api, plan)["work_units"] == keys.POSITION_SHARDS * get_settings().deployment.marking_ranges
+    assert deploy(api, plan)["work_units"] == keys.POSITION_SHARDS  # few sessions: one unit a shard
     again = api.post(url)
     assert again.status == 409 and again.body["error"]["details"]["status"] in ("deploying", "deployed")
     assert api.get("/api/v1/scenarios/order-flow").body["version"] == 2
@@ -355,6 +381,6 @@ def test_marking_cost_follows_the_sessions_not_the_scenario(
     deploy(api, plan)
     handled = drain(queue_url)
     messages = sum(len(event["Records"]) for event in handled)
-    assert messages == deployments.unit_count()  # each unit's one page, empty or not
+    assert messages == keys.POSITION_SHARDS  # each unit's one page, empty or not: one unit a shard
     status = api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body
     assert (status["sessions_marked"], status["status"]) == (1, "deployed")

@@ -4,9 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from scenario_migration.domain.canary import FULL, CanarySlice, NewSessions
+from scenario_migration.domain.marking import MarkingLayout
 from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import (
     MapPage,
@@ -113,6 +114,10 @@ class AnchorPolicy(_Model):
 DEFAULT_POLICY = AnchorPolicy()
 
 
+def _decoded_layout(value: Any) -> Any:
+    return MarkingLayout.decode(value) if isinstance(value, str) else value
+
+
 class PlanHeader(BaseModel):
     """What a plan listing shows: identity, versions, status and who did what when."""
 
@@ -143,6 +148,11 @@ class PlanHeader(BaseModel):
     canary_slices: list[CanarySlice] = Field(default_factory=list)
     rollback_of: str | None = None  # a reverse plan: the plan it rolls back
     rolled_back_by_plan: str | None = None  # a rolled-back plan: its reverse plan
+    # Its work units, as its deploy sized them (None: not deployed, or deployed before layouts
+    # were sized: the configured uniform one). Internal: not in any response.
+    marking_layout: Annotated[MarkingLayout | None, BeforeValidator(_decoded_layout)] = Field(
+        default=None, exclude=True
+    )
 
     @property
     def percent(self) -> int:

@@ -2,9 +2,10 @@
 
 Work is cut so that no invocation's cost grows with the number of sessions, and the number of
 messages follows the live sessions, not the size of the scenario:
-- a deployment has a fixed number of work units: (index shard) x (range of step hashes), 8 x
-  `deployment.marking_ranges`; each walks the old version's position index over its key range,
-  so a unit with nobody in it costs one empty Query, whatever the number of steps;
+- a deployment's work units are (index shard) x (range of step hashes), sized by the deploy's
+  census (domain/marking.py): 8 for a small deployment, up to 8 x `deployment.marking_ranges`
+  for a big one; each walks the old version's position index over its key range, so a unit
+  with nobody in it costs one empty Query, whatever the number of steps;
 - each `mark` message handles one page (PAGE_SIZE sessions) of one unit and enqueues the next;
   the sessions of a page may sit on any steps: each is marked for the anchor its step resolves
   to (TransformationMap.anchor_for, the one resolution JIT uses), under that anchor's policy;
@@ -12,8 +13,8 @@ messages follows the live sessions, not the size of the scenario:
   `settle_waiting` messages settle the sessions waiting on the customer, WAITING_PER_MESSAGE at a
   time, with a last pass SETTLE_DELAY seconds later for JIT writes that were in flight.
 Every message carries its tenant as MessageGroupId: on an SQS fair queue, one tenant's big
-deployment does not hold back another tenant's messages (and the fixed number of units bounds a
-deployment's backlog anyway).
+deployment does not hold back another tenant's messages (and the bounded number of units bounds
+a deployment's backlog anyway).
 """
 
 import json
@@ -57,6 +58,7 @@ from scenario_migration.domain.lifecycle import (
     allowed_sources,
     check_transition,
 )
+from scenario_migration.domain.marking import MarkingLayout
 from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import TransformationMap
 from scenario_migration.domain.session import Marker, MarkerState
@@ -82,28 +84,14 @@ OPEN_STATUSES = (PlanStatus.DEPLOYING, PlanStatus.DEPLOYED)
 UNMARKED = (session_store.Written.DONE, session_store.Written.OURS)  # what an unmark write leaves unmarked
 # A step whose first messages a status change starts: the status, and the step recorded after them.
 STARTED_BY = {PlanStatus.DEPLOYING: store.Step.MARKING_SENT, PlanStatus.CANCELLED: store.Step.UNMARKING_SENT}
-HEX = "0123456789abcdef"
 
 
-@dataclass(frozen=True)
-class Unit:
-    """The old version's live sessions in one index shard whose step hashes start with a hex
-    digit in [first, last]."""
-
-    shard: int
-    first: str
-    last: str
-
-
-def unit_count() -> int:
-    return keys.POSITION_SHARDS * get_settings().deployment.marking_ranges
-
-
-def unit_at(index: int) -> Unit:
-    ranges = get_settings().deployment.marking_ranges
-    shard, part = divmod(index, ranges)
-    width = len(HEX) // ranges
-    return Unit(shard, HEX[part * width], HEX[part * width + width - 1])
+def layout_of(plan: PlanHeader) -> MarkingLayout:
+    """The plan's work units: as its deploy sized them, or, for a plan deployed before layouts
+    were sized, the uniform layout it was deployed with."""
+    return plan.marking_layout or MarkingLayout.uniform(
+        keys.POSITION_SHARDS, get_settings().deployment.marking_ranges
+    )
 
 
 @lru_cache(maxsize=32)
@@ -150,12 +138,14 @@ def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeploySta
             [problem("new_sessions", "only with canary_percent below 100")],
         )
     plan = plan_store.get_plan(tenant, plan_id)
+    census = None
     if not cut_short(tenant, plan, PlanStatus.DEPLOYING):
-        _begin(tenant, plan, canary)
+        census = _begin(tenant, plan, canary)
         plan = plan_store.get_plan(tenant, plan_id)
     units = _send_first_slice(tenant, plan)
-    auto_mark = settings.deployment.auto_mark_sessions
-    to_mark = sessions_to_mark(plan) if auto_mark else Counter()
+    if census is None:  # carried on: the census under the canary its first call started
+        census = deploy_census(plan, plan.slice_bounds(0))
+    to_mark = census.to_mark
     counts = store.counters(tenant, plan_id) or Counters()
     logger.info(
         "plan deployed",
@@ -169,7 +159,7 @@ def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeploySta
         sessions_marked=counts.sessions_marked,
         deployed_at=isoformat(plan.deployed_at or utcnow()),
         work_units=units,
-        auto_mark_sessions=auto_mark,
+        auto_mark_sessions=settings.deployment.auto_mark_sessions,
         canary_percent=plan.percent,
         new_sessions_version=_new_sessions_version(plan),
     )
@@ -189,44 +179,95 @@ def _send_first_slice(tenant: str, plan: MigrationPlan) -> int:
     return units
 
 
-def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
-    """Live sessions of the old version that marking would mark now in the first slice, per
-    anchor: each counted under the anchor its step resolves to, if it is in the slice and that
-    anchor's policy admits it (the rules marking applies, `_claim`). A census of the position
-    index, as planning takes one."""
+@dataclass(frozen=True)
+class Seat:
+    """Where a live session of the old version sits in the position index (its shard, the first
+    hex digit of its step's hash), and the anchor the first slice would mark it for (None: not
+    now: another slice's, no anchor, or its policy does not admit it)."""
+
+    shard: int
+    digit: str
+    anchor: str | None
+
+
+@dataclass(frozen=True)
+class DeployCensus:
+    """The deploy's one census of the old version's position index: what marking would mark now
+    (its answer) and where every live session sits (its work units)."""
+
+    seats: Counter[Seat]
+
+    @property
+    def to_mark(self) -> Counter[str]:
+        """Per anchor: the sessions marking would mark now in the first slice."""
+        found: Counter[str] = Counter()
+        for seat, count in self.seats.items():
+            if seat.anchor:
+                found[seat.anchor] += count
+        return found
+
+    def layout(self) -> MarkingLayout:
+        """Work units sized for these sessions (domain/marking.py)."""
+        occupancy: Counter[tuple[int, str]] = Counter()
+        for seat, count in self.seats.items():
+            occupancy[seat.shard, seat.digit] += count
+        deployment = get_settings().deployment
+        return MarkingLayout.sized(
+            occupancy,
+            shards=keys.POSITION_SHARDS,
+            max_ranges=deployment.marking_ranges,
+            unit_sessions=deployment.unit_sessions,
+        )
+
+
+def deploy_census(plan: MigrationPlan, bounds: tuple[int, int]) -> DeployCensus:
+    """Every live session of the old version, each with the anchor it would be marked for in the
+    slice `bounds` (if in it, and that anchor's policy admits it: the rules marking applies,
+    `_claim`). One read of the position index, as planning takes one; none without auto-marking."""
+    if not get_settings().deployment.auto_mark_sessions:
+        return DeployCensus(Counter())
     tmap, now = _transformation_map(plan.tenant_id, plan.id), utcnow()
-    low, high = plan.slice_bounds(0)
 
-    def anchor_marking(entry: dict[str, Any]) -> str | None:
-        if not in_slice(bucket(plan.tenant_id, plan.id, entry["session_id"]), low, high):
-            return None
+    def seat(entry: dict[str, Any]) -> Seat:
         anchor = tmap.anchor_for(entry["step_id"])
-        if anchor is None or not _admits(plan.policy_for(anchor.anchor_content_hash), entry, now):
-            return None
-        return anchor.anchor_content_hash
+        marked = (
+            anchor is not None
+            and in_slice(bucket(plan.tenant_id, plan.id, entry["session_id"]), *bounds)
+            and _admits(plan.policy_for(anchor.anchor_content_hash), entry, now)
+        )
+        key = anchor.anchor_content_hash if marked and anchor else None
+        return Seat(entry["shard"], entry["step_hash"][:1], key)
 
-    return session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, anchor_marking)
+    return DeployCensus(session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, seat))
 
 
-def _begin(tenant: str, plan: MigrationPlan, canary: Canary) -> None:
-    """Publish the plan's version, then one transaction: the plan becomes `deploying` (with its
-    canary), the version active, the counters start. Refused (409) unless the plan may be
-    deployed, except when the refusal is this very deploy's own transaction, applied once already
-    and retried by botocore after its answer was lost (where the emulator ignores the idempotency
-    token)."""
+def _begin(tenant: str, plan: MigrationPlan, canary: Canary) -> DeployCensus:
+    """Refused (409) unless the plan may be deployed. Then the census (which sizes the work
+    units), the plan's version published, and one transaction: the plan becomes `deploying`
+    (with its canary and units), the version active, the counters start. A refused transaction
+    is a 409 too, except when it is this very deploy's own, applied once already and retried by
+    botocore after its answer was lost (where the emulator ignores the idempotency token)."""
     deployment = get_settings().deployment
     check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
     if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
         raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
+    census = deploy_census(plan, (0, canary.percent))
     _publish_version(tenant, plan)
-    units = unit_count() if deployment.auto_mark_sessions else 0
-    rollout = store.Rollout(units, isoformat(utcnow()), canary.percent, canary.new_sessions_version(plan))
+    layout = census.layout() if deployment.auto_mark_sessions else None
+    rollout = store.Rollout(
+        len(layout) if layout else 0,
+        isoformat(utcnow()),
+        canary.percent,
+        canary.new_sessions_version(plan),
+        layout,
+    )
     sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
     try:
         store.begin_deploy(tenant, plan, sources, rollout)
     except Conflict:
         if not cut_short(tenant, plan_store.get_plan(tenant, plan.id), PlanStatus.DEPLOYING):
             raise
+    return census
 
 
 def cut_short(tenant: str, plan: PlanHeader, status: PlanStatus) -> bool:
@@ -383,7 +424,7 @@ def _claim(
     """Read the unit's next page of the old version's index and fix, in the page's ledger, who
     in it migrates: (session, step) of those in the page's canary slice whose step resolves to
     an anchor whose policy admits them."""
-    unit = unit_at(where.unit)
+    unit = layout_of(plan).unit(where.unit)
     found, next_key = session_store.sessions_in_range(
         tenant,
         (plan.scenario_id, plan.from_version, unit.shard),
@@ -493,7 +534,7 @@ def widen(tenant: str, plan_id: str, percent: int) -> DeploymentStatus:
             {"canary_percent": plan.percent, "requested": percent},
         )
     _guard(tenant, plan)
-    units = unit_count() if get_settings().deployment.auto_mark_sessions else 0
+    units = len(layout_of(plan)) if get_settings().deployment.auto_mark_sessions else 0
     at, caller = isoformat(utcnow()), identity.current()
     by = caller.principal if caller else None
     new_slice = CanarySlice(from_percent=plan.percent, to_percent=percent, at=at, by=by)

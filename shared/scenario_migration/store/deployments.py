@@ -32,6 +32,7 @@ from scenario_migration.clock import isoformat, utcnow
 from scenario_migration.domain.canary import FULL, CanarySlice
 from scenario_migration.domain.deployment import COUNTED, CounterMove, Counters, slice_counter
 from scenario_migration.domain.lifecycle import OPEN, MigrationPlan, OperatorAction, PlanStatus
+from scenario_migration.domain.marking import MarkingLayout
 from scenario_migration.errors import Conflict
 from scenario_migration.store import keys
 from scenario_migration.store import plans as plan_store
@@ -87,6 +88,7 @@ class Rollout:
     deployed_at: str
     percent: int = FULL
     new_sessions_version: int | None = None  # None: the plan's target version
+    layout: MarkingLayout | None = None  # its work units (None: no marking)
 
 
 def begin_deploy(tenant: str, plan: MigrationPlan, sources: frozenset[PlanStatus], rollout: Rollout) -> None:
@@ -98,7 +100,7 @@ def begin_deploy(tenant: str, plan: MigrationPlan, sources: frozenset[PlanStatus
         "canary_percent": rollout.percent,
         "canary_slices": [CanarySlice(from_percent=0, to_percent=rollout.percent, at=at).model_dump()],
         "new_sessions": "v1" if rollout.new_sessions_version == plan.from_version else "v2",
-    }
+    } | ({"marking_layout": rollout.layout.encode()} if rollout.layout else {})
     counters = dict.fromkeys(COUNTED, 0) | {"units_total": units, slice_counter("units_total", 0): units}
     new_sessions_version = rollout.new_sessions_version or plan.to_version
     items = [

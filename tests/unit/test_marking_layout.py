@@ -1,0 +1,72 @@
+"""Work units sized from the deploy's census (domain/marking.py): every shard's ranges cover every
+hex digit in order; a shard has one range per `unit_sessions` of its sessions, within [1,
+max_ranges]; no range is cut off with nobody after it; the layout survives its stored form."""
+
+from collections import Counter
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scenario_migration.domain.marking import HEX, MarkingLayout, Unit
+
+SHARDS = 8
+occupancies = st.dictionaries(
+    st.tuples(st.integers(0, SHARDS - 1), st.sampled_from(HEX)), st.integers(0, 5_000), max_size=60
+)
+
+
+def _digits(unit: Unit) -> set[str]:
+    return set(HEX[HEX.index(unit.first) : HEX.index(unit.last) + 1])
+
+
+def _in(unit: Unit, occupancy: dict[tuple[int, str], int]) -> int:
+    return sum(occupancy.get((unit.shard, digit), 0) for digit in _digits(unit))
+
+
+@given(occupancies, st.sampled_from([1, 2, 4, 8, 16]), st.integers(1, 3_000))
+def test_a_sized_layout_covers_every_session_in_few_enough_units(
+    occupancy: dict[tuple[int, str], int], max_ranges: int, unit_sessions: int
+) -> None:
+    layout = MarkingLayout.sized(occupancy, shards=SHARDS, max_ranges=max_ranges, unit_sessions=unit_sessions)
+    units = layout.units
+    assert len(units) == len(layout) and [layout.unit(i) for i in range(len(layout))] == list(units)
+    for shard in range(SHARDS):
+        mine = [unit for unit in units if unit.shard == shard]
+        covered = [digit for unit in mine for digit in sorted(_digits(unit))]
+        assert covered == list(HEX)  # every digit once, in order: nobody can fall between units
+        total = sum(_in(unit, occupancy) for unit in mine)
+        assert 1 <= len(mine) <= max(1, min(max_ranges, total // unit_sessions))
+        if len(mine) > 1:  # a cut shard: no unit of it is empty at the census
+            assert all(_in(unit, occupancy) for unit in mine)
+    assert MarkingLayout.decode(layout.encode()) == layout
+
+
+@given(st.integers(1, 16).filter(lambda n: 16 % n == 0), st.integers(1, 5_000))
+def test_evenly_spread_sessions_get_all_their_ranges(max_ranges: int, per_digit: int) -> None:
+    occupancy = {(shard, digit): per_digit for shard in range(SHARDS) for digit in HEX}
+    unit_sessions = max(1, 16 * per_digit // max_ranges)
+    layout = MarkingLayout.sized(occupancy, shards=SHARDS, max_ranges=max_ranges, unit_sessions=unit_sessions)
+    assert layout == MarkingLayout.uniform(SHARDS, max_ranges)
+
+
+def test_a_small_deployment_is_one_unit_per_shard_and_a_big_one_is_cut() -> None:
+    five_steps = "03a7c"
+    small = Counter({(shard, digit): 125 for shard in range(SHARDS) for digit in five_steps})
+    assert len(MarkingLayout.sized(small, shards=SHARDS, max_ranges=8, unit_sessions=1200)) == SHARDS
+    big = Counter({key: 100 * count for key, count in small.items()})  # 12,500 a shard
+    cut = MarkingLayout.sized(big, shards=SHARDS, max_ranges=8, unit_sessions=1200)
+    assert len(cut) == SHARDS * 5  # one range per crowded digit: a digit is never split
+    assert cut.units[:5] == (  # cut after each crowded digit, the last one's range to the end
+        Unit(0, "0", "0"),
+        Unit(0, "1", "3"),
+        Unit(0, "4", "7"),
+        Unit(0, "8", "a"),
+        Unit(0, "b", "f"),
+    )
+
+
+def test_the_uniform_layout_is_the_one_plans_were_deployed_with_before_sizing() -> None:
+    layout = MarkingLayout.uniform(SHARDS, 8)
+    assert len(layout) == 64
+    assert layout.unit(9) == Unit(1, "2", "3")  # shard, part = divmod(index, ranges)
+    assert layout.unit(63) == Unit(7, "e", "f")
