@@ -263,17 +263,23 @@ def sweep_parts(tenant: str, scenario_id: str, version: int, *, keep: str | None
 
 
 def _head_writer(pk: str, sk: str) -> str | None:
+    head = _read_head(pk, sk, "writer")
+    return head.get("writer") if head else None
+
+
+def _read_head(pk: str, sk: str, attributes: str) -> dict[str, Any] | None:
+    """A version's head item (only `attributes`), or None when there is none."""
     item = (
         client()
         .get_item(
             TableName=_table(),
             Key=to_item({"pk": pk, "sk": sk}),
             ConsistentRead=True,
-            ProjectionExpression="writer",
+            ProjectionExpression=attributes,
         )
         .get("Item")
     )
-    return from_item(item).get("writer") if item else None
+    return from_item(item) if item else None
 
 
 def _parts_of(pk: str, sk: str) -> list[dict[str, Any]]:
@@ -389,19 +395,9 @@ def delete_version(tenant: str, scenario_id: str, version: int) -> bool:
     (a crash in between leaves unreachable parts, never a head without its parts). Parts other
     writers left (orphans) go too, once past ORPHAN_GRACE."""
     pk, sk = keys.scenario_pk(tenant, scenario_id), keys.version_sk(version)
-    item = (
-        client()
-        .get_item(
-            TableName=_table(),
-            Key=to_item({"pk": pk, "sk": sk}),
-            ConsistentRead=True,
-            ProjectionExpression="writer, parts",
-        )
-        .get("Item")
-    )
-    if not item:
+    head = _read_head(pk, sk, "writer, parts")
+    if head is None:
         return True  # already gone: nothing to do
-    head = from_item(item)
     try:
         client().transact_write_items(
             TransactItems=[
