@@ -46,7 +46,8 @@ class DeploymentConfig(_Section):
     counter_shards: Annotated[int, Field(ge=1, le=1000)]
     # At most this many ranges of step hashes per index shard: at most 8 x this work units.
     marking_ranges: Annotated[int, Field(ge=1, le=16)]
-    # A deploy cuts a shard into one more range per this many of its live sessions.
+    # A deploy cuts a shard into one range per this many of its live sessions (by the plan-time
+    # census): so from twice this many.
     unit_sessions: Annotated[int, Field(ge=1, le=10_000_000)]
     # A canary is not widened while the share of blocked, kept and failed migrations in it is
     # above this threshold, once it has judged at least canary_guard_min_migrations of them.

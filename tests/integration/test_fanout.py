@@ -142,22 +142,45 @@ def test_a_crash_after_each_write_in_turn_never_double_counts(
 def test_units_sized_by_the_census_still_cover_sessions_that_move_after_it(
     api: Api, queue_url: str, tenant: str, monkeypatch: pytest.MonkeyPatch, configure: Callable[..., None]
 ) -> None:
-    """The deploy's census cuts the one shard at the digits it saw (welcome's and checkout's
-    hashes); a session that moves to another step between the census and its page (confirm) is
-    still in a unit, and marked there, once."""
+    """The plan-time census cuts the one shard at the digits it saw (welcome's and checkout's
+    hashes); a session that starts after it (d) or moves between the deploy and its page (a, to
+    confirm, whose digit nobody was on) is still in a unit, and marked there, once."""
     monkeypatch.setattr(keys, "POSITION_SHARDS", 1)
     configure(deployment__unit_sessions="1")
     sessions = {"a": report("welcome"), "b": report("welcome"), "c": report("checkout")}
     plan = setup_plan(api, sessions)
+    assert api.put("/api/v1/sessions/d", report("checkout")).status == 200
     assert deploy(api, plan)["work_units"] == 2
     assert api.put("/api/v1/sessions/a", report("confirm")).status == 200
     drain(queue_url)
-    status = assert_exact(api, plan, set(sessions), list(sessions))
+    status = assert_exact(api, plan, {*sessions, "d"}, [*sessions, "d"])
     moved = session_store.get(tenant, "a")
     assert moved and moved.marker and moved.marker.page_id == "000001#000000"  # unit 1: confirm's "e"
     assert status["fanout"]["units_total"] == len(
         deployments.layout_of(plan_store.get_plan(tenant, plan["id"]))
     )
+
+
+def test_messages_sent_before_units_were_sized_are_marked_by_the_uniform_layout(
+    api: Api, queue_url: str, tenant: str, configure: Callable[..., None], local_aws: dict
+) -> None:
+    """A plan deployed by the release before (no `marking_layout` on its item) and its `mark`
+    messages in flight (a unit index, no range): the worker walks the uniform layout that
+    release laid out, and marks everybody once."""
+    configure(deployment__marking_ranges="1")  # uniform: 8 units, as many as the sized layout
+    sessions = spread(12)
+    plan = setup_plan(api, sessions)
+    assert deploy(api, plan)["work_units"] == keys.POSITION_SHARDS
+    _all_messages(queue_url)  # this release's messages, gone: the old release's instead
+    dynamodb.client().update_item(
+        TableName=local_aws["PlansTable"],
+        Key={"pk": {"S": keys.plan_pk(tenant, plan["id"])}, "sk": {"S": keys.PLAN_SK}},
+        UpdateExpression="REMOVE marking_layout",
+    )
+    legacy = [{"kind": "mark", "plan_id": plan["id"], "unit": unit, "page": 0} for unit in range(8)]
+    work_queue.send(tenant, legacy)
+    drain(queue_url)
+    assert_exact(api, plan, set(sessions), list(sessions))
 
 
 def test_throttling_mid_page_is_retried_by_botocore(api: Api, queue_url: str) -> None:

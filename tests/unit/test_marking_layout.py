@@ -4,6 +4,7 @@ max_ranges]; no range is cut off with nobody after it; the layout survives its s
 
 from collections import Counter
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,3 +71,34 @@ def test_the_uniform_layout_is_the_one_plans_were_deployed_with_before_sizing() 
     assert len(layout) == 64
     assert layout.unit(9) == Unit(1, "2", "3")  # shard, part = divmod(index, ranges)
     assert layout.unit(63) == Unit(7, "e", "f")
+
+
+@given(st.dictionaries(st.sampled_from(HEX), st.integers(0, 100_000), max_size=16), st.integers(1, 3_000))
+def test_a_layout_spread_from_counts_by_digit_shares_them_over_the_shards(
+    by_digit: dict[str, int], unit_sessions: int
+) -> None:
+    """The plan-time census counts by step, not by shard: each shard gets its share (session ids
+    hash evenly), and the layout is the sized one of that spread."""
+    layout = MarkingLayout.spread(by_digit, shards=SHARDS, max_ranges=8, unit_sessions=unit_sessions)
+    per_shard = {
+        (shard, digit): count // SHARDS + (shard < count % SHARDS)
+        for digit, count in by_digit.items()
+        for shard in range(SHARDS)
+    }
+    assert sum(per_shard.values()) == sum(by_digit.values())
+    assert layout == MarkingLayout.sized(per_shard, shards=SHARDS, max_ranges=8, unit_sessions=unit_sessions)
+
+
+@given(st.integers(0, 127), st.sampled_from(HEX), st.sampled_from(HEX))
+def test_a_unit_travels_in_its_message_and_back(shard: int, one: str, other: str) -> None:
+    unit = Unit(shard, min(one, other, key=HEX.index), max(one, other, key=HEX.index))
+    assert Unit.decode(unit.encode()) == unit
+
+
+def test_a_malformed_unit_or_layout_is_refused() -> None:
+    for text in ("3:f0", "3:8", "3:8g", "x:08", "-1:08", "308"):
+        with pytest.raises(ValueError, match="not a work unit"):
+            Unit.decode(text)
+    for text in ("", "7", "f,", "ff", "8f0"):
+        with pytest.raises(ValueError, match="not a marking layout"):
+            MarkingLayout.decode(text)

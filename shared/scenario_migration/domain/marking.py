@@ -5,11 +5,11 @@ A work unit is one shard of the old version's position index, over a range of st
 their first hex digit); each unit is walked page by page, one SQS message per page. Each page
 costs a constant (a Query, a ledger, a commit, a message) besides its markers, so a unit should
 hold enough sessions to fill its pages; more units only buy parallelism, which a big deployment
-needs and a small one does not. So a deploy sizes its layout from its census: each shard is cut
-into one range per `unit_sessions` live sessions in it (at least one, at most `max_ranges`), at
-hex digits that share its sessions out evenly. Every shard's ranges cover every digit, so a
-session that moves or starts after the census is still in some unit; the census only decides
-how finely.
+needs and a small one does not. So a deploy sizes its layout from the plan-time census (no read
+of the index before its transaction): each shard is cut into one range per `unit_sessions` live
+sessions in it (at least one, at most `max_ranges`), at hex digits that share its sessions out
+evenly. Every shard's ranges cover every digit, so a session that moves or starts after the
+census is still in some unit; the census only decides how finely.
 """
 
 from collections.abc import Mapping
@@ -26,6 +26,18 @@ class Unit:
     shard: int
     first: str
     last: str
+
+    def encode(self) -> str:
+        """As a `mark` message carries it: "<shard>:<first><last>"."""
+        return f"{self.shard}:{self.first}{self.last}"
+
+    @classmethod
+    def decode(cls, text: str) -> "Unit":
+        shard, _, digits = text.partition(":")
+        first, last = (HEX.find(digit) for digit in digits) if len(digits) == 2 else (-1, -1)
+        if not shard.isdigit() or min(first, last) < 0 or first > last:
+            raise ValueError(f"not a work unit: {text!r}")
+        return cls(int(shard), digits[0], digits[1])
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,19 @@ class MarkingLayout:
             ranges = min(max_ranges, max(1, sum(counts) // unit_sessions))
             ends.append(_cuts(counts, ranges))
         return cls(tuple(ends))
+
+    @classmethod
+    def spread(
+        cls, by_digit: Mapping[str, int], *, shards: int, max_ranges: int, unit_sessions: int
+    ) -> "MarkingLayout":
+        """The layout for sessions counted by the first hex digit of their step hash, as many in
+        each shard (session ids hash evenly over the shards)."""
+        occupancy = {
+            (shard, digit): count // shards + (shard < count % shards)
+            for digit, count in by_digit.items()
+            for shard in range(shards)
+        }
+        return cls.sized(occupancy, shards=shards, max_ranges=max_ranges, unit_sessions=unit_sessions)
 
     @classmethod
     def decode(cls, text: str) -> "MarkingLayout":

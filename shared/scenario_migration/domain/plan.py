@@ -188,6 +188,42 @@ class TransformationMap(_Out):
         return {a.from_step_id: a.to_step_id for a in self.anchors}
 
 
+@dataclass(frozen=True)
+class StepCensus:
+    """A step of the plan's source version with its plan-time census: where those sessions sit
+    in the position index (`step_hash`, `step_id`), and whether they migrate (an anchor's, or a
+    deleted step's relocated to one) or stay (a deleted step with no anchor to go to)."""
+
+    step_hash: str
+    step_id: str
+    sessions: int
+    migrates: bool
+
+
+def census_by_step(tmap: "TransformationMap", summary: "PlanSummary") -> list[StepCensus]:
+    """The plan-time census of the source version, step by step (what sampling and the sizing
+    of a deployment's work units go by: no read of the index)."""
+    anchors = [
+        StepCensus(
+            a.from_content_hash,
+            a.from_step_id,
+            summary.sessions_by_anchor.get(a.anchor_content_hash, 0),
+            True,
+        )
+        for a in tmap.anchors
+    ]
+    deleted = [
+        StepCensus(
+            d.content_hash,
+            d.node_id,
+            summary.sessions_on_deleted_steps.get(d.node_id, 0),
+            bool(d.nearest_anchor),
+        )
+        for d in tmap.deleted_nodes
+    ]
+    return anchors + deleted
+
+
 class Warning(_Out):
     """`code` names the warning for `acknowledged_warnings` (stable across identical plans);
     `anchor_name` the anchor it concerns, `step_name` the step (a new or changed one) it is about."""

@@ -58,9 +58,9 @@ from scenario_migration.domain.lifecycle import (
     allowed_sources,
     check_transition,
 )
-from scenario_migration.domain.marking import MarkingLayout
+from scenario_migration.domain.marking import MarkingLayout, Unit
 from scenario_migration.domain.migration_scenario import MigrationScenario
-from scenario_migration.domain.plan import TransformationMap
+from scenario_migration.domain.plan import TransformationMap, census_by_step
 from scenario_migration.domain.session import Marker, MarkerState
 from scenario_migration.errors import Conflict, InvalidInput, problem
 from scenario_migration.observability import logger, record_canary_guard
@@ -138,14 +138,12 @@ def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeploySta
             [problem("new_sessions", "only with canary_percent below 100")],
         )
     plan = plan_store.get_plan(tenant, plan_id)
-    census = None
     if not cut_short(tenant, plan, PlanStatus.DEPLOYING):
-        census = _begin(tenant, plan, canary)
+        _begin(tenant, plan, canary)
         plan = plan_store.get_plan(tenant, plan_id)
     units = _send_first_slice(tenant, plan)
-    if census is None:  # carried on: the census under the canary its first call started
-        census = deploy_census(plan, plan.slice_bounds(0))
-    to_mark = census.to_mark
+    auto_mark = settings.deployment.auto_mark_sessions
+    to_mark = sessions_to_mark(plan) if auto_mark else Counter()
     counts = store.counters(tenant, plan_id) or Counters()
     logger.info(
         "plan deployed",
@@ -159,7 +157,7 @@ def deploy(tenant: str, plan_id: str, canary: Canary | None = None) -> DeploySta
         sessions_marked=counts.sessions_marked,
         deployed_at=isoformat(plan.deployed_at or utcnow()),
         work_units=units,
-        auto_mark_sessions=settings.deployment.auto_mark_sessions,
+        auto_mark_sessions=auto_mark,
         canary_percent=plan.percent,
         new_sessions_version=_new_sessions_version(plan),
     )
@@ -174,100 +172,67 @@ def _send_first_slice(tenant: str, plan: MigrationPlan) -> int:
     _supersede_others(tenant, plan)
     first = counts.slices.get(0)
     units = first.units_total if first else counts.units_total
-    _start_marking(tenant, plan.id, 0, units)
+    _start_marking(tenant, plan, 0, units)
     store.record_step(tenant, plan.id, store.Step.MARKING_SENT)
     return units
 
 
-@dataclass(frozen=True)
-class Seat:
-    """Where a live session of the old version sits in the position index (its shard, the first
-    hex digit of its step's hash), and the anchor the first slice would mark it for (None: not
-    now: another slice's, no anchor, or its policy does not admit it)."""
-
-    shard: int
-    digit: str
-    anchor: str | None
-
-
-@dataclass(frozen=True)
-class DeployCensus:
-    """The deploy's one census of the old version's position index: what marking would mark now
-    (its answer) and where every live session sits (its work units)."""
-
-    seats: Counter[Seat]
-
-    @property
-    def to_mark(self) -> Counter[str]:
-        """Per anchor: the sessions marking would mark now in the first slice."""
-        found: Counter[str] = Counter()
-        for seat, count in self.seats.items():
-            if seat.anchor:
-                found[seat.anchor] += count
-        return found
-
-    def layout(self) -> MarkingLayout:
-        """Work units sized for these sessions (domain/marking.py)."""
-        occupancy: Counter[tuple[int, str]] = Counter()
-        for seat, count in self.seats.items():
-            occupancy[seat.shard, seat.digit] += count
-        deployment = get_settings().deployment
-        return MarkingLayout.sized(
-            occupancy,
-            shards=keys.POSITION_SHARDS,
-            max_ranges=deployment.marking_ranges,
-            unit_sessions=deployment.unit_sessions,
-        )
-
-
-def deploy_census(plan: MigrationPlan, bounds: tuple[int, int]) -> DeployCensus:
-    """Every live session of the old version, each with the anchor it would be marked for in the
-    slice `bounds` (if in it, and that anchor's policy admits it: the rules marking applies,
-    `_claim`). One read of the position index, as planning takes one; none without auto-marking."""
-    if not get_settings().deployment.auto_mark_sessions:
-        return DeployCensus(Counter())
+def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
+    """Live sessions of the old version that marking would mark now in the first slice, per
+    anchor: each counted under the anchor its step resolves to, if it is in the slice and that
+    anchor's policy admits it (the rules marking applies, `_claim`). A census of the position
+    index, as planning takes one, after the deploy's transaction: a slow one (millions of
+    sessions) costs the answer, never the deployment."""
     tmap, now = _transformation_map(plan.tenant_id, plan.id), utcnow()
+    low, high = plan.slice_bounds(0)
 
-    def seat(entry: dict[str, Any]) -> Seat:
+    def anchor_marking(entry: dict[str, Any]) -> str | None:
+        if not in_slice(bucket(plan.tenant_id, plan.id, entry["session_id"]), low, high):
+            return None
         anchor = tmap.anchor_for(entry["step_id"])
-        marked = (
-            anchor is not None
-            and in_slice(bucket(plan.tenant_id, plan.id, entry["session_id"]), *bounds)
-            and _admits(plan.policy_for(anchor.anchor_content_hash), entry, now)
-        )
-        key = anchor.anchor_content_hash if marked and anchor else None
-        return Seat(entry["shard"], entry["step_hash"][:1], key)
+        if anchor is None or not _admits(plan.policy_for(anchor.anchor_content_hash), entry, now):
+            return None
+        return anchor.anchor_content_hash
 
-    return DeployCensus(session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, seat))
+    return session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, anchor_marking)
 
 
-def _begin(tenant: str, plan: MigrationPlan, canary: Canary) -> DeployCensus:
-    """Refused (409) unless the plan may be deployed. Then the census (which sizes the work
-    units), the plan's version published, and one transaction: the plan becomes `deploying`
-    (with its canary and units), the version active, the counters start. A refused transaction
-    is a 409 too, except when it is this very deploy's own, applied once already and retried by
-    botocore after its answer was lost (where the emulator ignores the idempotency token)."""
+def planned_layout(plan: MigrationPlan) -> MarkingLayout:
+    """Work units sized by the plan-time census (domain/marking.py), with no read of the index:
+    the layout goes into the deploy's transaction, which nothing slow may precede. A population
+    that grew much since planning marks in longer chains, never misses anybody."""
+    by_digit: Counter[str] = Counter()
+    for step in census_by_step(_transformation_map(plan.tenant_id, plan.id), plan.summary):
+        by_digit[step.step_hash[:1]] += step.sessions
+    deployment = get_settings().deployment
+    return MarkingLayout.spread(
+        by_digit,
+        shards=keys.POSITION_SHARDS,
+        max_ranges=deployment.marking_ranges,
+        unit_sessions=deployment.unit_sessions,
+    )
+
+
+def _begin(tenant: str, plan: MigrationPlan, canary: Canary) -> None:
+    """Publish the plan's version, then one transaction: the plan becomes `deploying` (with its
+    canary and work units), the version active, the counters start. Refused (409) unless the
+    plan may be deployed, except when the refusal is this very deploy's own transaction, applied
+    once already and retried by botocore after its answer was lost (where the emulator ignores
+    the idempotency token)."""
     deployment = get_settings().deployment
     check_transition(plan.status, PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
     if plan.summary.has_critical and plan.status is not PlanStatus.APPROVED:
         raise Conflict("the plan has critical warnings: approve it, acknowledging them, to deploy it")
-    census = deploy_census(plan, (0, canary.percent))
     _publish_version(tenant, plan)
-    layout = census.layout() if deployment.auto_mark_sessions else None
-    rollout = store.Rollout(
-        len(layout) if layout else 0,
-        isoformat(utcnow()),
-        canary.percent,
-        canary.new_sessions_version(plan),
-        layout,
-    )
+    layout = planned_layout(plan) if deployment.auto_mark_sessions else None
+    at, new_sessions = isoformat(utcnow()), canary.new_sessions_version(plan)
+    rollout = store.Rollout(len(layout) if layout else 0, at, canary.percent, new_sessions, layout)
     sources = allowed_sources(PlanStatus.DEPLOYING, require_approval=deployment.require_approval)
     try:
         store.begin_deploy(tenant, plan, sources, rollout)
     except Conflict:
         if not cut_short(tenant, plan_store.get_plan(tenant, plan.id), PlanStatus.DEPLOYING):
             raise
-    return census
 
 
 def cut_short(tenant: str, plan: PlanHeader, status: PlanStatus) -> bool:
@@ -278,13 +243,45 @@ def cut_short(tenant: str, plan: PlanHeader, status: PlanStatus) -> bool:
     return plan.status is status and not store.step_recorded(tenant, plan.id, STARTED_BY[status])
 
 
-def _start_marking(tenant: str, plan_id: str, slice_index: int, units: int) -> None:
+@dataclass(frozen=True)
+class MarkWork:
+    """What one `mark` message asks for: one page of one work unit of one slice. The unit's
+    range travels in the message (`range`, its index in `unit_index`), so a worker walks what
+    the deploy laid out; a worker older than sized layouts, which reads `unit`, fails on it and
+    SQS redelivers, rather than walk the wrong range. A message sent before carries `unit` only
+    (`range` None): an index into the plan's layout (`layout_of`)."""
+
+    where: store.PageRef
+    range: Unit | None
+
+    @classmethod
+    def of(cls, message: dict[str, Any]) -> "MarkWork":
+        legacy = "range" not in message
+        index = int(message["unit"] if legacy else message["unit_index"])
+        where = store.PageRef(int(message.get("slice", 0)), index, int(message["page"]))
+        return cls(where, None if legacy else Unit.decode(message["range"]))
+
+    def message(self, plan_id: str, cursor: str | None = None) -> dict[str, Any]:
+        where = self.where
+        body = {"kind": "mark", "plan_id": plan_id, "slice": where.slice_index, "page": where.page}
+        unit = (
+            {"range": self.range.encode(), "unit_index": where.unit} if self.range else {"unit": where.unit}
+        )
+        return body | unit | ({"cursor": cursor} if cursor else {})
+
+    def next_page(self) -> "MarkWork":
+        where = self.where
+        return MarkWork(store.PageRef(where.slice_index, where.unit, where.page + 1), self.range)
+
+
+def _start_marking(tenant: str, plan: PlanHeader, slice_index: int, units: int) -> None:
     """Enqueue the first page of each of a slice's work units (none: see if it is done)."""
     if not units:
-        _finish_if_done(tenant, plan_id)
+        _finish_if_done(tenant, plan.id)
         return
-    first = {"kind": "mark", "plan_id": plan_id, "page": 0, "slice": slice_index}
-    work_queue.send(tenant, [{**first, "unit": unit} for unit in range(units)])
+    layout = layout_of(plan)
+    first = [MarkWork(store.PageRef(slice_index, i, 0), layout.unit(i)) for i in range(units)]
+    work_queue.send(tenant, [work.message(plan.id) for work in first])
 
 
 def _publish_version(tenant: str, plan: MigrationPlan) -> None:
@@ -337,8 +334,7 @@ def handle(message: dict[str, Any]) -> None:
     kind = message["kind"]
     tenant, plan_id = message["tenant"], message["plan_id"]
     if kind == "mark":
-        where = store.PageRef(int(message.get("slice", 0)), int(message["unit"]), int(message["page"]))
-        mark_page(tenant, plan_id, where, message.get("cursor"))
+        mark_page(tenant, plan_id, MarkWork.of(message), message.get("cursor"))
     elif kind == "unmark":
         unmark_pages(tenant, plan_id, message.get("cursor"))
     elif kind == "settle_waiting":
@@ -351,19 +347,18 @@ def _plan_is_open(tenant: str, plan_id: str) -> bool:
     return plan_store.get_plan(tenant, plan_id).status in OPEN_STATUSES
 
 
-def mark_page(tenant: str, plan_id: str, where: store.PageRef, cursor: str | None) -> int:
+def mark_page(tenant: str, plan_id: str, work: MarkWork, cursor: str | None) -> int:
     """Mark one page of one unit of one slice; returns how many sessions this page marked."""
-    plan = plan_store.get_plan(tenant, plan_id)
+    plan, where = plan_store.get_plan(tenant, plan_id), work.where
     if plan.status not in OPEN_STATUSES:
         return 0
     # The first attempt claims at once (a redelivery's claim finds the first claim and uses it).
-    ledger, fresh = _claim(tenant, plan, where, cursor)
+    ledger, fresh = _claim(tenant, plan, where, work.range or layout_of(plan).unit(where.unit), cursor)
     marked = 0
     if fresh or store.page_state(tenant, plan_id, where.page_id) is None:
         marked = _mark_and_count(plan, where, ledger)
     if not ledger["last_page"]:
-        next_page = {"kind": "mark", "plan_id": plan_id, "unit": where.unit, "page": where.page + 1}
-        work_queue.send(tenant, [{**next_page, "slice": where.slice_index, "cursor": ledger["next_cursor"]}])
+        work_queue.send(tenant, [work.next_page().message(plan_id, ledger["next_cursor"])])
     else:
         _finish_if_done(tenant, plan_id)
     return marked
@@ -419,12 +414,11 @@ def _writers() -> ThreadPoolExecutor:
 
 
 def _claim(
-    tenant: str, plan: MigrationPlan, where: store.PageRef, cursor: str | None
+    tenant: str, plan: MigrationPlan, where: store.PageRef, unit: Unit, cursor: str | None
 ) -> tuple[dict[str, Any], bool]:
     """Read the unit's next page of the old version's index and fix, in the page's ledger, who
     in it migrates: (session, step) of those in the page's canary slice whose step resolves to
     an anchor whose policy admits them."""
-    unit = layout_of(plan).unit(where.unit)
     found, next_key = session_store.sessions_in_range(
         tenant,
         (plan.scenario_id, plan.from_version, unit.shard),
@@ -547,7 +541,7 @@ def widen(tenant: str, plan_id: str, percent: int) -> DeploymentStatus:
         if plan_store.get_plan(tenant, plan_id).percent == percent:  # a concurrent twin won
             return status(tenant, plan_id)
         raise
-    _start_marking(tenant, plan_id, len(plan.canary_slices), units)
+    _start_marking(tenant, plan, len(plan.canary_slices), units)
     logger.info("canary widened", extra={"tenant_id": tenant, "plan_id": plan_id, **details})
     return status(tenant, plan_id)
 
@@ -561,7 +555,7 @@ def _resume_marking(tenant: str, plan: MigrationPlan) -> None:
     index = len(plan.canary_slices) - 1
     counts = (store.counters(tenant, plan.id) or Counters()).slices.get(index)
     if plan.status is PlanStatus.DEPLOYING and counts and counts.units_done < counts.units_total:
-        _start_marking(tenant, plan.id, index, counts.units_total)
+        _start_marking(tenant, plan, index, counts.units_total)
         logger.info(
             "canary slice marking resumed", extra={"tenant_id": tenant, "plan_id": plan.id, "slice": index}
         )

@@ -33,7 +33,7 @@ from scenario_migration.domain import canary
 from scenario_migration.domain.graph import ScenarioGraph
 from scenario_migration.domain.jit import Customer, Decision, decide
 from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
-from scenario_migration.domain.plan import TransformationMap
+from scenario_migration.domain.plan import StepCensus, TransformationMap, census_by_step
 from scenario_migration.domain.sampling import allocate, between
 from scenario_migration.domain.scenario import Scenario
 from scenario_migration.domain.session import Outcome, Session
@@ -229,31 +229,10 @@ def _aggregate(plan: MigrationPlan, results: list[dict[str, Any]]) -> dict[str, 
 # -- a random sample ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Stratum:
-    """A step of the plan's source version whose sessions migrate (an anchor's, or a deleted
-    step relocated to one), with its plan-time census."""
-
-    step_hash: str
-    step_id: str
-    weight: int
-
-
-def _strata(plan: MigrationPlan) -> list[_Stratum]:
-    tmap, summary = plan.transformation_map, plan.summary
-    assert tmap is not None
-    anchors = [
-        _Stratum(
-            a.from_content_hash, a.from_step_id, summary.sessions_by_anchor.get(a.anchor_content_hash, 0)
-        )
-        for a in tmap.anchors
-    ]
-    deleted = [
-        _Stratum(d.content_hash, d.node_id, summary.sessions_on_deleted_steps.get(d.node_id, 0))
-        for d in tmap.deleted_nodes
-        if d.nearest_anchor
-    ]
-    return anchors + deleted
+def _strata(plan: MigrationPlan) -> list[StepCensus]:
+    """The steps whose sessions migrate, with their plan-time census."""
+    assert plan.transformation_map is not None
+    return [step for step in census_by_step(plan.transformation_map, plan.summary) if step.migrates]
 
 
 def _sample(tenant: str, plan: MigrationPlan, size: int, rng: random.Random) -> list[str]:
@@ -268,7 +247,7 @@ def _sample(tenant: str, plan: MigrationPlan, size: int, rng: random.Random) -> 
             break
         windows = min(missing, SAMPLE_WINDOWS)
         per_window = math.ceil(missing / windows)
-        counts = allocate([s.weight for s in strata], windows)
+        counts = allocate([s.sessions for s in strata], windows)
         jobs = [job for s, n in zip(strata, counts, strict=True) for job in _jobs(s, n, rng)]
         before = len(found)
         for ids in _read_windows(tenant, plan, jobs, per_window):
@@ -283,16 +262,16 @@ def _sample(tenant: str, plan: MigrationPlan, size: int, rng: random.Random) -> 
     return chosen[:size]
 
 
-def _sweep(strata: list[_Stratum], rng: random.Random) -> list[tuple[_Stratum, int, float]]:
+def _sweep(strata: list[StepCensus], rng: random.Random) -> list[tuple[StepCensus, int, float]]:
     """A window on every shard of every stratum with sessions, the heaviest strata first, at most
     SWEEP_WINDOWS: where random windows found nothing new (few sessions spread over shards, most
     of them empty), the sample takes who is there instead of stopping short."""
-    heavy = sorted((s for s in strata if s.weight), key=lambda s: -s.weight)
+    heavy = sorted((s for s in strata if s.sessions), key=lambda s: -s.sessions)
     jobs = [(s, shard, rng.random()) for s in heavy for shard in range(keys.POSITION_SHARDS)]
     return jobs[:SWEEP_WINDOWS]
 
 
-def _jobs(stratum: _Stratum, windows: int, rng: random.Random) -> list[tuple[_Stratum, int, float]]:
+def _jobs(stratum: StepCensus, windows: int, rng: random.Random) -> list[tuple[StepCensus, int, float]]:
     """A stratum's windows over its shards in turn from a random one (8 windows or more cover
     every shard), each with a seed of its own for the random point."""
     first = rng.randrange(keys.POSITION_SHARDS)
@@ -303,7 +282,7 @@ def _read_windows(tenant: str, plan: MigrationPlan, jobs: list, per_window: int)
     """Read the windows READERS at a time, each in a copy of the caller's context (the request's
     identity, hence its tenant-scoped client, goes with it)."""
 
-    def read(job: tuple[_Stratum, int, float]) -> list[str]:
+    def read(job: tuple[StepCensus, int, float]) -> list[str]:
         stratum, shard, seed = job
         partition = (plan.scenario_id, plan.from_version, shard)
         return _window(

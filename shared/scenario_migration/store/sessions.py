@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from typing import Any, overload
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -139,30 +139,23 @@ def get_many(tenant: str, session_ids: list[str]) -> dict[str, Session]:
 # -- the position index ---------------------------------------------------------------------------------
 
 
-@overload
-def census(tenant: str, scenario_id: str, version: int) -> Counter[str]: ...
-@overload
-def census[K](
-    tenant: str, scenario_id: str, version: int, key: Callable[[dict[str, Any]], K | None]
-) -> Counter[K]: ...
 def census(
-    tenant: str, scenario_id: str, version: int, key: Callable[[dict[str, Any]], Any] | None = None
-) -> Counter[Any]:
+    tenant: str, scenario_id: str, version: int, key: Callable[[dict[str, Any]], str | None] | None = None
+) -> Counter[str]:
     """Live sessions of one scenario version, counted per step id, or per `key(entry)` of each
-    index entry (`shard`, `step_hash`, `step_id`, `session_id`, `channel`, `created_at`; None: not
-    counted). All shards are read in parallel, each in a copy of the caller's context: the
-    request's identity, hence its tenant-scoped client, goes with it."""
-    contexts = [contextvars.copy_context() for _ in range(keys.POSITION_SHARDS)]
-    count = partial(_count_shard, (tenant, scenario_id, version), key=key)
+    index entry (`step_id`, `session_id`, `channel`, `created_at`; None: not counted). All shards are read in
+    parallel, each in a copy of the caller's context: the request's identity, hence its
+    tenant-scoped client, goes with it."""
+    pks = [keys.position_pk(tenant, scenario_id, version, shard) for shard in range(keys.POSITION_SHARDS)]
+    contexts = [contextvars.copy_context() for _ in pks]
+    count = partial(_count_shard, key=key)
     with ThreadPoolExecutor(max_workers=keys.POSITION_SHARDS) as pool:
-        counts = pool.map(lambda job: job[1].run(count, job[0]), enumerate(contexts))
+        counts = pool.map(lambda job: job[0].run(count, job[1]), zip(contexts, pks, strict=True))
     return sum(counts, Counter())
 
 
-def _count_shard(
-    partition: tuple[str, str, int], shard: int, key: Callable[[dict[str, Any]], Any] | None
-) -> Counter[Any]:
-    counts: Counter[Any] = Counter()
+def _count_shard(pk: str, key: Callable[[dict[str, Any]], str | None] | None) -> Counter[str]:
+    counts: Counter[str] = Counter()
     pages = (
         client()
         .get_paginator("query")
@@ -170,18 +163,17 @@ def _count_shard(
             TableName=_table(),
             IndexName=POSITION_INDEX,
             KeyConditionExpression="position_pk = :pk",
-            ExpressionAttributeValues=to_item({":pk": keys.position_pk(*partition, shard)}),
+            ExpressionAttributeValues=to_item({":pk": pk}),
             ProjectionExpression="position_sk" if key is None else "position_sk, channel, created_at",
         )
     )
     for page in pages:
         for item in page["Items"]:
-            step_hash, step_id, session_id = item["position_sk"]["S"].split("#", 2)
+            _, step_id, session_id = item["position_sk"]["S"].split("#", 2)
             if key is None:
                 counts[step_id] += 1
                 continue
-            entry = {**from_item(item), "step_id": step_id, "session_id": session_id}
-            found = key({**entry, "shard": shard, "step_hash": step_hash})
+            found = key({**from_item(item), "step_id": step_id, "session_id": session_id})
             if found is not None:
                 counts[found] += 1
     return counts
