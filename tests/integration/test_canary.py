@@ -60,7 +60,7 @@ def in_canary(tenant: str, plan: dict, ids: list[str], low: int, high: int) -> s
 
 def units_of(tenant: str, plan: dict) -> int:
     """The deployment's work units, as its deploy sized them (one slice's)."""
-    return len(deployments.layout_of(plan_store.get_plan(tenant, plan["id"])))
+    return len(deployments.layout_of(tenant, plan_store.get_plan(tenant, plan["id"])))
 
 
 def assert_slices(api: Api, tenant: str, plan: dict, ladder: list[int]) -> dict:

@@ -157,30 +157,72 @@ def test_units_sized_by_the_census_still_cover_sessions_that_move_after_it(
     moved = session_store.get(tenant, "a")
     assert moved and moved.marker and moved.marker.page_id == "000001#000000"  # unit 1: confirm's "e"
     assert status["fanout"]["units_total"] == len(
-        deployments.layout_of(plan_store.get_plan(tenant, plan["id"]))
+        deployments.layout_of(tenant, plan_store.get_plan(tenant, plan["id"]))
     )
 
 
-def test_messages_sent_before_units_were_sized_are_marked_by_the_uniform_layout(
-    api: Api, queue_url: str, tenant: str, configure: Callable[..., None], local_aws: dict
+def test_an_older_releases_messages_walk_its_uniform_layout(
+    api: Api,
+    queue_url: str,
+    tenant: str,
+    monkeypatch: pytest.MonkeyPatch,
+    configure: Callable[..., None],
 ) -> None:
-    """A plan deployed by the release before (no `marking_layout` on its item) and its `mark`
-    messages in flight (a unit index, no range): the worker walks the uniform layout that
-    release laid out, and marks everybody once."""
-    configure(deployment__marking_ranges="1")  # uniform: 8 units, as many as the sized layout
-    sessions = spread(12)
+    """A plan deployed by the release before sized layouts: no `marking_layout` on its item, its
+    64 units in the counters, its `mark` messages in flight (a unit index, no range). The worker
+    walks that release's uniform layout (8 ranges a shard: from the counters, whatever
+    `marking_ranges` says now), its continuations keep that format, everybody is marked once."""
+    monkeypatch.setattr(deployments, "PAGE_SIZE", 2)
+    configure(deployment__marking_ranges="2")  # changed since that deploy: the counters decide
+    sessions = spread(30)
     plan = setup_plan(api, sessions)
-    assert deploy(api, plan)["work_units"] == keys.POSITION_SHARDS
-    _all_messages(queue_url)  # this release's messages, gone: the old release's instead
-    dynamodb.client().update_item(
-        TableName=local_aws["PlansTable"],
-        Key={"pk": {"S": keys.plan_pk(tenant, plan["id"])}, "sk": {"S": keys.PLAN_SK}},
-        UpdateExpression="REMOVE marking_layout",
+    deploy(api, plan)
+    _all_messages(queue_url)  # this release's first pages, gone: the older release's instead
+    plan_key = {"pk": {"S": keys.plan_pk(tenant, plan["id"])}}
+    table, client = dynamodb.table_name(plan_store.TABLE_ENV), dynamodb.client()
+    client.update_item(
+        TableName=table, Key={**plan_key, "sk": {"S": keys.PLAN_SK}}, UpdateExpression="REMOVE marking_layout"
     )
-    legacy = [{"kind": "mark", "plan_id": plan["id"], "unit": unit, "page": 0} for unit in range(8)]
-    work_queue.send(tenant, legacy)
+    client.update_item(
+        TableName=table,
+        Key={**plan_key, "sk": {"S": "COUNTERS#000"}},
+        UpdateExpression="SET units_total = :units, units_total_slice_00 = :units",
+        ExpressionAttributeValues={":units": {"N": "64"}},
+    )
+    sent: list[dict] = []
+    original = work_queue.send
+
+    def recording(to: str, bodies: list[dict], **kw: Any) -> None:
+        sent.extend(bodies)
+        original(to, bodies, **kw)
+
+    monkeypatch.setattr(work_queue, "send", recording)
+    work_queue.send(
+        tenant, [{"kind": "mark", "plan_id": plan["id"], "unit": u, "page": 0} for u in range(64)]
+    )
     drain(queue_url)
     assert_exact(api, plan, set(sessions), list(sessions))
+    continued = [body for body in sent if body["page"] > 0]
+    assert continued and all("unit" in body and "range" not in body for body in continued)
+
+
+def test_a_mark_message_whose_range_is_not_its_plans_is_refused(
+    api: Api, queue_url: str, tenant: str
+) -> None:
+    """A forged or corrupt range (not the plan's unit at its index, or no such unit) is refused
+    before any read of the index or write: the worker reports that message failed."""
+    plan = setup_plan(api, spread(3))
+    deploy(api, plan)
+    drain(queue_url)
+    base = {"kind": "mark", "plan_id": plan["id"], "tenant": tenant, "slice": 0, "page": 0}
+    for bad in (
+        {"unit_index": 0, "range": "0:01"},
+        {"unit_index": 99, "range": "0:0f"},
+        {"unit_index": 0, "range": "x"},
+    ):
+        with pytest.raises((ValueError, IndexError)):
+            deployments.handle({**base, **bad})
+    assert_exact(api, plan, set(spread(3)), list(spread(3)))
 
 
 def test_throttling_mid_page_is_retried_by_botocore(api: Api, queue_url: str) -> None:
@@ -241,7 +283,7 @@ def test_two_workers_on_the_same_unit_at_once(api: Api, queue_url: str, tenant: 
     plan = setup_plan(api, sessions)
     deploy(api, plan)
     units = [json.loads(m["Body"]) for m in _all_messages(queue_url)]
-    assert len(units) == len(deployments.layout_of(plan_store.get_plan(tenant, plan["id"])))
+    assert len(units) == len(deployments.layout_of(tenant, plan_store.get_plan(tenant, plan["id"])))
     for unit in units:  # every unit's first page, processed twice concurrently
         threads = [threading.Thread(target=deployments.handle, args=(unit,)) for _ in range(2)]
         for t in threads:

@@ -89,6 +89,7 @@ MIGRATION_PATH = (
     "scenario_migration.domain.graph",
     "scenario_migration.domain.plan",
     "scenario_migration.domain.lifecycle",
+    "scenario_migration.domain.marking",
     "scenario_migration.store.plans",
     "scenario_migration.store.deployments",
 )

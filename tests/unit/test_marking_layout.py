@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scenario_migration.domain.marking import HEX, MarkingLayout, Unit
+from scenario_migration.domain.marking import HEX, MarkingLayout, Unit, even_shares
 
 SHARDS = 8
 occupancies = st.dictionaries(
@@ -73,20 +73,30 @@ def test_the_uniform_layout_is_the_one_plans_were_deployed_with_before_sizing() 
     assert layout.unit(63) == Unit(7, "e", "f")
 
 
+@given(st.integers(0, 100_000), st.integers(1, 64), st.integers(0, 63))
+def test_even_shares_keep_the_count_and_differ_by_one_at_most(count: int, shards: int, first: int) -> None:
+    shares = even_shares(count, shards, first=first % shards)
+    assert len(shares) == shards and sum(shares) == count and max(shares) - min(shares) <= 1
+    if count % shards:  # the larger shares start at `first`, round the shards
+        assert shares[first % shards] == max(shares)
+
+
+def test_few_sessions_on_many_digits_do_not_all_crowd_the_lowest_shards() -> None:
+    layout = MarkingLayout.spread(dict.fromkeys(HEX, 3), shards=SHARDS, max_ranges=16, unit_sessions=1)
+    per_shard = [sum(unit.shard == shard for unit in layout.units) for shard in range(SHARDS)]
+    assert max(per_shard) - min(per_shard) <= 1 and sum(per_shard) == 48  # 3 x 16 sessions, one unit each
+
+
 @given(st.dictionaries(st.sampled_from(HEX), st.integers(0, 100_000), max_size=16), st.integers(1, 3_000))
-def test_a_layout_spread_from_counts_by_digit_shares_them_over_the_shards(
+def test_a_spread_layout_covers_every_digit_of_every_shard(
     by_digit: dict[str, int], unit_sessions: int
 ) -> None:
-    """The plan-time census counts by step, not by shard: each shard gets its share (session ids
-    hash evenly), and the layout is the sized one of that spread."""
     layout = MarkingLayout.spread(by_digit, shards=SHARDS, max_ranges=8, unit_sessions=unit_sessions)
-    per_shard = {
-        (shard, digit): count // SHARDS + (shard < count % SHARDS)
-        for digit, count in by_digit.items()
-        for shard in range(SHARDS)
-    }
-    assert sum(per_shard.values()) == sum(by_digit.values())
-    assert layout == MarkingLayout.sized(per_shard, shards=SHARDS, max_ranges=8, unit_sessions=unit_sessions)
+    for shard in range(SHARDS):
+        covered = [d for unit in layout.units if unit.shard == shard for d in sorted(_digits(unit))]
+        assert covered == list(HEX)
+    total = sum(by_digit.values())
+    assert SHARDS <= len(layout) <= SHARDS * max(1, min(8, -(-total // SHARDS) // unit_sessions))
 
 
 @given(st.integers(0, 127), st.sampled_from(HEX), st.sampled_from(HEX))
@@ -102,3 +112,6 @@ def test_a_malformed_unit_or_layout_is_refused() -> None:
     for text in ("", "7", "f,", "ff", "8f0"):
         with pytest.raises(ValueError, match="not a marking layout"):
             MarkingLayout.decode(text)
+    for index in (-1, 64):
+        with pytest.raises(IndexError):
+            MarkingLayout.uniform(SHARDS, 8).unit(index)

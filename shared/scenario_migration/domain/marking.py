@@ -14,6 +14,7 @@ census is still in some unit; the census only decides how finely.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 HEX = "0123456789abcdef"
 
@@ -77,9 +78,9 @@ class MarkingLayout:
         """The layout for sessions counted by the first hex digit of their step hash, as many in
         each shard (session ids hash evenly over the shards)."""
         occupancy = {
-            (shard, digit): count // shards + (shard < count % shards)
+            (shard, digit): share
             for digit, count in by_digit.items()
-            for shard in range(shards)
+            for shard, share in enumerate(even_shares(count, shards, first=HEX.index(digit)))
         }
         return cls.sized(occupancy, shards=shards, max_ranges=max_ranges, unit_sessions=unit_sessions)
 
@@ -91,7 +92,7 @@ class MarkingLayout:
         """As stored on the plan item: the shards' ends joined by commas (at most 135 bytes)."""
         return ",".join(self.ends)
 
-    @property
+    @cached_property
     def units(self) -> tuple[Unit, ...]:
         found = []
         for shard, ends in enumerate(self.ends):
@@ -103,7 +104,17 @@ class MarkingLayout:
         return sum(map(len, self.ends))
 
     def unit(self, index: int) -> Unit:
+        if not 0 <= index < len(self):
+            raise IndexError(f"no work unit {index} in a layout of {len(self)}")
         return self.units[index]
+
+
+def even_shares(count: int, shards: int, *, first: int = 0) -> list[int]:
+    """`count` shared over `shards` as evenly as can be (shares differ by at most one), the
+    larger shares from shard `first` on, round the shards (so that many small counts do not
+    all crowd the lowest shards)."""
+    base, extra = divmod(count, shards)
+    return [base + ((shard - first) % shards < extra) for shard in range(shards)]
 
 
 def _is_cut(ends: str) -> bool:

@@ -86,12 +86,19 @@ UNMARKED = (session_store.Written.DONE, session_store.Written.OURS)  # what an u
 STARTED_BY = {PlanStatus.DEPLOYING: store.Step.MARKING_SENT, PlanStatus.CANCELLED: store.Step.UNMARKING_SENT}
 
 
-def layout_of(plan: PlanHeader) -> MarkingLayout:
-    """The plan's work units: as its deploy sized them, or, for a plan deployed before layouts
-    were sized, the uniform layout it was deployed with."""
-    return plan.marking_layout or MarkingLayout.uniform(
-        keys.POSITION_SHARDS, get_settings().deployment.marking_ranges
-    )
+def layout_of(tenant: str, plan: PlanHeader) -> MarkingLayout:
+    """The plan's work units, as its deploy laid them out (a plan deployed before layouts were
+    stored: the uniform one of its first slice, `legacy_layout`)."""
+    return plan.marking_layout or legacy_layout(tenant, plan.id, 0)
+
+
+def legacy_layout(tenant: str, plan_id: str, slice_index: int) -> MarkingLayout:
+    """The layout a release before sized layouts gave a slice: its units (as the counters hold
+    them) in equal ranges over the shards, whatever `marking_ranges` says now."""
+    counts = store.counters(tenant, plan_id) or Counters()
+    found = counts.slices.get(slice_index)
+    units = found.units_total if found else counts.units_total
+    return MarkingLayout.uniform(keys.POSITION_SHARDS, max(1, units // keys.POSITION_SHARDS))
 
 
 @lru_cache(maxsize=32)
@@ -183,18 +190,25 @@ def sessions_to_mark(plan: MigrationPlan) -> Counter[str]:
     anchor's policy admits it (the rules marking applies, `_claim`). A census of the position
     index, as planning takes one, after the deploy's transaction: a slow one (millions of
     sessions) costs the answer, never the deployment."""
-    tmap, now = _transformation_map(plan.tenant_id, plan.id), utcnow()
-    low, high = plan.slice_bounds(0)
+    now, bounds = utcnow(), plan.slice_bounds(0)
 
     def anchor_marking(entry: dict[str, Any]) -> str | None:
-        if not in_slice(bucket(plan.tenant_id, plan.id, entry["session_id"]), low, high):
-            return None
-        anchor = tmap.anchor_for(entry["step_id"])
-        if anchor is None or not _admits(plan.policy_for(anchor.anchor_content_hash), entry, now):
-            return None
-        return anchor.anchor_content_hash
+        return _marked_anchor(plan, bounds, entry, now)
 
     return session_store.census(plan.tenant_id, plan.scenario_id, plan.from_version, anchor_marking)
+
+
+def _marked_anchor(
+    plan: MigrationPlan, bounds: tuple[int, int], entry: dict[str, Any], now: datetime
+) -> str | None:
+    """The anchor a live session (an index entry) is marked for in the slice `bounds`: the one
+    its step resolves to, if it is in the slice and that anchor's policy admits it; else None."""
+    if not in_slice(bucket(plan.tenant_id, plan.id, entry["session_id"]), *bounds):
+        return None  # another slice's (or not in the canary yet)
+    anchor = _transformation_map(plan.tenant_id, plan.id).anchor_for(entry["step_id"])
+    if anchor is None or not _admits(plan.policy_for(anchor.anchor_content_hash), entry, now):
+        return None
+    return anchor.anchor_content_hash
 
 
 def planned_layout(plan: MigrationPlan) -> MarkingLayout:
@@ -246,10 +260,11 @@ def cut_short(tenant: str, plan: PlanHeader, status: PlanStatus) -> bool:
 @dataclass(frozen=True)
 class MarkWork:
     """What one `mark` message asks for: one page of one work unit of one slice. The unit's
-    range travels in the message (`range`, its index in `unit_index`), so a worker walks what
-    the deploy laid out; a worker older than sized layouts, which reads `unit`, fails on it and
-    SQS redelivers, rather than walk the wrong range. A message sent before carries `unit` only
-    (`range` None): an index into the plan's layout (`layout_of`)."""
+    index travels as `unit_index` with its range (`range`, checked against the plan's layout,
+    `_unit_of`): a worker older than sized layouts reads `unit`, fails, and after five receives
+    the message waits in the dead-letter queue for a redrive (docs/operations.md), rather than
+    walk the wrong range. A message sent by that older release carries `unit` only (`range`
+    None): an index into its slice's uniform layout (`legacy_layout`)."""
 
     where: store.PageRef
     range: Unit | None
@@ -279,7 +294,7 @@ def _start_marking(tenant: str, plan: PlanHeader, slice_index: int, units: int) 
     if not units:
         _finish_if_done(tenant, plan.id)
         return
-    layout = layout_of(plan)
+    layout = layout_of(tenant, plan)
     first = [MarkWork(store.PageRef(slice_index, i, 0), layout.unit(i)) for i in range(units)]
     work_queue.send(tenant, [work.message(plan.id) for work in first])
 
@@ -353,7 +368,7 @@ def mark_page(tenant: str, plan_id: str, work: MarkWork, cursor: str | None) -> 
     if plan.status not in OPEN_STATUSES:
         return 0
     # The first attempt claims at once (a redelivery's claim finds the first claim and uses it).
-    ledger, fresh = _claim(tenant, plan, where, work.range or layout_of(plan).unit(where.unit), cursor)
+    ledger, fresh = _claim(tenant, plan, where, _unit_of(tenant, plan, work), cursor)
     marked = 0
     if fresh or store.page_state(tenant, plan_id, where.page_id) is None:
         marked = _mark_and_count(plan, where, ledger)
@@ -413,6 +428,18 @@ def _writers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=MARK_CONCURRENCY, thread_name_prefix="mark")
 
 
+def _unit_of(tenant: str, plan: MigrationPlan, work: MarkWork) -> Unit:
+    """The range a `mark` message's page walks. An older release's message (no range) indexes
+    its slice's uniform layout; a message with a range must name its plan's unit at its index:
+    anything else is a poison message, which fails alone."""
+    index = work.where.unit
+    if work.range is None:
+        return legacy_layout(tenant, plan.id, work.where.slice_index).unit(index)
+    if layout_of(tenant, plan).unit(index) != work.range:
+        raise ValueError(f"mark message: range {work.range.encode()} is not unit {index} of plan {plan.id}")
+    return work.range
+
+
 def _claim(
     tenant: str, plan: MigrationPlan, where: store.PageRef, unit: Unit, cursor: str | None
 ) -> tuple[dict[str, Any], bool]:
@@ -426,15 +453,10 @@ def _claim(
         cursor=json.loads(cursor) if cursor else None,
         page_size=PAGE_SIZE,
     )
-    tmap, now = _transformation_map(tenant, plan.id), utcnow()
-    low, high = plan.slice_bounds(where.slice_index)
-    entries = []
-    for item in found:
-        if not in_slice(bucket(tenant, plan.id, item["session_id"]), low, high):
-            continue  # another slice's (or not in the canary yet)
-        anchor = tmap.anchor_for(item["step_id"])
-        if anchor is not None and _admits(plan.policy_for(anchor.anchor_content_hash), item, now):
-            entries.append([item["session_id"], item["step_id"]])
+    now, bounds = utcnow(), plan.slice_bounds(where.slice_index)
+    entries = [
+        [item["session_id"], item["step_id"]] for item in found if _marked_anchor(plan, bounds, item, now)
+    ]
     next_cursor = json.dumps(next_key) if next_key else None
     if not entries:  # nothing to fix across attempts: no ledger (most units of a small deployment)
         return {"entries": [], "next_cursor": next_cursor, "last_page": next_cursor is None}, True
@@ -528,7 +550,7 @@ def widen(tenant: str, plan_id: str, percent: int) -> DeploymentStatus:
             {"canary_percent": plan.percent, "requested": percent},
         )
     _guard(tenant, plan)
-    units = len(layout_of(plan)) if get_settings().deployment.auto_mark_sessions else 0
+    units = len(layout_of(tenant, plan)) if get_settings().deployment.auto_mark_sessions else 0
     at, caller = isoformat(utcnow()), identity.current()
     by = caller.principal if caller else None
     new_slice = CanarySlice(from_percent=plan.percent, to_percent=percent, at=at, by=by)
