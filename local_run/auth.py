@@ -12,16 +12,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from local_run.template import ROOT
-
-if TYPE_CHECKING:  # the layer joins sys.path when the local run loads the functions
-    from scenario_migration.auth.tokens import TokenSettings
+from scenario_migration.auth.tokens import TokenSettings
 
 KEY_FILE = ROOT / ".local" / "jwt-signing-key.pem"
 KEY_FILE_ENV = "LOCAL_AUTH_KEY_FILE"  # another key file (the e2e tests use their own)
@@ -62,7 +60,7 @@ class SigningKey:
 
     def token(
         self,
-        settings: "TokenSettings",
+        settings: TokenSettings,
         *,
         tenant: str,
         roles: list[str],
@@ -115,15 +113,13 @@ def load_or_create(path: Path = KEY_FILE) -> SigningKey:
     return key
 
 
-def local_settings(port: int) -> "TokenSettings":
+def local_settings(port: int) -> TokenSettings:
     """What the local run's authorizer verifies against (the stack's claim names, local issuer)."""
-    from scenario_migration.auth.tokens import TokenSettings  # noqa: PLC0415 - see TYPE_CHECKING
-
     issuer = issuer_for(port)
     return TokenSettings(issuer=issuer, audience=AUDIENCE, jwks_url=f"http://127.0.0.1:{port}{JWKS_PATH}")
 
 
-def authorizer_environment(settings: "TokenSettings") -> dict[str, str]:
+def authorizer_environment(settings: TokenSettings) -> dict[str, str]:
     """The authorizer function's environment for `settings`, as template.yaml sets it in AWS."""
     return {
         "AUTH_ISSUER": settings.issuer,

@@ -3,18 +3,13 @@
 Tracer is not created here: it costs ~250 ms of import, so only functions that want it opt in.
 """
 
-from __future__ import annotations  # Decision is a type here, never imported at runtime (below)
-
 import time
-from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from scenario_migration.domain.decision import Decision
 from scenario_migration.domain.session import Outcome
-
-if TYPE_CHECKING:  # JIT's fast path imports this module, not the decision machinery (services/jit.py)
-    from scenario_migration.domain.jit import Decision
 
 logger = Logger(service="scenario-migration")
 metrics = Metrics(namespace="ScenarioMigration", service="scenario-migration")

@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from scenario_migration.domain.scenario import Scenario, Step, Transition
+from scenario_migration.domain.session import Position
 
 
 class Edge(NamedTuple):  # a tuple: a frozen dataclass costs several times more to build
@@ -146,6 +147,30 @@ class ScenarioGraph:
         step every path from the entry to v goes through, loops included. A customer on v has
         certainly been through all of v's dominators, whatever the runtime reported."""
         return _dominators(self)
+
+    def history(self, visited_step_ids: list[str], current_step_id: str) -> set[int]:
+        """Steps the customer has certainly been through: those the runtime reported, the
+        current one, and every dominator of them (a step on every path from the entry to where
+        they were: they went through it whatever the runtime reported). Linear: each dominator
+        chain stops at the first step already known."""
+        known: set[int] = set()
+        for step_id in [*visited_step_ids, current_step_id]:
+            v = self.index.get(step_id)
+            if v is None or v in known:
+                continue
+            known.add(v)
+            for d in self.dominators(v):
+                if d in known:
+                    break
+                known.add(d)
+        return known
+
+    def position(self, visited_step_ids: list[str], current_step_id: str) -> Position:
+        """The step hash of `current_step_id` and the content hashes of the checkpoints in the
+        history (the current step included)."""
+        known = self.history(visited_step_ids, current_step_id)
+        passed = sorted({self.hashes[v] for v in known if self.step(v).is_checkpoint})
+        return Position(self.hashes[self.index[current_step_id]], passed)
 
     def dominators(self, v: int) -> Iterator[int]:
         """v's dominators, nearest first (the entry last), v excluded."""

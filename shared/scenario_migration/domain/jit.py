@@ -9,19 +9,18 @@ the recent conversation) or asked, one question per message. A landing step that
 strictly after a checkpoint the customer passed blocks the migration for good.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-
 from scenario_migration.config import MigrationSettings
+from scenario_migration.domain.decision import ConditionFailure, Decision, Question
 from scenario_migration.domain.extraction import Extractor, parse_answer, parse_value, yes_or_no
 from scenario_migration.domain.graph import ScenarioGraph
 from scenario_migration.domain.lifecycle import AnchorPolicy
 from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.plan import Anchor, TransformationMap
-from scenario_migration.domain.replay import ConditionFailure, ReplayWalk, Stop, WalkResult
+from scenario_migration.domain.replay import ReplayWalk, Stop, WalkResult
 from scenario_migration.domain.session import (
     Confirmation,
     FieldSource,
@@ -29,15 +28,9 @@ from scenario_migration.domain.session import (
     Outcome,
     PendingInput,
     Session,
-    history,
 )
 
 MAX_ROUNDS = 64  # walks per decision: each round after the first follows a field extraction filled
-
-
-class Question(BaseModel):
-    field: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -63,22 +56,6 @@ class Situation:
     customer: Customer
     settings: MigrationSettings
     now: datetime
-
-
-@dataclass
-class Decision:
-    outcome: Outcome
-    reason: str
-    final: bool = True  # a `kept` after a failed condition is tried again on the next message
-    anchor: str | None = None
-    migration_scenario: MigrationScenario | None = None
-    to_step_id: str | None = None
-    filled_fields: dict[str, FilledField] = field(default_factory=dict)
-    questions: list[Question] = field(default_factory=list)
-    message: str | None = None
-    pending: PendingInput | None = None
-    visited_after: list[str] = field(default_factory=list)  # new-version ids, when migrated
-    condition_failure: ConditionFailure | None = None
 
 
 def decide(s: Situation, extractor: Extractor) -> Decision:
@@ -222,7 +199,7 @@ def _walker(s: Situation, forced: MigrationScenario | None, knowledge: Knowledge
     old, new, tmap = s.old, s.new, s.tmap
     old_of_new = {new.index[a.to_step_id]: old.index[a.from_step_id] for a in tmap.anchors}
     new_of_old = {o: n for n, o in old_of_new.items()}
-    known = history(old, s.session.visited_step_ids, s.session.current_step_id)
+    known = old.history(s.session.visited_step_ids, s.session.current_step_id)
     redirect = s.settings.re_routing.enabled and forced not in (
         MigrationScenario.CLEAN_GRAFT,
         MigrationScenario.GAP_FILL,
@@ -312,6 +289,7 @@ def _landed(
     filled = {name: found for name in needed if (found := knowledge.lookup(name)) is not None}
     filled |= {k: v for k, v in knowledge.pending.collected.items() if k not in filled}
     notify = redirected and s.settings.re_routing.notify_user
+    visited = _visited_after(s, walk)
     return Decision(
         Outcome.MIGRATED,
         _landing_reason(new, walk),
@@ -325,7 +303,8 @@ def _landed(
         to_step_id=new.ids[landing],
         filled_fields=filled,
         message=s.settings.re_routing.notification_template if notify else None,
-        visited_after=_visited_after(s, walk),
+        visited_after=visited,
+        position_after=new.position(visited, new.ids[landing]),
     )
 
 
@@ -360,7 +339,7 @@ def _blocking_checkpoints(s: Situation, landing: int) -> list[str]:
     old, new, new_of_old = s.old, s.new, s.tmap.new_of_old
     current = old.index.get(s.session.current_step_id)
     blocking = []
-    for o in sorted(history(old, s.session.visited_step_ids, s.session.current_step_id)):
+    for o in sorted(old.history(s.session.visited_step_ids, s.session.current_step_id)):
         if not old.step(o).is_checkpoint or old.ids[o] not in new_of_old:
             continue
         c = new.index[new_of_old[old.ids[o]]]

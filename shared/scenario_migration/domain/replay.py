@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from scenario_migration.domain.conditions import ConditionEvaluationError, compile_condition
+from scenario_migration.domain.decision import ConditionFailure
 from scenario_migration.domain.graph import Edge, ScenarioGraph
 
 
@@ -31,13 +32,6 @@ class Stop(StrEnum):
     NO_EXIT = "no_exit"  # a fork where no exit matches the customer's data
     REDIRECTED = "redirected"  # their data sends them where the anchor cannot be reached
     LOOP = "loop"  # their data sends them round a loop: they stay where it closes
-
-
-@dataclass(frozen=True)
-class ConditionFailure:
-    step_id: str
-    expression: str
-    problem: str
 
 
 @dataclass

@@ -5,18 +5,16 @@ One model of a session for every module: the store maps items to `Session` and b
 decides on a `Session`, the API shows `Session.view()` (an allow-list, never storage details).
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from scenario_migration.domain.migration_scenario import MigrationScenario
 from scenario_migration.domain.scenario import Identifier, Scenario, Version
 from scenario_migration.domain.values import unstorable_paths
-
-if TYPE_CHECKING:  # a type here: JIT's fast path reads sessions without loading graphs (services/jit.py)
-    from scenario_migration.domain.graph import ScenarioGraph
 
 Channel = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -91,30 +89,16 @@ def unknown_steps(report: SessionReport, scenario: Scenario) -> list[dict[str, s
     return problems
 
 
-# -- the customer's history ---------------------------------------------------------------------------
+# -- the customer's position --------------------------------------------------------------------------
 
 
-def history(graph: "ScenarioGraph", visited_step_ids: list[str], current_step_id: str) -> set[int]:
-    """Steps of the session's version the customer has certainly been through: those the runtime
-    reported, the current one, and every dominator of them (a step on every path from the entry
-    to where they were: they went through it whatever the runtime reported). Linear: each
-    dominator chain stops at the first step already known."""
-    known: set[int] = set()
-    for step_id in [*visited_step_ids, current_step_id]:
-        v = graph.index.get(step_id)
-        if v is None or v in known:
-            continue
-        known.add(v)
-        for d in graph.dominators(v):
-            if d in known:
-                break
-            known.add(d)
-    return known
+@dataclass(frozen=True)
+class Position:
+    """What a session's place in a version implies (ScenarioGraph.position): its step's content
+    hash (the position index's key) and the checkpoints it has certainly passed."""
 
-
-def checkpoints_passed(graph: "ScenarioGraph", known: set[int]) -> list[str]:
-    """Content hashes of the checkpoint steps in a history (the current step included)."""
-    return sorted({graph.hashes[v] for v in known if graph.step(v).is_checkpoint})
+    step_hash: str
+    checkpoints_passed: list[str]
 
 
 # -- the migration marker -------------------------------------------------------------------------------

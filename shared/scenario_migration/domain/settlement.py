@@ -6,14 +6,12 @@ under plan 1, answering after plan 2 made a newer version active) is settled und
 plan 1's counters are settled in the same write.
 """
 
-from __future__ import annotations  # Decision is a type here, never imported at runtime (below)
-
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from scenario_migration.clock import isoformat
+from scenario_migration.domain.decision import Decision
 from scenario_migration.domain.deployment import CounterMove
 from scenario_migration.domain.session import (
     AuditRecord,
@@ -22,13 +20,7 @@ from scenario_migration.domain.session import (
     MarkerState,
     Outcome,
     Session,
-    checkpoints_passed,
-    history,
 )
-
-if TYPE_CHECKING:  # types here: JIT's fast path imports this module, not the decision machinery
-    from scenario_migration.domain.graph import ScenarioGraph  # (services/jit.py)
-    from scenario_migration.domain.jit import Decision
 
 _STATE = {
     Outcome.MIGRATED: MarkerState.APPLIED,
@@ -52,7 +44,6 @@ class Target:
 
     plan_id: str
     to_version: int
-    graph: ScenarioGraph  # of to_version
 
 
 @dataclass
@@ -183,16 +174,15 @@ def _marker_after(session: Session, target: Target, decision: Decision, stamp: s
 
 
 def _moved(session: Session, target: Target, decision: Decision, now: datetime) -> Session:
-    graph = target.graph
-    step_id = decision.to_step_id or session.current_step_id
-    visited = decision.visited_after
+    position = decision.position_after
+    assert position is not None and decision.to_step_id  # set on every migration (domain/jit.py)
     return session.model_copy(
         update={
             "scenario_version": target.to_version,
-            "current_step_id": step_id,
-            "step_hash": graph.hashes[graph.index[step_id]],
-            "visited_step_ids": visited,
-            "checkpoints_passed": checkpoints_passed(graph, history(graph, visited, step_id)),
+            "current_step_id": decision.to_step_id,
+            "step_hash": position.step_hash,
+            "visited_step_ids": decision.visited_after,
+            "checkpoints_passed": position.checkpoints_passed,
             "variables": session.variables
             | {name: filled.value for name, filled in decision.filled_fields.items()},
             "updated_at": now,

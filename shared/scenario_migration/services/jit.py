@@ -36,6 +36,7 @@ from scenario_migration.clock import parse_timestamp, utcnow
 from scenario_migration.config import get_settings
 from scenario_migration.domain import canary
 from scenario_migration.domain.canary import FULL
+from scenario_migration.domain.decision import Decision
 from scenario_migration.domain.session import Outcome, Session
 from scenario_migration.domain.settlement import Settlement, Target, Waiting, settle, settle_moot
 from scenario_migration.observability import logger, record_jit_outcome
@@ -253,7 +254,7 @@ def _migrate(session: Session, request: Request, extractor: extraction.Extractor
     response = _response(session, plan, decision)
     settlement = settle(
         session,
-        Target(plan.id, plan.to_version, facts.new),
+        Target(plan.id, plan.to_version),
         decision,
         facts.now,
         request_id=request.request_id,
@@ -339,7 +340,7 @@ def _write(tenant: str, session: Session, settlement: Settlement) -> None:
     session_store.write_outcome(tenant, session, settlement.session, extra, settlement.audit)
 
 
-def _response(session: Session, plan: lifecycle.MigrationPlan, d: decisions.Decision) -> dict[str, Any]:
+def _response(session: Session, plan: lifecycle.MigrationPlan, d: Decision) -> dict[str, Any]:
     migrated = d.outcome is Outcome.MIGRATED
     return {
         "outcome": d.outcome.value,
@@ -361,7 +362,7 @@ def _response(session: Session, plan: lifecycle.MigrationPlan, d: decisions.Deci
     }
 
 
-def _log(session: Session, plan: lifecycle.MigrationPlan, d: decisions.Decision) -> None:
+def _log(session: Session, plan: lifecycle.MigrationPlan, d: Decision) -> None:
     extra = {
         "tenant_id": session.tenant_id,
         "session_id": session.session_id,

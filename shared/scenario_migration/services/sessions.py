@@ -9,8 +9,6 @@ from scenario_migration.domain.session import (
     AuditRecord,
     SessionReport,
     SessionView,
-    checkpoints_passed,
-    history,
     unknown_steps,
 )
 from scenario_migration.errors import InvalidInput, NotFound
@@ -31,18 +29,18 @@ def report(tenant: str, session_id: str, body: SessionReport) -> SessionView:
     if problems:
         raise InvalidInput(f"the steps reported are not in version {body.scenario_version}", problems)
     now = utcnow()
-    known = history(graph, body.visited_step_ids, body.current_step_id)
+    place = graph.position(body.visited_step_ids, body.current_step_id)
     position = {
         "tenant_id": tenant,
         "session_id": session_id,
         "scenario_id": body.scenario_id,
         "scenario_version": body.scenario_version,
         "current_step_id": body.current_step_id,
-        "step_hash": graph.hashes[graph.index[body.current_step_id]],
+        "step_hash": place.step_hash,
         "channel": body.channel,
         "customer_id": body.customer_id,
         "visited_step_ids": body.visited_step_ids,
-        "checkpoints_passed": checkpoints_passed(graph, known),
+        "checkpoints_passed": place.checkpoints_passed,
         "variables_json": json.dumps(body.variables),
         "status": body.status.value,
         "created_at": isoformat(body.created_at) if body.created_at else None,

@@ -30,8 +30,9 @@ from typing import Any
 from scenario_migration.clock import isoformat, utcnow
 from scenario_migration.config import get_settings
 from scenario_migration.domain import canary
+from scenario_migration.domain.decision import Decision
 from scenario_migration.domain.graph import ScenarioGraph
-from scenario_migration.domain.jit import Customer, Decision, decide
+from scenario_migration.domain.jit import Customer, decide
 from scenario_migration.domain.lifecycle import MigrationPlan, PlanStatus
 from scenario_migration.domain.plan import StepCensus, TransformationMap, census_by_step
 from scenario_migration.domain.sampling import allocate, between
