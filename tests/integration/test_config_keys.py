@@ -238,19 +238,20 @@ def _counter_items(table: str, tenant: str, plan_id: str) -> list[dict]:
     return response["Items"]
 
 
-@pytest.mark.parametrize("keys_and_finer", [("8", "1200", False), ("1", "1", False), ("16", "1", True)])
+@pytest.mark.parametrize("keys_and_units", [("8", "1200", 8), ("1", "1", 8), ("16", "1", 24), ("2", "1", 16)])
 def test_marking_ranges_and_unit_sessions(
-    api: Api, queue_url: str, configure: Callable[..., None], keys_and_finer: tuple[str, str, bool]
+    api: Api, queue_url: str, configure: Callable[..., None], keys_and_units: tuple[str, str, int]
 ) -> None:
-    """A deployment's units follow its census: one per index shard while few sessions sit in it
-    (the default), finer hash ranges with `unit_sessions` of 1, never more than `marking_ranges`
-    per shard; every session is marked either way, each unit's pages one message each."""
-    ranges, unit_sessions, finer = keys_and_finer
+    """A deployment's units follow the plan-time census: one per index shard while few sessions
+    sit in it (the default); with `unit_sessions` of 1, a unit per step each shard's sessions sit
+    on (3: welcome, checkout and confirm have hashes of different first digits), never more than
+    `marking_ranges` per shard; every session is marked either way, one message a unit."""
+    ranges, unit_sessions, expected = keys_and_units
     sessions = {f"s{i:02d}": report(at) for i, at in enumerate(["welcome", "checkout", "confirm"] * 8)}
     plan = plan_for(api, V2_DOWNSTREAM, sessions)
     configure(deployment__marking_ranges=ranges, deployment__unit_sessions=unit_sessions)
     units = api.post(f"/api/v1/migration-plans/{plan['id']}/deploy").body["work_units"]
-    assert (units > keys.POSITION_SHARDS) is finer and units <= keys.POSITION_SHARDS * int(ranges)
+    assert units == expected
     assert len([r for event in drain(queue_url) for r in event["Records"]]) == units  # a page each
     assert api.get(f"/api/v1/migration-plans/{plan['id']}/deployment-status").body["sessions_marked"] == 24
 

@@ -70,6 +70,11 @@ class Counters(BaseModel):
     def marking_done(self) -> bool:
         return self.units_done >= self.units_total
 
+    def slice_units(self, index: int) -> int:
+        """A slice's work units (a deployment from before canaries has one slice: all its units)."""
+        found = self.slices.get(index)
+        return found.units_total if found else self.units_total
+
     @classmethod
     def total(cls, shards: list[dict[str, Any]]) -> "Counters":
         """The sum of a plan's counter shards (the latest `last_migration_at`)."""

@@ -2,7 +2,7 @@
 
 Work is cut so that no invocation's cost grows with the number of sessions, and the number of
 messages follows the live sessions, not the size of the scenario:
-- a deployment's work units are (index shard) x (range of step hashes), sized by the deploy's
+- a deployment's work units are (index shard) x (range of step hashes), sized by the plan-time
   census (domain/marking.py): 8 for a small deployment, up to 8 x `deployment.marking_ranges`
   for a big one; each walks the old version's position index over its key range, so a unit
   with nobody in it costs one empty Query, whatever the number of steps;
@@ -95,9 +95,7 @@ def layout_of(tenant: str, plan: PlanHeader) -> MarkingLayout:
 def legacy_layout(tenant: str, plan_id: str, slice_index: int) -> MarkingLayout:
     """The layout a release before sized layouts gave a slice: its units (as the counters hold
     them) in equal ranges over the shards, whatever `marking_ranges` says now."""
-    counts = store.counters(tenant, plan_id) or Counters()
-    found = counts.slices.get(slice_index)
-    units = found.units_total if found else counts.units_total
+    units = (store.counters(tenant, plan_id) or Counters()).slice_units(slice_index)
     return MarkingLayout.uniform(keys.POSITION_SHARDS, max(1, units // keys.POSITION_SHARDS))
 
 
@@ -175,10 +173,8 @@ def _send_first_slice(tenant: str, plan: MigrationPlan) -> int:
     of each of the first slice's units, record that they were sent (MARKING_SENT). What a deploy
     cut short left undone, the next deploy or widening sends (again: each message is idempotent).
     Returns the slice's units."""
-    counts = store.counters(tenant, plan.id) or Counters()
+    units = (store.counters(tenant, plan.id) or Counters()).slice_units(0)
     _supersede_others(tenant, plan)
-    first = counts.slices.get(0)
-    units = first.units_total if first else counts.units_total
     _start_marking(tenant, plan, 0, units)
     store.record_step(tenant, plan.id, store.Step.MARKING_SENT)
     return units

@@ -57,6 +57,7 @@ planning = lazy.module("scenario_migration.domain.planning")
 scenarios = lazy.module("scenario_migration.services.scenarios")
 deployment_store = lazy.module("scenario_migration.store.deployments")
 plan_store = lazy.module("scenario_migration.store.plans")
+bedrock = lazy.module("scenario_migration.adapters.bedrock")  # only when gap_fill.extractor selects it
 MIGRATION_PATH = (
     decisions,
     extraction,
@@ -136,9 +137,7 @@ def configured_extractor() -> extraction.Extractor:
     selected (cold start), and builds its client once per container, on first use."""
     gap = get_settings().gap_fill
     if gap.extractor == "bedrock":
-        from scenario_migration.adapters.bedrock import extractor_for  # noqa: PLC0415
-
-        return extractor_for(gap.bedrock_model_id)
+        return bedrock.extractor_for(gap.bedrock_model_id)
     return _rules()
 
 
